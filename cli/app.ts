@@ -1,0 +1,400 @@
+import { existsSync } from 'node:fs'
+import { readFile, writeFile } from 'node:fs/promises'
+import path from 'node:path'
+import type { Readable, Writable } from 'node:stream'
+import { pathToFileURL } from 'node:url'
+import yargs from 'yargs'
+import { readCheckpoint, type CheckpointIdentity } from '../lib/checkpoint.js'
+import { openDeadLetters } from '../lib/dead-letter.js'
+import { HydratorError, errorMessage, isConfigError } from '../lib/errors.js'
+import type { Mapping } from '../lib/mapping.js'
+import { compilePattern, type EventPattern } from '../lib/pattern/index.js'
+import { defaultRegistry } from '../lib/plugins/builtins.js'
+import type { FactoryContext, Plugin, Registry } from '../lib/plugins/registry.js'
+import { formatReport } from '../lib/report/format.js'
+import type { RunReport } from '../lib/report/report.js'
+import { run } from '../lib/run.js'
+import { filter } from '../lib/stages/filter.js'
+import { map } from '../lib/stages/map.js'
+import { take } from '../lib/stages/take.js'
+import type { Stage } from '../lib/types.js'
+import { redactUri } from '../lib/util/options.js'
+import { patternCommands } from './pattern.js'
+import { startProgress } from './progress.js'
+
+/** What the CLI talks to; the real process in `main.ts`, buffers in tests. */
+export interface CliIo {
+  readonly stdout: Writable
+  readonly stderr: Writable & { isTTY?: boolean }
+  readonly stdin: Readable
+  readonly env: Readonly<Record<string, string | undefined>>
+  readonly cwd: string
+  /** Aborted on SIGINT/SIGTERM. */
+  readonly signal?: AbortSignal
+}
+
+export const EXIT = { ok: 0, failures: 1, usage: 2, interrupted: 130 } as const
+
+/** The options of the main command, camel-cased by yargs. */
+interface RunArgs {
+  source?: string
+  sink: string
+  filter?: string[]
+  transform?: string
+  dryRun?: boolean
+  report: 'text' | 'json'
+  reportFile?: string
+  limit?: number
+  batchSize?: number
+  maxFailures?: string
+  checkpoint?: string
+  checkpointInterval?: number
+  deadLetter?: string
+  plugin?: string[]
+  config?: string
+  quiet?: boolean
+  column?: string[]
+  key?: string
+  versionColumn?: string
+  deleteWhen?: string
+  table?: string
+  concurrency?: number
+  orderKey?: string
+  rate?: string
+  replayName?: string
+  retryAttempts?: number
+  retryMaxDelay?: number
+  prefilter?: boolean
+  [key: string]: unknown
+}
+
+/** Reads a pattern from a file or inline JSON; an EventBridge rule object gives its EventPattern. */
+export async function loadPattern(value: string, cwd: string, what = '--filter'): Promise<EventPattern> {
+  const text = value.trim()
+  let raw: string
+  let where: string
+  if (text.startsWith('{')) {
+    raw = text
+    where = `${what} (inline JSON)`
+  } else {
+    const file = path.resolve(cwd, text)
+    try {
+      raw = await readFile(file, 'utf8')
+    } catch {
+      throw new HydratorError('ERR_FILE_NOT_FOUND', `${what}: cannot read \`${value}\`: no such file (give a pattern file or inline JSON)`)
+    }
+    where = `${what} ${value}`
+  }
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(raw)
+  } catch (error) {
+    throw new HydratorError('ERR_INVALID_PATTERN', `${where}: not valid JSON: ${errorMessage(error)}`)
+  }
+  if (parsed && typeof parsed === 'object' && !Array.isArray(parsed) && 'EventPattern' in parsed) {
+    const inner = (parsed as { EventPattern: unknown }).EventPattern
+    parsed = typeof inner === 'string' ? JSON.parse(inner) : inner
+  }
+  try {
+    compilePattern(parsed as EventPattern)
+  } catch (error) {
+    throw new HydratorError('ERR_INVALID_PATTERN', `${where}: ${errorMessage(error)}`, { cause: error })
+  }
+  return parsed as EventPattern
+}
+
+/** Imports a module given on the command line: a path (relative to cwd) or a package name. */
+export async function importModule(specifier: string, cwd: string, what: string): Promise<Record<string, unknown>> {
+  const isPath = specifier.startsWith('.') || specifier.startsWith('/') || /\.[cm]?[jt]s$/.test(specifier)
+  const target = isPath ? pathToFileURL(path.resolve(cwd, specifier)).href : specifier
+  if (isPath && !existsSync(path.resolve(cwd, specifier))) {
+    throw new HydratorError('ERR_FILE_NOT_FOUND', `${what}: cannot find \`${specifier}\``)
+  }
+  try {
+    return (await import(target)) as Record<string, unknown>
+  } catch (error) {
+    throw new HydratorError('ERR_PLUGIN', `${what}: cannot load \`${specifier}\`: ${errorMessage(error)}`, { cause: error })
+  }
+}
+
+async function loadPlugins(registry: Registry, specifiers: readonly string[], cwd: string): Promise<void> {
+  for (const specifier of specifiers) {
+    const mod = await importModule(specifier, cwd, '--plugin')
+    let plugin = (mod.default ?? mod.plugin) as Plugin | (() => Plugin | Promise<Plugin>) | undefined
+    if (typeof plugin === 'function') plugin = await plugin()
+    if (!plugin || typeof plugin !== 'object') {
+      throw new HydratorError('ERR_PLUGIN', `--plugin ${specifier}: export a plugin object ({ name, sources, sinks }) as default or as \`plugin\``)
+    }
+    registry.register(plugin)
+  }
+}
+
+/** Loads `--config hydrate.config.json|mjs`: the same options as the flags, camel-cased. */
+async function loadConfig(file: string, cwd: string): Promise<Record<string, unknown>> {
+  const full = path.resolve(cwd, file)
+  if (!existsSync(full)) throw new HydratorError('ERR_FILE_NOT_FOUND', `--config: cannot find \`${file}\``)
+  if (/\.[cm]?js$/.test(full)) {
+    const mod = await importModule(full, cwd, '--config')
+    const value = (mod.default ?? mod) as unknown
+    return (typeof value === 'function' ? await (value as () => unknown)() : value) as Record<string, unknown>
+  }
+  try {
+    return JSON.parse(await readFile(full, 'utf8')) as Record<string, unknown>
+  } catch (error) {
+    throw new HydratorError('ERR_USAGE', `--config ${file}: not valid JSON: ${errorMessage(error)}`)
+  }
+}
+
+/** Builds the storage mapping from --column/--key/--version-column/--delete-when, if any is given. */
+export async function mappingFromArgs(args: RunArgs, cwd: string): Promise<Mapping | undefined> {
+  const columnArgs = args.column ?? []
+  const columns: Record<string, string> = {}
+  const fromConfig = args.columns as Record<string, string> | undefined
+  if (fromConfig && typeof fromConfig === 'object') Object.assign(columns, fromConfig)
+  for (const spec of columnArgs) {
+    const eq = spec.indexOf('=')
+    if (eq <= 0 || eq === spec.length - 1) {
+      throw new HydratorError('ERR_USAGE', `--column \`${spec}\`: expected name=json.path, e.g. --column id=detail.aggregateId (or body=. for the whole event)`)
+    }
+    columns[spec.slice(0, eq).trim()] = spec.slice(eq + 1).trim()
+  }
+  if (Object.keys(columns).length === 0) {
+    if (args.key || args.versionColumn || args.deleteWhen) {
+      throw new HydratorError('ERR_USAGE', '--key, --version-column and --delete-when need at least one --column name=json.path')
+    }
+    return undefined
+  }
+  const key = String(args.key ?? '')
+    .split(',')
+    .map((k) => k.trim())
+    .filter(Boolean)
+  return {
+    columns,
+    key,
+    ...(args.versionColumn ? { versionColumn: args.versionColumn } : {}),
+    ...(args.deleteWhen ? { deleteWhen: await loadPattern(args.deleteWhen, cwd, '--delete-when') } : {}),
+  }
+}
+
+function parseRate(rate: string | undefined): number | undefined {
+  if (rate === undefined) return undefined
+  const m = /^(\d+(?:\.\d+)?)(?:\/s)?$/.exec(String(rate).trim())
+  if (!m || !(Number(m[1]) > 0)) throw new HydratorError('ERR_USAGE', `--rate \`${rate}\`: expected events per second, e.g. --rate 50/s`)
+  return Number(m[1])
+}
+
+function parseMaxFailures(value: string | undefined): { maxFailures?: number; maxFailureRate?: number } {
+  if (value === undefined) return {}
+  const text = String(value).trim()
+  const m = /^(\d+(?:\.\d+)?)(%)?$/.exec(text)
+  if (!m) throw new HydratorError('ERR_USAGE', `--max-failures \`${value}\`: expected a count (100) or a share of the events read (5%)`)
+  if (m[2]) return { maxFailureRate: Number(m[1]) / 100 }
+  if (!Number.isInteger(Number(m[1]))) throw new HydratorError('ERR_USAGE', `--max-failures \`${value}\`: expected a whole number or a percentage`)
+  return { maxFailures: Number(m[1]) }
+}
+
+function positiveInt(name: string, value: number | undefined, min = 1): number | undefined {
+  if (value === undefined) return undefined
+  if (!Number.isInteger(value) || value < min) throw new HydratorError('ERR_USAGE', `--${name}: expected an integer >= ${min}, got \`${value}\``)
+  return value
+}
+
+async function runCommand(args: RunArgs, io: CliIo): Promise<number> {
+  const registry = defaultRegistry()
+  await loadPlugins(registry, args.plugin ?? [], io.cwd)
+  if (!args.source) throw new HydratorError('ERR_USAGE', 'missing --source, e.g. --source json:./events.ndjson (see --help)')
+  const sinkUri = args.sink
+  if (args.report === 'json' && !args.reportFile && /^(ndjson|json|jsonl):-$/.test(sinkUri)) {
+    throw new HydratorError('ERR_USAGE', '--report json prints to stdout, where the sink writes events too: add --report-file report.json or a file sink')
+  }
+  const limit = positiveInt('limit', args.limit, 0)
+  const batchSize = positiveInt('batch-size', args.batchSize)
+  const concurrency = positiveInt('concurrency', args.concurrency)
+  const { maxFailures, maxFailureRate } = parseMaxFailures(args.maxFailures)
+  const filterPatterns: EventPattern[] = []
+  for (const f of args.filter ?? []) filterPatterns.push(await loadPattern(f, io.cwd))
+  const identity: CheckpointIdentity = {
+    source: redactUri(args.source),
+    filter: JSON.stringify({ filter: filterPatterns, transform: args.transform ?? null, limit: limit ?? null }),
+    sink: redactUri(sinkUri),
+  }
+  const previous = args.checkpoint ? await readCheckpoint(path.resolve(io.cwd, args.checkpoint), identity) : undefined
+  if (previous?.complete) {
+    io.stderr.write(`hydrate: the checkpoint ${args.checkpoint} says this run already completed (${previous.totals.read} events read); delete it to run again\n`)
+    return EXIT.ok
+  }
+  const closers: (() => Promise<void> | void)[] = []
+  const context: FactoryContext = {
+    env: io.env,
+    cwd: io.cwd,
+    stdin: io.stdin,
+    stdout: io.stdout,
+    dryRun: Boolean(args.dryRun),
+    mapping: await mappingFromArgs(args, io.cwd),
+    table: args.table,
+    batchSize,
+    concurrency,
+    orderKey: args.orderKey,
+    ratePerSecond: parseRate(args.rate),
+    retry: {
+      ...(args.retryAttempts !== undefined ? { attempts: positiveInt('retry-attempts', args.retryAttempts) } : {}),
+      ...(args.retryMaxDelay !== undefined ? { maxDelayMs: positiveInt('retry-max-delay', args.retryMaxDelay, 0) } : {}),
+    },
+    flags: { ...args, maxFailures },
+    ...(previous?.position ? { resume: previous.position } : {}),
+    ...(previous?.sinkState !== undefined ? { resumeSink: previous.sinkState } : {}),
+    onClose: (fn) => closers.push(fn),
+  }
+
+  const stages: Stage<any, any>[] = []
+  if (filterPatterns.length > 0) stages.push(filter(filterPatterns))
+  if (args.transform) {
+    const mod = await importModule(args.transform, io.cwd, '--transform')
+    const fn = (mod.default ?? mod.transform) as ((event: unknown) => unknown) | undefined
+    if (typeof fn !== 'function') throw new HydratorError('ERR_PLUGIN', `--transform ${args.transform}: export a function as default or as \`transform\``)
+    stages.push(map(fn as (event: unknown) => unknown))
+  }
+  if (limit !== undefined) stages.push(take(limit))
+
+  try {
+    // The sink first: it checks its target (a missing table exits 2 before anything is read).
+    const sink = await registry.createSink(sinkUri, context)
+    const source = await registry.createSource(args.source, context)
+    const progress = !args.quiet && io.stderr.isTTY ? startProgress(io.stderr) : undefined
+    const deadLetters = args.deadLetter ? await openDeadLetters(path.resolve(io.cwd, args.deadLetter)) : undefined
+    if (deadLetters) closers.push(() => deadLetters.close())
+    let report: RunReport
+    try {
+      report = await run({
+        source,
+        stages,
+        sink,
+        dryRun: Boolean(args.dryRun),
+        signal: io.signal,
+        maxFailures,
+        maxFailureRate,
+        prefilter: args.prefilter !== false,
+        onFailure: deadLetters?.write,
+        backpressure: deadLetters ? () => deadLetters.drained() : undefined,
+        ...(args.checkpoint
+          ? { checkpoint: { file: path.resolve(io.cwd, args.checkpoint), identity, previous, intervalMs: positiveInt('checkpoint-interval', args.checkpointInterval) ?? 5000 } }
+          : {}),
+        sourceUri: redactUri(args.source),
+        onProgress: progress?.update,
+      })
+    } finally {
+      progress?.stop()
+    }
+    if (args.report === 'json') {
+      const text = JSON.stringify(report, null, 2) + '\n'
+      if (args.reportFile) await writeFile(path.resolve(io.cwd, args.reportFile), text)
+      else io.stdout.write(text)
+    } else if (args.reportFile) {
+      await writeFile(path.resolve(io.cwd, args.reportFile), JSON.stringify(report, null, 2) + '\n')
+    }
+    if (!args.quiet || report.status !== 'ok') io.stderr.write(formatReport(report))
+    if (report.status === 'aborted') return EXIT.interrupted
+    return report.status === 'ok' ? EXIT.ok : EXIT.failures
+  } finally {
+    for (const close of closers.reverse()) await close()
+  }
+}
+
+/**
+ * The whole CLI: parses `argv`, runs the command and resolves with the exit code (0 ok, 1 some
+ * events failed, 2 usage or configuration error, 130 interrupted). Never calls process.exit.
+ */
+export async function cli(argv: readonly string[], io: CliIo): Promise<number> {
+  let code: number = EXIT.ok
+  let configDefaults: Record<string, unknown> = {}
+  const configAt = argv.findIndex((a) => a === '--config' || a.startsWith('--config='))
+  try {
+    if (configAt !== -1) {
+      const file = argv[configAt]!.includes('=') ? argv[configAt]!.split('=').slice(1).join('=') : argv[configAt + 1]
+      if (!file) throw new HydratorError('ERR_USAGE', '--config needs a file: hydrate.config.json or hydrate.config.mjs')
+      configDefaults = await loadConfig(file, io.cwd)
+    }
+  } catch (error) {
+    io.stderr.write(`hydrate: ${errorMessage(error)}\n`)
+    return EXIT.usage
+  }
+
+  const parser = yargs([...argv])
+    .scriptName('hydrate')
+    .usage('$0 --source <uri> [--filter <pattern>]... [--sink <uri>] [options]\n\nRebuild a service\'s state from its event history.')
+    .parserConfiguration({ 'camel-case-expansion': true, 'strip-dashed': true })
+    .command(
+      '$0',
+      'read events from --source, keep those --filter selects, write them to --sink, and report',
+      (y) =>
+        y
+          .config(configDefaults)
+          .option('source', { type: 'string', describe: 'where events come from: json:./events.ndjson, json:./events.json, json:./events/, json:-, dynamo:, opensearch:' })
+          .option('sink', { type: 'string', default: 'ndjson:-', describe: 'where events go: ndjson:./out.ndjson, ndjson:- (stdout), postgres:, mssql:, dynamo:, opensearch:, lambda:, lambda-local:, eventbridge:' })
+          .option('filter', { type: 'string', array: true, describe: 'EventBridge event pattern (file or inline JSON); several mean any of them' })
+          .option('transform', { type: 'string', describe: 'module whose default export maps an event (undefined drops it, an array fans out)' })
+          .option('dry-run', { type: 'boolean', describe: 'read and filter for real, write nothing, report what would be written' })
+          .option('report', { choices: ['text', 'json'] as const, default: 'text' as const, describe: 'json prints the run report as JSON on stdout' })
+          .option('report-file', { type: 'string', describe: 'also write the JSON report to this file' })
+          .option('limit', { type: 'number', describe: 'stop after this many matched events' })
+          .option('batch-size', { type: 'number', describe: 'events per write request (sink default otherwise)' })
+          .option('max-failures', { type: 'string', describe: 'stop the run (status failed) after this many failures, or this share of the events read (5%)' })
+          .option('checkpoint', { type: 'string', describe: 'record progress in this file and resume from it when it exists' })
+          .option('checkpoint-interval', { type: 'number', describe: 'milliseconds between checkpoint writes (default 5000)' })
+          .option('dead-letter', { type: 'string', describe: 'append every failed event to this NDJSON file (itself a valid --source for a redrive)' })
+          .option('concurrency', { type: 'number', describe: 'writes or invocations in flight (events with one --order-key stay in order)' })
+          .option('order-key', { type: 'string', describe: 'JSON path whose value keeps events in order under --concurrency, e.g. detail.aggregateId' })
+          .option('rate', { type: 'string', describe: 'pace the sink, e.g. 50/s' })
+          .option('plugin', { type: 'string', array: true, describe: 'module adding source/sink schemes (repeatable)' })
+          .option('config', { type: 'string', describe: 'hydrate.config.json or .mjs holding any of these options' })
+          .option('quiet', { type: 'boolean', describe: 'no progress line; the summary only when something failed' })
+          .option('prefilter', { type: 'boolean', default: true, describe: 'skip NDJSON lines that provably cannot match without parsing them (--no-prefilter to parse every line)' })
+          .group(['column', 'key', 'version-column', 'delete-when', 'table'], 'Storage mapping (postgres:, mssql:, dynamo:, opensearch:):')
+          .option('column', { type: 'string', array: true, describe: 'name=json.path (repeatable); objects become JSON; body=. stores the whole event' })
+          .option('key', { type: 'string', describe: 'key column(s): id or tenant,id' })
+          .option('version-column', { type: 'string', describe: 'mapped column whose higher value wins; older or equal versions are skipped' })
+          .option('delete-when', { type: 'string', describe: 'EventBridge pattern (file or inline JSON): matching events delete their row' })
+          .option('table', { type: 'string', describe: 'target table (or ?table= in the sink URI)' })
+          .group(['replay-name', 'retry-attempts', 'retry-max-delay'], 'Delivery:')
+          .option('replay-name', { type: 'string', describe: 'marks events sent to lambda:/eventbridge: with this replay-name' })
+          .option('retry-attempts', { type: 'number', describe: 'attempts per write, the first included (default 8)' })
+          .option('retry-max-delay', { type: 'number', describe: 'longest backoff delay in ms (default 20000)' })
+          .example('$0 --source json:./events.ndjson --filter rule.json --sink ndjson:./out.ndjson', 'filter NDJSON into a file')
+          .example("$0 --source json:./events/ --sink 'postgres://app@localhost/db?table=users' --key id --column id=detail.id --column version=detail.version --version-column version", 'hydrate a table'),
+      async (args) => {
+        code = await runCommand(args as unknown as RunArgs, io)
+      },
+    )
+    .command(patternCommands(io, (c) => (code = c)))
+    .strict()
+    .help()
+    .alias('h', 'help')
+    .version()
+    .wrap(Math.min(110, process.stdout.columns || 100))
+    .exitProcess(false)
+    .fail((message, error) => {
+      throw error ?? new HydratorError('ERR_USAGE', message)
+    })
+
+  let helpOutput = ''
+  try {
+    await parser.parseAsync([...argv], {}, (err, _argv, output) => {
+      if (output && !err) helpOutput = output
+    })
+    if (helpOutput) io.stdout.write(helpOutput + '\n')
+    return code
+  } catch (error) {
+    if (error instanceof HydratorError && !isConfigError(error) && error.code !== 'ERR_TOO_MANY_FAILURES') {
+      io.stderr.write(`hydrate: ${error.code}: ${error.message}\n`)
+      return EXIT.failures
+    }
+    if (error instanceof HydratorError || (error as { name?: string })?.name === 'YError') {
+      const codeText = error instanceof HydratorError ? `${error.code}: ` : ''
+      io.stderr.write(`hydrate: ${codeText}${errorMessage(error)}\n`)
+      if ((error as { name?: string })?.name === 'YError') io.stderr.write('Run `hydrate --help` for the options.\n')
+      return EXIT.usage
+    }
+    io.stderr.write(`hydrate: unexpected error: ${(error as Error)?.stack ?? String(error)}\n`)
+    return EXIT.failures
+  }
+}

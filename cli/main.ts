@@ -1,0 +1,32 @@
+#!/usr/bin/env node
+// The AWS SDK warns about Node 20 on every client; our users run it deliberately.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true'
+
+import { EXIT, cli } from './app.js'
+
+const controller = new AbortController()
+let signals = 0
+const onSignal = (name: NodeJS.Signals) => {
+  signals++
+  if (signals === 1) {
+    process.stderr.write(`\nhydrate: ${name}: stopping after the writes in flight (press Ctrl-C again to exit at once)\n`)
+    controller.abort(new Error(name))
+  } else {
+    process.exit(EXIT.interrupted)
+  }
+}
+process.on('SIGINT', onSignal)
+process.on('SIGTERM', onSignal)
+
+const code = await cli(process.argv.slice(2), {
+  stdout: process.stdout,
+  stderr: process.stderr,
+  stdin: process.stdin,
+  env: process.env,
+  cwd: process.cwd(),
+  signal: controller.signal,
+})
+// Let stdout drain before exiting (piping into head, jq, ...).
+process.exitCode = code
+if (process.stdout.writableNeedDrain) process.stdout.once('drain', () => process.exit(code))
+else setImmediate(() => process.exit(code))

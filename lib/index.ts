@@ -1,0 +1,62 @@
+// The public API, in the order a reader learns it. Heavy integrations (PostgreSQL, SQL Server,
+// DynamoDB, OpenSearch, Lambda, EventBridge) live behind subpath exports such as
+// `event-hydrator/postgres`, so importing the core loads none of their clients.
+
+// Composing and running
+export { pipe } from 'it-pipe'
+export { chain } from './chain.js'
+export { run, type RunOptions, type Progress } from './run.js'
+
+// The three shapes
+export type {
+  Source,
+  Stage,
+  Sink,
+  SinkResult,
+  SinkContext,
+  SinkTally,
+  SourceOptions,
+  SourceStats,
+  ItemFailure,
+  Outcome,
+  Position,
+  AbortOptions,
+} from './types.js'
+
+// Sources
+export { readJsonLines, type ReadJsonLinesOptions, type LinePosition } from './sources/read-json-lines.js'
+export { readJsonArray, type ReadJsonArrayOptions } from './sources/read-json-array.js'
+export { readJsonFiles, type ReadJsonFilesOptions } from './sources/read-json-files.js'
+
+// Stages
+export { filter, type FilterRule } from './stages/filter.js'
+export { map } from './stages/map.js'
+export { batch } from './stages/batch.js'
+export { take } from './stages/take.js'
+export { tap } from './stages/tap.js'
+
+// Sinks
+export { toJsonLines, type ToJsonLinesOptions } from './sinks/to-json-lines.js'
+export { collect, type CollectResult } from './sinks/collect.js'
+
+// EventBridge patterns
+export { compilePattern, matches, validatePattern, compilePrefilter, type EventPattern } from './pattern/index.js'
+
+// The report
+export type { RunReport, RunStatus, StageCount } from './report/report.js'
+export { formatReport } from './report/format.js'
+export { reportSchema } from './report/schema.js'
+
+// Storage mapping (shared by every storage sink)
+export { compileMapping, collapseByKey, type Mapping, type RowWrite, type CompiledMapping } from './mapping.js'
+
+// Building your own sources, sinks and plugins
+export { positionOf, setPosition, formatPosition } from './position.js'
+export { defineSource, sourceStats, type StatefulSource, type SourceControl } from './sources/define-source.js'
+export { defineSink, newTally, type SinkDriver, type SinkOptions, type WriteOutcome, type DriverContext } from './sinks/define-sink.js'
+export { Registry, parseUri, type Plugin, type ParsedUri, type FactoryContext, type SourceFactory, type SinkFactory } from './plugins/registry.js'
+export { defaultRegistry, builtinPlugins } from './plugins/builtins.js'
+export { withRetry, DEFAULT_RETRY, type RetryPolicy } from './util/retry.js'
+
+// Errors
+export { HydratorError, InvalidPatternError, CONFIG_ERROR_CODES, isConfigError, type ErrorCode } from './errors.js'

@@ -1,0 +1,238 @@
+import { HydratorError, errorCode, errorMessage, isConfigError } from '../errors.js'
+import { positionOf } from '../position.js'
+import { FailureSamples } from '../report/failures.js'
+import type { AbortOptions, ItemFailure, Outcome, Sink, SinkContext, SinkResult, SinkTally } from '../types.js'
+import { assertInteger } from '../util/options.js'
+
+/** How one write of a batch ended, in the order of the batch. */
+export interface WriteOutcome {
+  readonly status: Outcome
+  /** For `failed`: a stable code, e.g. ERR_WRITE_REJECTED. */
+  readonly code?: string
+  /** For `failed`: the target's own message, naming the key. */
+  readonly message?: string
+  /** The key of the row or item, for the report. */
+  readonly key?: unknown
+  readonly attempts?: number
+  /** The write was a delete (counted in `deleted` as well as `written`). */
+  readonly deleted?: boolean
+}
+
+/** What a driver gets besides its batch. */
+export interface DriverContext extends AbortOptions {
+  readonly dryRun: boolean
+  /** Count a retry under a reason, e.g. `ProvisionedThroughputExceededException`. */
+  readonly retried: (reason: string) => void
+}
+
+/**
+ * The part of a sink that knows its target. `defineSink` adds the rest: batching, batches in
+ * flight, per-key order, dry runs and previews, counting, failure samples and abort handling.
+ */
+export interface SinkDriver<In, W> {
+  /** The target's URI for the report, password redacted. */
+  readonly uri: string
+  /** Checks the target before any event is read (table exists, columns exist); throws a HydratorError. */
+  open?(context: DriverContext): Promise<void>
+  /** Turns an event into a write; a thrown error fails only this event (e.g. ERR_MAPPING). */
+  prepare?(event: In): W
+  /** A string key: two in-flight batches never share one, so writes to a key stay in order. */
+  keyOf?(write: W): string | undefined
+  /** The size of a write in bytes, for `maxBatchBytes`. */
+  sizeOf?(write: W): number
+  /**
+   * Writes a batch, resolving with one outcome per write in batch order. Retries passing errors
+   * itself; a rejection fails the whole batch (or the run, for configuration errors).
+   */
+  write(batch: readonly W[], context: DriverContext): Promise<readonly WriteOutcome[]>
+  /** What a dry run shows for a write. @default the write itself */
+  preview?(write: W): unknown
+  /** Releases connections; called once, also after errors. */
+  close?(): Promise<void>
+}
+
+/** Options every built-in sink takes. */
+export interface SinkOptions extends AbortOptions {
+  /** Write nothing; count and preview what would be written. @default false */
+  readonly dryRun?: boolean
+  /** Events per write request. */
+  readonly batchSize?: number
+  /** Bytes per write request, when the driver can size writes. */
+  readonly maxBatchBytes?: number
+  /** Batches in flight at once; writes to one key always stay in order. @default 1 */
+  readonly concurrency?: number
+  /** Previews kept in a dry run. @default 5 */
+  readonly previewLimit?: number
+}
+
+/** A fresh set of sink counters. */
+export function newTally(): SinkTally {
+  return { received: 0, written: 0, skipped: 0, failed: 0, retries: {} }
+}
+
+interface Pending<W> {
+  readonly event: unknown
+  readonly write: W
+}
+
+/**
+ * Builds a {@link Sink} from a driver. Events are handled in source order: with `concurrency` 1
+ * one batch at a time, with more, batches overlap but never two that share a key.
+ *
+ * @example
+ * export const toConsole = (options = {}) =>
+ *   defineSink({ uri: 'console:', write: async (batch) => batch.map((e) => (console.log(e), { status: 'written' })) },
+ *     { batchSize: 1, ...options })
+ */
+export function defineSink<In, W = In>(
+  driver: SinkDriver<In, W>,
+  options: SinkOptions & { readonly batchSize: number },
+): Sink<In> {
+  const batchSize = assertInteger('batchSize', options.batchSize, 1)
+  const concurrency = assertInteger('concurrency', options.concurrency ?? 1, 1)
+  const maxBatchBytes = options.maxBatchBytes ?? Infinity
+  if (!(maxBatchBytes > 0)) {
+    throw new HydratorError('ERR_INVALID_OPTION', `expected \`maxBatchBytes\` > 0, got \`${maxBatchBytes}\``)
+  }
+  const sinkName = driver.uri.split(':')[0] || 'sink'
+
+  return async function sink(source: AsyncIterable<In>, context: SinkContext = {}): Promise<SinkResult> {
+    const dryRun = context.dryRun ?? options.dryRun ?? false
+    const signal = context.signal ?? options.signal
+    const tally = context.tally ?? newTally()
+    const previewLimit = context.previewLimit ?? options.previewLimit ?? 5
+    const samples = new FailureSamples()
+    const previews: unknown[] = []
+    let deleted = 0
+    const driverContext: DriverContext = {
+      dryRun,
+      signal,
+      retried: (reason) => {
+        tally.retries[reason] = (tally.retries[reason] ?? 0) + 1
+      },
+    }
+
+    const fail = (event: unknown, failure: Omit<ItemFailure, 'stage' | 'position'>) => {
+      tally.failed++
+      const item: ItemFailure = { stage: sinkName, position: positionOf(event), ...failure }
+      samples.add(item)
+      context.onFailure?.(item, event)
+    }
+
+    const settle = (batch: readonly Pending<W>[], outcomes: readonly WriteOutcome[] | undefined, error?: unknown) => {
+      for (let i = 0; i < batch.length; i++) {
+        const outcome = outcomes?.[i]
+        if (!outcome) {
+          fail(batch[i]!.event, {
+            code: error ? errorCode(error) : 'ERR_INTERNAL',
+            message: error ? errorMessage(error) : `${sinkName}: the driver returned no outcome for this event`,
+            attempts: (error as { attempts?: number } | undefined)?.attempts,
+            key: undefined,
+          })
+          continue
+        }
+        if (outcome.status === 'written') {
+          tally.written++
+          if (outcome.deleted) deleted++
+        } else if (outcome.status === 'skipped') {
+          tally.skipped++
+        } else {
+          fail(batch[i]!.event, {
+            code: outcome.code ?? 'ERR_WRITE_REJECTED',
+            message: outcome.message ?? 'rejected by the target',
+            key: outcome.key,
+            attempts: outcome.attempts,
+          })
+        }
+      }
+      context.onSettled?.(batch.map((p) => p.event))
+    }
+
+    // Batches in flight, each with the keys it touches, so a batch that shares a key waits.
+    const inFlight = new Set<{ promise: Promise<void>; keys: Set<string> }>()
+    let fatal: unknown
+
+    const dispatch = async (batch: Pending<W>[]) => {
+      const keys = new Set<string>()
+      if (driver.keyOf) for (const p of batch) { const k = driver.keyOf(p.write); if (k !== undefined) keys.add(k) }
+      for (;;) {
+        if (inFlight.size < concurrency && ![...inFlight].some((f) => [...f.keys].some((k) => keys.has(k)))) break
+        await Promise.race([...inFlight].map((f) => f.promise))
+      }
+      if (fatal) throw fatal
+      const entry = { keys, promise: Promise.resolve() }
+      entry.promise = driver
+        .write(
+          batch.map((p) => p.write),
+          driverContext,
+        )
+        .then(
+          (outcomes) => settle(batch, outcomes),
+          (error) => {
+            if (isConfigError(error)) fatal ??= error
+            settle(batch, undefined, error)
+          },
+        )
+        .finally(() => inFlight.delete(entry))
+      inFlight.add(entry)
+    }
+
+    await driver.open?.(driverContext)
+    try {
+      let batch: Pending<W>[] = []
+      let bytes = 0
+      for await (const event of source) {
+        tally.received++
+        let write: W
+        try {
+          write = driver.prepare ? driver.prepare(event) : (event as unknown as W)
+        } catch (error) {
+          if (isConfigError(error)) throw error
+          fail(event, { code: errorCode(error), message: errorMessage(error) })
+          context.onSettled?.([event])
+          if (signal?.aborted) break
+          continue
+        }
+        if (dryRun) {
+          if (previews.length < previewLimit) previews.push(driver.preview ? driver.preview(write) : write)
+          tally.written++
+          context.onSettled?.([event])
+        } else {
+          batch.push({ event, write })
+          if (driver.sizeOf && maxBatchBytes !== Infinity) bytes += driver.sizeOf(write)
+          if (batch.length >= batchSize || bytes >= maxBatchBytes) {
+            const full = batch
+            batch = []
+            bytes = 0
+            await dispatch(full)
+          }
+        }
+        if (fatal) throw fatal
+        // Stop reading at once; what was read is still written below.
+        if (signal?.aborted) break
+      }
+      if (batch.length > 0) await dispatch(batch)
+      while (inFlight.size > 0) await Promise.race([...inFlight].map((f) => f.promise))
+      if (fatal) throw fatal
+    } catch (error) {
+      // Let in-flight batches finish, so the counts say exactly what was done.
+      await Promise.allSettled([...inFlight].map((f) => f.promise))
+      throw error
+    } finally {
+      await driver.close?.()
+    }
+
+    return {
+      uri: driver.uri,
+      dryRun,
+      received: tally.received,
+      written: tally.written,
+      skipped: tally.skipped,
+      failed: tally.failed,
+      failures: samples.samples,
+      previews,
+      retries: { ...tally.retries },
+      ...(deleted > 0 ? { deleted } : {}),
+    }
+  }
+}

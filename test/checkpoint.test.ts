@@ -1,0 +1,149 @@
+import { readFile } from 'node:fs/promises'
+import { suite } from 'uvu'
+import * as assert from 'uvu/assert'
+import { CheckpointTracker, readCheckpoint, resumeOptions, type Checkpoint } from '../lib/checkpoint.js'
+import { openDeadLetters } from '../lib/dead-letter.js'
+import type { HydratorError } from '../lib/errors.js'
+import { setPosition } from '../lib/position.js'
+import { run } from '../lib/run.js'
+import { collect } from '../lib/sinks/collect.js'
+import { defineSink } from '../lib/sinks/define-sink.js'
+import { readJsonLines } from '../lib/sources/read-json-lines.js'
+import { filter } from '../lib/stages/filter.js'
+import { all, events, ndjson, tempDir } from './helpers.js'
+
+const test = suite('checkpoints and dead letters')
+let tmp: Awaited<ReturnType<typeof tempDir>>
+test.before(async () => {
+  tmp = await tempDir()
+})
+test.after(async () => {
+  await tmp.cleanup()
+})
+
+const ev = (line: number) => setPosition({ line }, { source: 's', file: 'f', line, offset: line * 10, next: line * 10 + 10 })
+const identity = { source: 'json:x', filter: '[]', sink: 'collect:' }
+
+test('the low-water mark never passes an event still in flight', () => {
+  const t = new CheckpointTracker(true)
+  const [a, b, c, d] = [ev(1), ev(2), ev(3), ev(4)]
+  t.received(a)
+  t.passed(a)
+  t.received(b)
+  t.passed(b)
+  t.passed(c) // c was dropped by a filter
+  t.received(d)
+  assert.is(t.position, undefined)
+  t.settled([b]) // b settles before a: the mark must not move
+  assert.is(t.position, undefined)
+  t.settled([a])
+  assert.is(t.position?.line, 2)
+  t.passed(d)
+  t.settled([d])
+  assert.is(t.position?.line, 4)
+})
+
+test('drops count as handled once nothing is in flight', () => {
+  const t = new CheckpointTracker(true)
+  const a = ev(1)
+  t.received(a)
+  t.passed(a)
+  t.settled([a])
+  t.passed(ev(2))
+  t.passed(ev(3))
+  assert.is(t.position?.line, 3)
+})
+
+test('resumeOptions starts NDJSON after the line, arrays and folders after the index', () => {
+  assert.equal(resumeOptions({ source: 's', file: 'a.ndjson', line: 4, offset: 30, next: 42 }), { startAt: { file: 'a.ndjson', offset: 42, line: 5 } })
+  assert.equal(resumeOptions({ source: 's', file: 'a.json', index: 9 }), { startIndex: 10 })
+  assert.equal(resumeOptions(undefined), {})
+})
+
+test('a run writes a checkpoint, and a run resumed from it reads only the rest', async () => {
+  const file = await tmp.file('ck.ndjson', ndjson(events(50)))
+  const ckFile = `${tmp.dir}/run.ckpt`
+  // A sink that stops the run after 20 events by aborting.
+  const controller = new AbortController()
+  let seen = 0
+  const stopping = defineSink(
+    {
+      uri: 'stop:',
+      async write(batch) {
+        seen += batch.length
+        if (seen >= 20) controller.abort()
+        return batch.map(() => ({ status: 'written' as const }))
+      },
+    },
+    { batchSize: 5 },
+  )
+  const first = await run({ source: readJsonLines(file, { cwd: tmp.dir }), sink: stopping, signal: controller.signal, checkpoint: { file: ckFile, identity } })
+  assert.is(first.status, 'aborted')
+  const ck = (await readCheckpoint(ckFile, identity)) as Checkpoint
+  assert.is(ck.complete, false)
+  assert.is(ck.position?.line, first.sink.written)
+  const second = await run({
+    source: readJsonLines(file, { cwd: tmp.dir, ...resumeOptions(ck.position) }),
+    sink: collect(),
+    checkpoint: { file: ckFile, identity, previous: ck },
+  })
+  assert.is(second.source.startedAt?.line, first.sink.written + 1)
+  assert.is(second.sink.written + first.sink.written, 50)
+  const done = (await readCheckpoint(ckFile, identity))!
+  assert.is(done.complete, true)
+  assert.is(done.totals.written, 50)
+  assert.is(done.totals.read, 50)
+})
+
+test('a checkpoint of another run is refused with ERR_CHECKPOINT_MISMATCH', async () => {
+  const ckFile = `${tmp.dir}/other.ckpt`
+  await run({ source: readJsonLines(await tmp.file('o.ndjson', ndjson(events(3)))), sink: collect(), checkpoint: { file: ckFile, identity } })
+  try {
+    await readCheckpoint(ckFile, { ...identity, sink: 'ndjson:elsewhere' })
+    assert.unreachable()
+  } catch (error) {
+    assert.is((error as HydratorError).code, 'ERR_CHECKPOINT_MISMATCH')
+    assert.match((error as Error).message, /sink/)
+  }
+})
+
+test('with a filter, the checkpoint moves past unmatched events', async () => {
+  const file = await tmp.file('f.ndjson', ndjson(events(30)))
+  const ckFile = `${tmp.dir}/f.ckpt`
+  await run({ source: readJsonLines(file), stages: [filter((e: any) => e.detail.version < 3)], sink: collect(), checkpoint: { file: ckFile, identity } })
+  const ck = (await readCheckpoint(ckFile, identity))!
+  assert.is(ck.complete, true)
+  assert.is(ck.totals.unmatched, 27)
+})
+
+test('dead letters hold every failed event and read back as the original events', async () => {
+  const dlFile = `${tmp.dir}/failed.ndjson`
+  const dl = await openDeadLetters(dlFile)
+  const file = await tmp.file('dl.ndjson', ndjson(events(300)) + '{broken\n')
+  const rejectOdd = defineSink<any>(
+    {
+      uri: 'odd:',
+      async write(batch) {
+        return batch.map((e) => (e.detail.version % 2 ? { status: 'failed' as const, code: 'ERR_WRITE_REJECTED', message: 'odd', key: e.id, attempts: 3 } : { status: 'written' as const }))
+      },
+    },
+    { batchSize: 7 },
+  )
+  const report = await run({ source: readJsonLines(file), sink: rejectOdd, onFailure: dl.write, backpressure: dl.drained })
+  await dl.close()
+  assert.is(report.failures.count, 151)
+  assert.is(report.failures.samples.length, 100)
+  const lines = (await readFile(dlFile, 'utf8')).trim().split('\n').map((l) => JSON.parse(l))
+  assert.is(lines.length, 151, 'every failure, not just the samples')
+  const sinkLetter = lines.find((l) => l.stage === 'odd')!
+  assert.is(sinkLetter.code, 'ERR_WRITE_REJECTED')
+  assert.is(sinkLetter.attempts, 3)
+  assert.ok(sinkLetter.position.line >= 1)
+  assert.ok(sinkLetter.time)
+  // Redrive: the dead-letter file is a source of the original events.
+  const redriven = await all(readJsonLines(dlFile))
+  assert.is(redriven.length, 150)
+  assert.ok(redriven.every((e) => (e.detail as any).version % 2 === 1 && !('code' in e)))
+})
+
+test.run()

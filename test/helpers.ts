@@ -1,0 +1,76 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { PassThrough, Readable } from 'node:stream'
+
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true'
+
+/** A fresh temporary folder; `cleanup()` removes it. */
+export async function tempDir(prefix = 'eh-'): Promise<{ dir: string; file: (name: string, content?: string | Buffer) => Promise<string>; cleanup: () => Promise<void> }> {
+  const dir = await mkdtemp(path.join(tmpdir(), prefix))
+  return {
+    dir,
+    async file(name, content) {
+      const full = path.join(dir, name)
+      if (content !== undefined) {
+        await import('node:fs/promises').then((fs) => fs.mkdir(path.dirname(full), { recursive: true }))
+        await writeFile(full, content)
+      }
+      return full
+    },
+    cleanup: () => rm(dir, { recursive: true, force: true }),
+  }
+}
+
+/** An async iterable over values, recording whether its `finally` ran and how many were pulled. */
+export function tracked<T>(values: Iterable<T>, { failAt }: { failAt?: number } = {}) {
+  const state = { pulled: 0, finished: false, closed: false }
+  async function* gen() {
+    try {
+      let i = 0
+      for (const v of values) {
+        if (failAt !== undefined && i === failAt) throw new Error(`upstream failed at ${i}`)
+        state.pulled++
+        i++
+        yield v
+      }
+      state.finished = true
+    } finally {
+      state.closed = true
+    }
+  }
+  return { source: gen(), state }
+}
+
+/** Collects an async iterable into an array. */
+export async function all<T>(iterable: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = []
+  for await (const v of iterable) out.push(v)
+  return out
+}
+
+/** A writable that keeps what was written, for CLI tests. */
+export function captured(): PassThrough & { text: () => string; isTTY?: boolean } {
+  const stream = new PassThrough() as PassThrough & { text: () => string; isTTY?: boolean }
+  const chunks: Buffer[] = []
+  stream.on('data', (c: Buffer) => chunks.push(c))
+  stream.text = () => Buffer.concat(chunks).toString('utf8')
+  return stream
+}
+
+export function readableOf(text: string): Readable {
+  return Readable.from([Buffer.from(text)])
+}
+
+/** `n` small EventBridge-shaped events. */
+export function events(n: number, f: (i: number) => Record<string, unknown> = () => ({})): Record<string, unknown>[] {
+  return Array.from({ length: n }, (_, i) => ({
+    id: `e${i}`,
+    source: i % 3 === 0 ? 'orders' : 'users',
+    'detail-type': i % 3 === 0 ? 'OrderPlaced' : 'UserCreated',
+    detail: { aggregateId: `a${i % 5}`, version: i },
+    ...f(i),
+  }))
+}
+
+export const ndjson = (items: unknown[]) => items.map((e) => JSON.stringify(e)).join('\n') + '\n'

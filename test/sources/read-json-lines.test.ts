@@ -1,0 +1,173 @@
+import { gzipSync } from 'node:zlib'
+import { suite } from 'uvu'
+import * as assert from 'uvu/assert'
+import { HydratorError } from '../../lib/errors.js'
+import { positionOf } from '../../lib/position.js'
+import { readJsonLines } from '../../lib/sources/read-json-lines.js'
+import type { ItemFailure } from '../../lib/types.js'
+import { all, events, ndjson, readableOf, tempDir } from '../helpers.js'
+
+const test = suite('readJsonLines')
+let tmp: Awaited<ReturnType<typeof tempDir>>
+test.before(async () => {
+  tmp = await tempDir()
+})
+test.after(async () => {
+  await tmp.cleanup()
+})
+
+test('reads every event of a file in order, with file and line positions', async () => {
+  const file = await tmp.file('a.ndjson', ndjson(events(5)))
+  const source = readJsonLines(file, { cwd: tmp.dir })
+  const got = await all(source)
+  assert.equal(got.map((e) => e.id), ['e0', 'e1', 'e2', 'e3', 'e4'])
+  assert.equal(positionOf(got[2])?.line, 3)
+  assert.equal(positionOf(got[2])?.file, 'a.ndjson')
+  assert.is(source.stats.read, 5)
+  assert.not.ok('line' in got[0]!, 'positions are not inside events')
+})
+
+test('handles CRLF, blank lines, a BOM and a last line without a newline', async () => {
+  const file = await tmp.file('crlf.ndjson', '\uFEFF{"a":1}\r\n\r\n  \r\n{"a":2}\r\n{"a":3}')
+  const got = await all(readJsonLines(file))
+  assert.equal(got, [{ a: 1 }, { a: 2 }, { a: 3 }])
+  assert.is(positionOf(got[2])?.line, 5)
+})
+
+test('reads gzip files', async () => {
+  const file = await tmp.file('z.ndjson.gz', gzipSync(ndjson(events(100))))
+  const got = await all(readJsonLines(file))
+  assert.is(got.length, 100)
+  assert.is(got[99]!.id, 'e99')
+})
+
+test('reads a glob and a directory in natural order (events-2 before events-10)', async () => {
+  for (const n of [10, 2, 1]) await tmp.file(`g/events-${n}.ndjson`, ndjson([{ n }]))
+  await tmp.file('g/ignored.txt', 'not events')
+  const viaDir = await all(readJsonLines(`${tmp.dir}/g`))
+  assert.equal(viaDir.map((e) => e.n), [1, 2, 10])
+  const viaGlob = await all(readJsonLines(`${tmp.dir}/g/events-*.ndjson`))
+  assert.equal(viaGlob.map((e) => e.n), [1, 2, 10])
+})
+
+test('reads stdin for -', async () => {
+  const got = await all(readJsonLines('-', { stdin: readableOf(ndjson(events(3))) }))
+  assert.equal(got.map((e) => e.id), ['e0', 'e1', 'e2'])
+})
+
+test('a line that is not JSON or not an object is a failure with file and line, and reading goes on', async () => {
+  const file = await tmp.file('bad.ndjson', '{"a":1}\n{not json\n[1,2]\n"text"\n{"a":2}\n')
+  const failures: ItemFailure[] = []
+  const source = readJsonLines(file, { cwd: tmp.dir, onFailure: (f) => failures.push(f) })
+  const got = await all(source)
+  assert.equal(got, [{ a: 1 }, { a: 2 }])
+  assert.equal(failures.map((f) => [f.code, f.position?.line]), [
+    ['ERR_INVALID_JSON', 2],
+    ['ERR_NOT_AN_OBJECT', 3],
+    ['ERR_NOT_AN_OBJECT', 4],
+  ])
+  assert.match(failures[0]!.message, /^bad\.ndjson:2: not JSON/)
+  assert.is(source.stats.failed, 3)
+})
+
+test('stops with ERR_TOO_MANY_FAILURES past maxFailures', async () => {
+  const file = await tmp.file('many-bad.ndjson', 'x\ny\nz\n{"a":1}\n')
+  try {
+    await all(readJsonLines(file, { maxFailures: 2 }))
+    assert.unreachable()
+  } catch (error) {
+    assert.is((error as HydratorError).code, 'ERR_TOO_MANY_FAILURES')
+  }
+})
+
+test('a missing file is ERR_FILE_NOT_FOUND naming it', async () => {
+  try {
+    await all(readJsonLines(`${tmp.dir}/nope.ndjson`))
+    assert.unreachable()
+  } catch (error) {
+    assert.is((error as HydratorError).code, 'ERR_FILE_NOT_FOUND')
+    assert.match((error as Error).message, /nope\.ndjson/)
+  }
+})
+
+test('a truncated gzip yields every readable line, then ERR_SOURCE_READ naming the file', async () => {
+  const full = gzipSync(ndjson(events(2000)))
+  const file = await tmp.file('trunc.ndjson.gz', full.subarray(0, Math.floor(full.length * 0.6)))
+  const got: unknown[] = []
+  try {
+    for await (const e of readJsonLines(file)) got.push(e)
+    assert.unreachable()
+  } catch (error) {
+    assert.is((error as HydratorError).code, 'ERR_SOURCE_READ')
+    assert.match((error as Error).message, /trunc\.ndjson\.gz/)
+  }
+  assert.ok(got.length > 100, `read ${got.length} events before the cut`)
+})
+
+test('a torn last line is a failure naming its line; the rest is read', async () => {
+  const file = await tmp.file('torn.ndjson', '{"a":1}\n{"a":2}\n{"a":')
+  const failures: ItemFailure[] = []
+  const got = await all(readJsonLines(file, { onFailure: (f) => failures.push(f) }))
+  assert.is(got.length, 2)
+  assert.is(failures[0]!.position?.line, 3)
+})
+
+test('invalid UTF-8 is ERR_INVALID_UTF8 with its line', async () => {
+  const file = await tmp.file('utf.ndjson', Buffer.concat([Buffer.from('{"a":1}\n{"a":"'), Buffer.from([0xff, 0xfe]), Buffer.from('\n{"a":3}\n')]))
+  const failures: ItemFailure[] = []
+  const got = await all(readJsonLines(file, { onFailure: (f) => failures.push(f) }))
+  assert.is(got.length, 2)
+  assert.is(failures[0]!.code, 'ERR_INVALID_UTF8')
+  assert.is(failures[0]!.position?.line, 2)
+})
+
+test('a line over maxLineBytes is ERR_LINE_TOO_LONG and the next line is still read', async () => {
+  const long = JSON.stringify({ big: 'x'.repeat(5000) })
+  const file = await tmp.file('long.ndjson', `{"a":1}\n${long}\n{"a":3}\n`)
+  const failures: ItemFailure[] = []
+  const got = await all(readJsonLines(file, { maxLineBytes: 1000, onFailure: (f) => failures.push(f) }))
+  assert.equal(got, [{ a: 1 }, { a: 3 }])
+  assert.is(failures[0]!.code, 'ERR_LINE_TOO_LONG')
+  assert.is(failures[0]!.position?.line, 2)
+})
+
+test('lines longer than a read chunk are joined correctly', async () => {
+  const big = { big: 'y'.repeat(3 * 1024 * 1024) }
+  const file = await tmp.file('chunky.ndjson', `${JSON.stringify(big)}\n{"a":2}\n`)
+  const got = await all(readJsonLines(file))
+  assert.is((got[0]!.big as string).length, 3 * 1024 * 1024)
+  assert.equal(got[1], { a: 2 })
+})
+
+test('resumes at a byte offset without reading earlier lines', async () => {
+  const file = await tmp.file('resume.ndjson', ndjson(events(10)))
+  const first = await all(readJsonLines(file, { cwd: tmp.dir }))
+  const at = positionOf(first[6])!
+  const rest = await all(readJsonLines(file, { cwd: tmp.dir, startAt: { file: at.file!, offset: at.offset!, line: at.line! } }))
+  assert.equal(rest.map((e) => e.id), ['e6', 'e7', 'e8', 'e9'])
+  assert.is(positionOf(rest[0])?.line, 7)
+})
+
+test('an early break closes the file (the source finally runs)', async () => {
+  const file = await tmp.file('early.ndjson', ndjson(events(50)))
+  const source = readJsonLines(file)
+  for await (const _ of source) break
+  const next = await source.next()
+  assert.ok(next.done)
+})
+
+test('a prefilter skips lines unparsed and counts them', async () => {
+  const file = await tmp.file('pre.ndjson', ndjson(events(9)))
+  const source = readJsonLines(file)
+  assert.ok(source.usePrefilter!((line) => line.includes('"orders"')))
+  const got = await all(source)
+  assert.is(got.length, 3)
+  assert.is(source.stats.prefiltered, 6)
+})
+
+test('rejects bad options before any I/O', () => {
+  assert.throws(() => readJsonLines(''), /expected a path/)
+  assert.throws(() => readJsonLines('x', { maxLineBytes: 0 }), /maxLineBytes/)
+})
+
+test.run()
