@@ -109,6 +109,9 @@ export async function run(options: RunOptions): Promise<RunReport> {
   const tally = newTally()
   let tooMany: HydratorError | undefined
   let read = 0
+  // Without a wrapper around the source (the fast path), the source's own stats count reads.
+  let wrapped = true
+  const readCount = () => (wrapped ? read : stats!.read)
 
   const totalFailures = () => (stats?.failed ?? 0) + tally.failed
   const checkFailures = () => {
@@ -117,7 +120,7 @@ export async function run(options: RunOptions): Promise<RunReport> {
     if (failures > maxFailures) {
       tooMany = new HydratorError('ERR_TOO_MANY_FAILURES', `stopped after ${failures} failures (--max-failures is ${maxFailures})`)
     } else if (maxFailureRate !== undefined) {
-      const seen = read + (stats?.failed ?? 0)
+      const seen = readCount() + (stats?.failed ?? 0)
       if (seen >= 100 && failures / seen > maxFailureRate) {
         tooMany = new HydratorError('ERR_TOO_MANY_FAILURES', `stopped: ${failures} of ${seen} records failed, more than ${(maxFailureRate * 100).toFixed(1)}% (--max-failures)`)
       }
@@ -132,8 +135,12 @@ export async function run(options: RunOptions): Promise<RunReport> {
     ;(source as StatefulSource<unknown>).usePrefilter?.(firstInfo.prefilter)
   }
 
-  // Unreadable records go to onFailure (dead letters) like failed events, without an event.
-  if (options.onFailure) (source as Partial<StatefulSource<unknown>>).addFailureListener?.((failure) => options.onFailure!(failure, undefined))
+  // Unreadable records go to onFailure (dead letters) like failed events, without an event, and
+  // count towards maxFailures at once.
+  ;(source as Partial<StatefulSource<unknown>>).addFailureListener?.((failure) => {
+    options.onFailure?.(failure, undefined)
+    checkFailures()
+  })
 
   const counters: Counter[] = stages.map((stage) => {
     const info = stageInfo(stage)
@@ -176,8 +183,15 @@ export async function run(options: RunOptions): Promise<RunReport> {
     }
   }
 
-  let chain: AsyncIterable<unknown> = readSource()
-  for (let i = 0; i < stages.length; i++) chain = count(stages[i]!(chain), counters[i]!)
+  // Every wrapper is an async hop per event: add one only when a feature needs it. A source with
+  // live stats counts itself; the last stage's output is what the sink received.
+  const needsWrapper = !stats || tracker !== undefined || options.backpressure !== undefined
+  wrapped = needsWrapper
+  let chain: AsyncIterable<unknown> = needsWrapper ? readSource() : source
+  for (let i = 0; i < stages.length; i++) {
+    chain = stages[i]!(chain)
+    if (i < stages.length - 1 || tracker) chain = count(chain, counters[i]!)
+  }
   if (tracker) chain = track(chain)
 
   // Checkpoints: written one at a time, periodically and at the end.
@@ -188,9 +202,9 @@ export async function run(options: RunOptions): Promise<RunReport> {
     if (!ck || !tracker) return Promise.resolve()
     const prefiltered = stats?.prefiltered ?? 0
     const here: CheckpointTotals = {
-      read: read + prefiltered,
+      read: readCount() + prefiltered,
       matched: final?.matched ?? tally.received,
-      unmatched: final?.unmatched ?? Math.max(0, read + prefiltered - tally.received),
+      unmatched: final?.unmatched ?? Math.max(0, readCount() + prefiltered - tally.received),
       written: tally.written,
       skipped: tally.skipped,
       failed: tally.failed,
@@ -211,7 +225,7 @@ export async function run(options: RunOptions): Promise<RunReport> {
     options.onProgress &&
     setInterval(() => {
       options.onProgress!({
-        read: read + (stats?.prefiltered ?? 0),
+        read: readCount() + (stats?.prefiltered ?? 0),
         matched: tally.received,
         written: tally.written,
         skipped: tally.skipped,
@@ -238,7 +252,7 @@ export async function run(options: RunOptions): Promise<RunReport> {
       },
     })
   } catch (e) {
-    if (isConfigError(e) && tally.received === 0 && read === 0) {
+    if (isConfigError(e) && tally.received === 0 && readCount() === 0) {
       cleanup()
       throw e
     }
@@ -252,6 +266,8 @@ export async function run(options: RunOptions): Promise<RunReport> {
   }
 
   // Tooling around the counts: every event read ends somewhere.
+  if (!needsWrapper) read = stats!.read
+  if (counters.length > 0 && !tracker) counters[counters.length - 1]!.out = tally.received
   for (let i = 0; i < counters.length; i++) counters[i]!.in = i === 0 ? read : counters[i - 1]!.out
   let unmatched = stats?.prefiltered ?? 0
   let fanOut = false
