@@ -16,6 +16,7 @@ import type { RunReport } from '../lib/report/report.js'
 import { run } from '../lib/run.js'
 import { filter } from '../lib/stages/filter.js'
 import { map } from '../lib/stages/map.js'
+import { parseRate } from '../lib/stages/rate.js'
 import { take } from '../lib/stages/take.js'
 import type { Stage } from '../lib/types.js'
 import { redactUri } from '../lib/util/options.js'
@@ -176,11 +177,13 @@ export async function mappingFromArgs(args: RunArgs, cwd: string): Promise<Mappi
   }
 }
 
-function parseRate(rate: string | undefined): number | undefined {
+function rateFlag(rate: string | undefined): number | undefined {
   if (rate === undefined) return undefined
-  const m = /^(\d+(?:\.\d+)?)(?:\/s)?$/.exec(String(rate).trim())
-  if (!m || !(Number(m[1]) > 0)) throw new HydratorError('ERR_USAGE', `--rate \`${rate}\`: expected events per second, e.g. --rate 50/s`)
-  return Number(m[1])
+  try {
+    return parseRate(rate)
+  } catch (error) {
+    throw new HydratorError('ERR_USAGE', `--rate \`${rate}\`: ${errorMessage(error)} (e.g. --rate 50/s, 3000/m)`)
+  }
 }
 
 function parseMaxFailures(value: string | undefined): { maxFailures?: number; maxFailureRate?: number } {
@@ -235,7 +238,7 @@ async function runCommand(args: RunArgs, io: CliIo): Promise<number> {
     batchSize,
     concurrency,
     orderKey: args.orderKey,
-    ratePerSecond: parseRate(args.rate),
+    ratePerSecond: rateFlag(args.rate),
     retry: {
       ...(args.retryAttempts !== undefined ? { attempts: positiveInt('retry-attempts', args.retryAttempts) } : {}),
       ...(args.retryMaxDelay !== undefined ? { maxDelayMs: positiveInt('retry-max-delay', args.retryMaxDelay, 0) } : {}),
@@ -344,7 +347,7 @@ export async function cli(argv: readonly string[], io: CliIo): Promise<number> {
           .option('dead-letter', { type: 'string', describe: 'append every failed event to this NDJSON file (itself a valid --source for a redrive)' })
           .option('concurrency', { type: 'number', describe: 'writes or invocations in flight (events with one --order-key stay in order)' })
           .option('order-key', { type: 'string', describe: 'JSON path whose value keeps events in order under --concurrency, e.g. detail.aggregateId' })
-          .option('rate', { type: 'string', describe: 'pace the sink, e.g. 50/s' })
+          .option('rate', { type: 'string', describe: 'pace the sink, e.g. 50/s or 3000/m' })
           .option('plugin', { type: 'string', array: true, describe: 'module adding source/sink schemes (repeatable)' })
           .option('config', { type: 'string', describe: 'hydrate.config.json or .mjs holding any of these options' })
           .option('quiet', { type: 'boolean', describe: 'no progress line; the summary only when something failed' })
@@ -355,8 +358,10 @@ export async function cli(argv: readonly string[], io: CliIo): Promise<number> {
           .option('version-column', { type: 'string', describe: 'mapped column whose higher value wins; older or equal versions are skipped' })
           .option('delete-when', { type: 'string', describe: 'EventBridge pattern (file or inline JSON): matching events delete their row' })
           .option('table', { type: 'string', describe: 'target table (or ?table= in the sink URI)' })
-          .group(['replay-name', 'retry-attempts', 'retry-max-delay'], 'Delivery:')
-          .option('replay-name', { type: 'string', describe: 'marks events sent to lambda:/eventbridge: with this replay-name' })
+          .group(['replay-name', 'envelope', 'max-buffered', 'retry-attempts', 'retry-max-delay'], 'Delivery (lambda:, lambda-local:, eventbridge:):')
+          .option('replay-name', { type: 'string', describe: 'replay-name marking hydration events (default event-hydrator; --no-replay-name for none)' })
+          .option('envelope', { type: 'string', describe: 'EventBridge envelope mapping for other event shapes (file or inline JSON), e.g. {"detail-type":"EventType","time":"Timestamp","detail":"Data"}' })
+          .option('max-buffered', { type: 'number', describe: 'events waiting for their ordered lane at most (bounded memory under --order-key)' })
           .option('retry-attempts', { type: 'number', describe: 'attempts per write, the first included (default 8)' })
           .option('retry-max-delay', { type: 'number', describe: 'longest backoff delay in ms (default 20000)' })
           .example('$0 --source json:./events.ndjson --filter rule.json --sink ndjson:./out.ndjson', 'filter NDJSON into a file')

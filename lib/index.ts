@@ -34,6 +34,8 @@ export { map } from './stages/map.js'
 export { batch } from './stages/batch.js'
 export { take } from './stages/take.js'
 export { tap } from './stages/tap.js'
+export { orderedLanes, createLanes, type OrderedLanesOptions, type Settled, type Lanes } from './stages/ordered-lanes.js'
+export { rate, parseRate, type RateOptions } from './stages/rate.js'
 
 // Sinks
 export { toJsonLines, type ToJsonLinesOptions } from './sinks/to-json-lines.js'
@@ -41,6 +43,10 @@ export { collect, type CollectResult } from './sinks/collect.js'
 
 // EventBridge patterns
 export { compilePattern, matches, validatePattern, compilePrefilter, type EventPattern } from './pattern/index.js'
+
+// Checkpoints and dead letters
+export { readCheckpoint, writeCheckpoint, resumeOptions, CheckpointTracker, type Checkpoint, type CheckpointIdentity, type CheckpointTotals } from './checkpoint.js'
+export { openDeadLetters, unwrapDeadLetter, DEAD_LETTER_MARK, type DeadLetter } from './dead-letter.js'
 
 // The report
 export type { RunReport, RunStatus, StageCount } from './report/report.js'

@@ -18,7 +18,14 @@ function lazy(name: string, schemes: { sources?: string[]; sinks?: string[] }, l
 }
 
 /** The built-in plugins, in the order they register. */
-export const builtinPlugins: readonly Plugin[] = [jsonPlugin]
+export const builtinPlugins: readonly Plugin[] = [
+  jsonPlugin,
+  lazy('postgres', { sinks: ['postgres', 'postgresql'] }, async () => (await import('./postgres.js')).postgresPlugin),
+  lazy('mssql', { sinks: ['mssql', 'sqlserver'] }, async () => (await import('./mssql.js')).mssqlPlugin),
+  lazy('dynamo', { sources: ['dynamo', 'dynamodb'], sinks: ['dynamo', 'dynamodb'] }, async () => (await import('./dynamo.js')).dynamoPlugin),
+  lazy('opensearch', { sources: ['opensearch'], sinks: ['opensearch'] }, async () => (await import('./opensearch.js')).openSearchPlugin),
+  lazy('lambda', { sinks: ['lambda', 'lambda-local', 'eventbridge'] }, async () => (await import('./lambda.js')).lambdaPlugin),
+]
 
 /** A registry holding every built-in scheme. */
 export function defaultRegistry(): Registry {

@@ -65,6 +65,12 @@ export interface SinkOptions extends AbortOptions {
   readonly previewLimit?: number
 }
 
+function deferred(): { promise: Promise<void>; resolve: () => void } {
+  let resolve!: () => void
+  const promise = new Promise<void>((r) => (resolve = r))
+  return { promise, resolve }
+}
+
 /** A fresh set of sink counters. */
 export function newTally(): SinkTally {
   return { received: 0, written: 0, skipped: 0, failed: 0, retries: {} }
@@ -148,20 +154,32 @@ export function defineSink<In, W = In>(
       context.onSettled?.(batch.map((p) => p.event))
     }
 
-    // Batches in flight, each with the keys it touches, so a batch that shares a key waits.
-    const inFlight = new Set<{ promise: Promise<void>; keys: Set<string> }>()
+    // Batches in flight and the keys they touch: a batch that shares a key with one in flight
+    // waits for it, so writes to one key stay in order. One shared "something finished" signal
+    // keeps waiting O(1) per batch however many are in flight.
+    const keyCounts = new Map<string, number>()
+    let inFlightCount = 0
+    const pending = new Set<Promise<void>>()
+    let finished = deferred()
     let fatal: unknown
 
     const dispatch = async (batch: Pending<W>[]) => {
-      const keys = new Set<string>()
-      if (driver.keyOf) for (const p of batch) { const k = driver.keyOf(p.write); if (k !== undefined) keys.add(k) }
-      for (;;) {
-        if (inFlight.size < concurrency && ![...inFlight].some((f) => [...f.keys].some((k) => keys.has(k)))) break
-        await Promise.race([...inFlight].map((f) => f.promise))
+      const keys: string[] = []
+      if (driver.keyOf) {
+        const seen = new Set<string>()
+        for (const p of batch) {
+          const k = driver.keyOf(p.write)
+          if (k !== undefined && !seen.has(k)) {
+            seen.add(k)
+            keys.push(k)
+          }
+        }
       }
+      while (inFlightCount >= concurrency || (keyCounts.size > 0 && keys.some((k) => keyCounts.has(k)))) await finished.promise
       if (fatal) throw fatal
-      const entry = { keys, promise: Promise.resolve() }
-      entry.promise = driver
+      inFlightCount++
+      for (const k of keys) keyCounts.set(k, (keyCounts.get(k) ?? 0) + 1)
+      const promise: Promise<void> = driver
         .write(
           batch.map((p) => p.write),
           driverContext,
@@ -173,8 +191,19 @@ export function defineSink<In, W = In>(
             settle(batch, undefined, error)
           },
         )
-        .finally(() => inFlight.delete(entry))
-      inFlight.add(entry)
+        .finally(() => {
+          inFlightCount--
+          for (const k of keys) {
+            const n = keyCounts.get(k)! - 1
+            if (n === 0) keyCounts.delete(k)
+            else keyCounts.set(k, n)
+          }
+          pending.delete(promise)
+          const done = finished
+          finished = deferred()
+          done.resolve()
+        })
+      pending.add(promise)
     }
 
     await driver.open?.(driverContext)
@@ -188,7 +217,8 @@ export function defineSink<In, W = In>(
           write = driver.prepare ? driver.prepare(event) : (event as unknown as W)
         } catch (error) {
           if (isConfigError(error)) throw error
-          fail(event, { code: errorCode(error), message: errorMessage(error) })
+          const key = (error as { key?: unknown } | null)?.key
+          fail(event, { code: errorCode(error), message: errorMessage(error), ...(key !== undefined ? { key } : {}) })
           context.onSettled?.([event])
           if (signal?.aborted) break
           continue
@@ -198,8 +228,16 @@ export function defineSink<In, W = In>(
           tally.written++
           context.onSettled?.([event])
         } else {
+          const size = driver.sizeOf && maxBatchBytes !== Infinity ? driver.sizeOf(write) : 0
+          // Never let a batch grow past maxBatchBytes: send what is there first.
+          if (batch.length > 0 && bytes + size > maxBatchBytes) {
+            const full = batch
+            batch = []
+            bytes = 0
+            await dispatch(full)
+          }
           batch.push({ event, write })
-          if (driver.sizeOf && maxBatchBytes !== Infinity) bytes += driver.sizeOf(write)
+          bytes += size
           if (batch.length >= batchSize || bytes >= maxBatchBytes) {
             const full = batch
             batch = []
@@ -212,11 +250,11 @@ export function defineSink<In, W = In>(
         if (signal?.aborted) break
       }
       if (batch.length > 0) await dispatch(batch)
-      while (inFlight.size > 0) await Promise.race([...inFlight].map((f) => f.promise))
+      await Promise.all(pending)
       if (fatal) throw fatal
     } catch (error) {
       // Let in-flight batches finish, so the counts say exactly what was done.
-      await Promise.allSettled([...inFlight].map((f) => f.promise))
+      await Promise.allSettled(pending)
       throw error
     } finally {
       await driver.close?.()

@@ -69,11 +69,18 @@ export async function withRetry<T>(
 ): Promise<T> {
   const p = validateRetryPolicy(policy)
   let attempts = 0
+  // p-retry rejects with the abort reason even after an attempt succeeded; a write that happened
+  // must be reported as written, or a redrive would apply it twice.
+  let succeeded = false
+  let result: T | undefined
   try {
     return await pRetry(
-      (attempt) => {
+      async (attempt) => {
         attempts = attempt
-        return fn(attempt)
+        const value = await fn(attempt)
+        succeeded = true
+        result = value
+        return value
       },
       {
         retries: p.attempts - 1,
@@ -90,6 +97,7 @@ export async function withRetry<T>(
       },
     )
   } catch (error) {
+    if (succeeded) return result as T
     if (error && typeof error === 'object') {
       try {
         ;(error as { attempts?: number }).attempts = attempts

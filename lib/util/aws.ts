@@ -1,0 +1,161 @@
+import { HydratorError } from '../errors.js'
+import type { ParsedUri } from '../plugins/registry.js'
+
+/** The AWS services event-hydrator talks to. */
+export type AwsService = 'dynamodb' | 'lambda' | 'eventbridge'
+
+/** The part of an AWS SDK v3 client configuration that a URI and the environment decide. */
+export interface AwsClientConfig {
+  /** e.g. `eu-west-1`; left out when unknown, so the SDK's own chain (profile files) decides. */
+  region?: string
+  /** A custom endpoint (a local server, a VPC endpoint); left out for the service default. */
+  endpoint?: string
+  /** A profile of the shared config files (`?profile=` or AWS_PROFILE). */
+  profile?: string
+  /** Static credentials, only when the given environment holds both key parts. */
+  credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string }
+}
+
+// The service part of AWS_ENDPOINT_URL_<SERVICE>, as the SDKs spell it (the service id upper-cased).
+const ENDPOINT_ENV: Record<AwsService, string> = {
+  dynamodb: 'AWS_ENDPOINT_URL_DYNAMODB',
+  lambda: 'AWS_ENDPOINT_URL_LAMBDA',
+  eventbridge: 'AWS_ENDPOINT_URL_EVENTBRIDGE',
+}
+
+/**
+ * Builds an AWS SDK v3 client configuration from a URI's `?region=`, `?endpoint=` and `?profile=`
+ * and the given environment (AWS_REGION, AWS_DEFAULT_REGION, AWS_ENDPOINT_URL_<SERVICE>,
+ * AWS_ENDPOINT_URL, AWS_PROFILE, AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN).
+ * URI parameters win over the environment; whatever neither gives is left to the SDK's default
+ * chains (shared config files, instance roles). Only the CLI calls this: the library functions take
+ * ready clients. Throws ERR_INVALID_URI for an endpoint that is not an http(s) URL.
+ *
+ * @example
+ * const config = awsClientConfig(parseUri('dynamo:events?region=eu-west-1'), process.env, 'dynamodb')
+ * const client = new DynamoDBClient(config)
+ */
+export function awsClientConfig(
+  uri: ParsedUri,
+  env: Readonly<Record<string, string | undefined>>,
+  service: AwsService,
+): AwsClientConfig {
+  const config: AwsClientConfig = {}
+  const region = uri.params.get('region') || env.AWS_REGION || env.AWS_DEFAULT_REGION
+  if (region) config.region = region
+
+  const ignoreEnvEndpoints = (env.AWS_IGNORE_CONFIGURED_ENDPOINT_URLS ?? '').toLowerCase() === 'true'
+  const endpoint =
+    uri.params.get('endpoint') || (ignoreEnvEndpoints ? undefined : env[ENDPOINT_ENV[service]] || env.AWS_ENDPOINT_URL)
+  if (endpoint) {
+    let parsed: URL
+    try {
+      parsed = new URL(endpoint)
+    } catch {
+      throw new HydratorError('ERR_INVALID_URI', `expected \`endpoint\` to be an http(s) URL, got \`${endpoint}\``)
+    }
+    if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
+      throw new HydratorError('ERR_INVALID_URI', `expected \`endpoint\` to be an http(s) URL, got \`${endpoint}\``)
+    }
+    config.endpoint = endpoint
+  }
+
+  const profile = uri.params.get('profile') || env.AWS_PROFILE
+  if (profile) config.profile = profile
+
+  // Only when the caller's environment has both parts; otherwise the SDK's chain looks for them.
+  if (!uri.params.get('profile') && env.AWS_ACCESS_KEY_ID && env.AWS_SECRET_ACCESS_KEY) {
+    config.credentials = {
+      accessKeyId: env.AWS_ACCESS_KEY_ID,
+      secretAccessKey: env.AWS_SECRET_ACCESS_KEY,
+      ...(env.AWS_SESSION_TOKEN ? { sessionToken: env.AWS_SESSION_TOKEN } : {}),
+    }
+  }
+  return config
+}
+
+/** The AWS error name of a thrown SDK error (`ThrottlingException`), or undefined. */
+export function awsErrorName(error: unknown): string | undefined {
+  const e = error as { name?: unknown; __type?: unknown } | null
+  if (!e || typeof e !== 'object') return undefined
+  if (typeof e.name === 'string' && e.name !== 'Error') return e.name
+  return undefined
+}
+
+/** The HTTP status of a thrown SDK error, when it got a response. */
+export function awsHttpStatus(error: unknown): number | undefined {
+  return (error as { $metadata?: { httpStatusCode?: number } } | null)?.$metadata?.httpStatusCode
+}
+
+const THROTTLE_NAMES = new Set([
+  'ProvisionedThroughputExceededException',
+  'ThrottlingException',
+  'Throttling',
+  'ThrottledException',
+  'RequestLimitExceeded',
+  'TooManyRequestsException',
+  'RequestThrottled',
+  'RequestThrottledException',
+  'SlowDown',
+  'LimitExceededException',
+  'TransactionInProgressException',
+  'InternalServerError',
+  'InternalFailure',
+  'ServiceUnavailable',
+  'ServiceUnavailableException',
+  'TimeoutError',
+  'RequestTimeout',
+  'RequestTimeoutException',
+])
+
+const NETWORK_CODES = new Set([
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'ECONNABORTED',
+  'EPIPE',
+  'ETIMEDOUT',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ERR_STREAM_PREMATURE_CLOSE',
+  'UND_ERR_SOCKET',
+])
+
+/**
+ * True for an AWS error worth retrying: throttling, a 5xx, a timeout or a dropped connection.
+ * Validation, conditional-check and permission errors are final.
+ */
+export function isRetryableAwsError(error: unknown): boolean {
+  if (!error || typeof error !== 'object') return false
+  const e = error as { name?: string; code?: string; $retryable?: unknown; cause?: unknown }
+  if (e.name && THROTTLE_NAMES.has(e.name)) return true
+  if (e.code && NETWORK_CODES.has(e.code)) return true
+  const status = awsHttpStatus(error)
+  if (status !== undefined && (status >= 500 || status === 429)) return true
+  if (e.$retryable) return true
+  // A dropped socket surfaces as a plain error with the system code on its cause.
+  if (e.cause && e.cause !== error) return isRetryableAwsError(e.cause)
+  if (/socket hang up|ECONNRESET|EPIPE|premature close/i.test(String((error as Error).message))) return true
+  return false
+}
+
+/** Maps an error of the first call to a service (DescribeTable, ...) to a configuration error when it is one. */
+export function awsConfigError(error: unknown, what: string): HydratorError | undefined {
+  const name = awsErrorName(error)
+  if (name === 'ResourceNotFoundException') {
+    return new HydratorError('ERR_TARGET_NOT_FOUND', `${what} does not exist (${name})`, { cause: error })
+  }
+  if (
+    name === 'AccessDeniedException' ||
+    name === 'UnrecognizedClientException' ||
+    name === 'InvalidSignatureException' ||
+    name === 'ExpiredTokenException' ||
+    name === 'MissingAuthenticationTokenException' ||
+    name === 'CredentialsProviderError' ||
+    name === 'IncompleteSignatureException'
+  ) {
+    return new HydratorError('ERR_AUTH', `not allowed to use ${what}: ${name}: ${(error as Error).message}`, { cause: error })
+  }
+  return undefined
+}
