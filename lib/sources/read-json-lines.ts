@@ -93,7 +93,11 @@ export function readJsonLines(location: string, options: ReadJsonLinesOptions = 
         let pieces: Buffer[] = []
         let pieceBytes = 0
         let tooLong = false
-        const handle = (buf: Buffer, start: number, end: number, lineOffset: number) => {
+        // Invalid UTF-8 inside a JSON string would decode to U+FFFD and parse: data silently
+        // changed. A whole chunk is checked at once (simdutf); only lines of a chunk that fails
+        // (or lines carried across chunks) are checked one by one.
+        let chunkIsUtf8 = true
+        const handle = (buf: Buffer, start: number, end: number, lineOffset: number, checkUtf8 = !chunkIsUtf8) => {
           line++
           const next = lineOffset + (end - start) + 1
           if (tooLong) {
@@ -105,6 +109,10 @@ export function readJsonLines(location: string, options: ReadJsonLinesOptions = 
           if (lineOffset === 0 && end - start >= 3 && buf[start] === 0xef && buf[start + 1] === 0xbb && buf[start + 2] === 0xbf) start += 3
           if (end <= start) return undefined
           const position: Position = { source: uri, file: name, line, offset: lineOffset, next }
+          if (checkUtf8 && !isUtf8(buf.subarray(start, end))) {
+            fail({ position, code: 'ERR_INVALID_UTF8', message: `${name}:${line}: the line is not valid UTF-8` })
+            return undefined
+          }
           const text = buf.toString('utf8', start, end)
           if (prefilter && !prefilter(text)) {
             stats.prefiltered++
@@ -115,12 +123,7 @@ export function readJsonLines(location: string, options: ReadJsonLinesOptions = 
             value = JSON.parse(text)
           } catch (error) {
             if (text.trim() === '') return undefined
-            const invalidUtf8 = !isUtf8(buf.subarray(start, end))
-            fail({
-              position,
-              code: invalidUtf8 ? 'ERR_INVALID_UTF8' : 'ERR_INVALID_JSON',
-              message: invalidUtf8 ? `${name}:${line}: the line is not valid UTF-8` : `${name}:${line}: not JSON (${errorMessage(error)})`,
-            })
+            fail({ position, code: 'ERR_INVALID_JSON', message: `${name}:${line}: not JSON (${errorMessage(error)})` })
             return undefined
           }
           if (value === null || typeof value !== 'object' || Array.isArray(value)) {
@@ -151,6 +154,7 @@ export function readJsonLines(location: string, options: ReadJsonLinesOptions = 
               offset += skipUntil
               skipUntil = 0
             }
+            chunkIsUtf8 = isUtf8(buf)
             let start = 0
             let nl = buf.indexOf(NEWLINE, 0)
             if (nl !== -1 && pieces.length > 0) {
@@ -166,7 +170,7 @@ export function readJsonLines(location: string, options: ReadJsonLinesOptions = 
               offset += pieceBytes + nl + 1
               pieces = []
               pieceBytes = 0
-              const event = handle(whole, 0, whole.length, lineOffset)
+              const event = handle(whole, 0, whole.length, lineOffset, true)
               if (event) yield event
               start = nl + 1
               nl = buf.indexOf(NEWLINE, start)
@@ -198,7 +202,7 @@ export function readJsonLines(location: string, options: ReadJsonLinesOptions = 
             offset += pieceBytes
             pieces = []
             pieceBytes = 0
-            const event = handle(whole, 0, whole.length, lineOffset)
+            const event = handle(whole, 0, whole.length, lineOffset, true)
             if (event) yield event
           }
         } catch (error) {
