@@ -23,7 +23,7 @@ export const builtinPlugins: readonly Plugin[] = [
   lazy('postgres', { sinks: ['postgres', 'postgresql'] }, async () => (await import('./postgres.js')).postgresPlugin),
   lazy('mssql', { sinks: ['mssql', 'sqlserver'] }, async () => (await import('./mssql.js')).mssqlPlugin),
   lazy('dynamo', { sources: ['dynamo', 'dynamodb'], sinks: ['dynamo', 'dynamodb'] }, async () => (await import('./dynamo.js')).dynamoPlugin),
-  lazy('opensearch', { sources: ['opensearch'], sinks: ['opensearch'] }, async () => (await import('./opensearch.js')).openSearchPlugin),
+  lazy('opensearch', { sources: ['opensearch', 'opensearch+http', 'opensearch+https'], sinks: ['opensearch', 'opensearch+http', 'opensearch+https'] }, async () => (await import('./opensearch.js')).openSearchPlugin),
   lazy('lambda', { sinks: ['lambda', 'lambda-local', 'eventbridge'] }, async () => (await import('./lambda.js')).lambdaPlugin),
 ]
 
