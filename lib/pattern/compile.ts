@@ -133,8 +133,14 @@ function compileStep(field: Field): Step {
   return { segments: parts.length, keys, guarded, absent, test: valued.length > 0 ? compileTest(valued) : null }
 }
 
-/** Combines a field's matchers into one test: a set lookup for exact values, then the operators. */
-function compileTest(matchers: readonly Matcher[]): Test {
+/**
+ * Combines a field's matchers into one test: a set lookup for exact values, then the operators.
+ * Internal: exported for the differential property test, not from the package.
+ *
+ * @example
+ * compileTest([{ kind: 'exact', value: 'a' }, { kind: 'prefix', value: 'b', ignoreCase: false }])('bc') // true
+ */
+export function compileTest(matchers: readonly Matcher[]): Test {
   if (matchers.some((m) => m.kind === 'exists')) return () => true
   const exact = new Set<unknown>()
   const tests: Test[] = []

@@ -8,7 +8,12 @@
 /** Whether the pattern must equal the value, start it, or end it. */
 export type IgnoreCaseMode = 'equals' | 'prefix' | 'suffix'
 
-/** A tester for `value` against `pattern` ignoring case, allocation-free for the usual patterns. */
+/**
+ * A tester for `value` against `pattern` ignoring case, allocation-free for the usual patterns.
+ *
+ * @example
+ * ignoreCaseTester('EventB', 'prefix')('eventbridge') // true
+ */
 export function ignoreCaseTester(pattern: string, mode: IgnoreCaseMode): (value: string) => boolean {
   const length = pattern.length
   const lower = new Uint16Array(length)

@@ -5,9 +5,9 @@
  */
 
 /** Result of {@link parseIpInto}: the gate refused the text (not an IP-looking string). */
-export const IP_NOT_LITERAL = 0
+const IP_NOT_LITERAL = 0
 /** Result of {@link parseIpInto}: the text passed the gate but is not a valid address. */
-export const IP_INVALID = -1
+const IP_INVALID = -1
 
 /**
  * Parses an IPv4 or IPv6 literal into `out` (which must hold 16 bytes) and returns the address
@@ -16,6 +16,11 @@ export const IP_INVALID = -1
  *
  * Like Java, IPv4 parts are decimal (leading zeros allowed, `010` is 10) and an IPv4-mapped IPv6
  * address (`::ffff:a00:1`) is read as the IPv4 address it maps.
+ *
+ * @example
+ * const scratch = new Uint8Array(16)
+ * parseIpInto('10.0.0.1', scratch) // 4, scratch starts 10, 0, 0, 1
+ * parseIpInto('orders', scratch) // 0: not an IP literal
  */
 export function parseIpInto(text: string, out: Uint8Array): number {
   const kind = gate(text)
@@ -146,7 +151,12 @@ function isIPv4Mapped(bytes: Uint8Array): boolean {
   return bytes[10] === 0xff && bytes[11] === 0xff
 }
 
-/** Parses an IP literal into a fresh array of 4 or 16 bytes, or returns null. */
+/**
+ * Parses an IP literal into a fresh array of 4 or 16 bytes, or returns null.
+ *
+ * @example
+ * parseIp('2001:db8::1')?.length // 16
+ */
 export function parseIp(text: string): Uint8Array | null {
   const scratch = new Uint8Array(16)
   const length = parseIpInto(text, scratch)
@@ -162,6 +172,10 @@ export interface IpRange {
 /**
  * Parses a CIDR block the way event-ruler's `CIDR.cidr` does and returns its inclusive address
  * range, or a string with the reason AWS gives when it rejects it.
+ *
+ * @example
+ * parseCidr('10.0.0.0/24') // { low: 10.0.0.0, high: 10.0.0.255 } as bytes
+ * parseCidr('10.0.0.0') // "Malformed CIDR, one '/' required"
  */
 export function parseCidr(text: string): IpRange | string {
   const slashed = javaSplitSlash(text)
@@ -202,7 +216,12 @@ function javaParseInt(text: string): number | undefined {
   return value
 }
 
-/** True when `address` (4 or 16 bytes) lies in `range` (bounds of the same length). */
+/**
+ * True when `address` (its first `length` bytes, 4 or 16) lies in `range` of the same family.
+ *
+ * @example
+ * inRange(parseIp('10.0.0.9')!, 4, parseCidr('10.0.0.0/24') as IpRange) // true
+ */
 export function inRange(address: Uint8Array, length: number, range: IpRange): boolean {
   const { low, high } = range
   if (low.length !== length) return false
@@ -214,7 +233,12 @@ export function inRange(address: Uint8Array, length: number, range: IpRange): bo
   return !(i < length && address[i]! > high[i]!)
 }
 
-/** True when the first `length` bytes of `address` equal `bytes` (of the same length). */
+/**
+ * True when the first `length` bytes of `address` equal `bytes` (of the same length).
+ *
+ * @example
+ * sameAddress(parseIp('::ffff:a00:1')!, 4, parseIp('10.0.0.1')!) // true
+ */
 export function sameAddress(address: Uint8Array, length: number, bytes: Uint8Array): boolean {
   if (bytes.length !== length) return false
   for (let i = 0; i < length; i++) if (address[i] !== bytes[i]) return false

@@ -61,13 +61,13 @@ export interface ParsedPattern {
 }
 
 /** Magnitude limit of numeric operands: event-ruler's `ComparableNumber` range. */
-export const NUMERIC_LIMIT = 5e11
+const NUMERIC_LIMIT = 5e11
 /** Digits allowed right of the decimal point in numeric operands. */
-export const NUMERIC_DECIMALS = 6
+const NUMERIC_DECIMALS = 6
 /** event-ruler refuses a (sub-)rule of more fields than this. */
-export const MAX_FIELDS_PER_BRANCH = 256
+const MAX_FIELDS_PER_BRANCH = 256
 /** `$or` forks multiply; past this many branches the pattern is refused rather than expanded. */
-export const MAX_BRANCHES = 4096
+const MAX_BRANCHES = 4096
 
 /** Field names event-ruler reserves inside `$or` alternatives. */
 const RESERVED_IN_OR = new Set([
@@ -130,6 +130,9 @@ function tokenText(items: readonly unknown[], index: number): string {
  * Parses and validates a pattern.
  *
  * @throws InvalidPatternError when AWS would reject the pattern.
+ * @example
+ * parsePattern({ b: ['1'], $or: [{ a: ['x'] }, { c: [{ exists: true }] }] }).branches.map((b) => b.map((f) => f.name))
+ * // [['a', 'b'], ['b', 'c']]
  */
 export function parsePattern(pattern: unknown): ParsedPattern {
   if (!isObject(pattern)) fail('', 'Filter is not an object')

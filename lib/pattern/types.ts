@@ -1,6 +1,9 @@
 /**
  * One entry of a field's value list: an exact value (`"orders"`, `300`, `true`, `null`) or an
  * operator object such as `{ "prefix": "us-" }` or `{ "numeric": [">", 0] }`.
+ *
+ * @example
+ * const values: PatternValue[] = ['orders', 300, null, { prefix: 'us-' }]
  */
 export type PatternValue = string | number | boolean | null | { readonly [operator: string]: unknown }
 

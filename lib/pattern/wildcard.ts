@@ -11,6 +11,10 @@ export type WildcardSegments = readonly string[]
  * Splits a wildcard pattern into its literal segments, or returns the reason AWS gives for
  * rejecting it. Positions in messages are UTF-8 byte offsets in the quoted value, as in AWS's
  * messages (`Consecutive wildcard characters at pos 26`).
+ *
+ * @example
+ * parseWildcard('a*b\\*c') // ['a', 'b*c']
+ * parseWildcard('a**') // 'Consecutive wildcard characters at pos 2'
  */
 export function parseWildcard(text: string): WildcardSegments | string {
   const segments: string[] = []
@@ -59,6 +63,9 @@ function utf8Length(text: string, i: number): number {
 /**
  * A tester for one wildcard pattern over strings. Greedy leftmost placement of the middle segments
  * is exact for star-only patterns and runs in linear time, so no regular expression backtracks.
+ *
+ * @example
+ * wildcardTester(['/Users/', '/doc.txt'])('/Users/me/doc.txt') // true
  */
 export function wildcardTester(segments: WildcardSegments): (value: string) => boolean {
   const count = segments.length
@@ -111,6 +118,10 @@ interface NfaState {
  * patterns share their determinate prefix and first star, each star counts twice (state and loop),
  * and every other live state once. AWS rejects a field above {@link MAX_WILDCARD_COMPLEXITY}: five
  * stars separated by one repeated character, or four `*.ext` patterns on one field, go over it.
+ *
+ * @example
+ * wildcardComplexity([['', ':', ':', ':', ':', ':event-bus/', '']]) // 11, too complex
+ * wildcardComplexity([['arn:aws:events:us-east-1:', ':event-bus/', '']]) // 5
  */
 export function wildcardComplexity(patterns: readonly WildcardSegments[]): number {
   if (patterns.length === 0) return 0
