@@ -1,0 +1,111 @@
+import type { Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { createRequire } from 'node:module'
+import { CreateTableCommand, DescribeTableCommand, DynamoDBClient, type CreateTableCommandInput } from '@aws-sdk/client-dynamodb'
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb'
+
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true'
+
+const require = createRequire(import.meta.url)
+const dynalite = require('dynalite') as (options: Record<string, unknown>) => Server
+
+/** A DynamoDB-compatible server (dynalite, in memory) on a free 127.0.0.1 port. */
+export interface DynaliteServer {
+  /** `http://127.0.0.1:<port>` */
+  readonly endpoint: string
+  readonly port: number
+  /** Stops the server, closing kept-alive connections first so the process can exit. */
+  close(): Promise<void>
+}
+
+/**
+ * Starts dynalite in this process with instant table creation and an in-memory store.
+ *
+ * @example
+ * const server = await startDynalite()
+ * const { doc } = dynamoClients(server.endpoint)
+ */
+export async function startDynalite(options: { maxItemSizeKb?: number } = {}): Promise<DynaliteServer> {
+  const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0, ...options })
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => resolve())
+  })
+  const port = (server.address() as AddressInfo).port
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections?.()
+        server.close(() => resolve())
+        server.closeAllConnections?.()
+      }),
+  }
+}
+
+/** A raw client and a document client for a local endpoint, with fake credentials. */
+export function dynamoClients(
+  endpoint: string,
+  options: { maxAttempts?: number } = {},
+): { client: DynamoDBClient; doc: DynamoDBDocumentClient; destroy(): void } {
+  const client = new DynamoDBClient({
+    endpoint,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+    ...(options.maxAttempts !== undefined ? { maxAttempts: options.maxAttempts } : {}),
+  })
+  const doc = DynamoDBDocumentClient.from(client)
+  return { client, doc, destroy: () => client.destroy() }
+}
+
+/** A key attribute: its name and type. */
+export type KeyAttr = readonly [name: string, type: 'S' | 'N' | 'B']
+
+/** Creates a table with a partition key, an optional sort key and optional global secondary indexes, and waits until it is ACTIVE. */
+export async function createTable(
+  client: DynamoDBClient,
+  name: string,
+  key: { partition: KeyAttr; sort?: KeyAttr },
+  indexes: { name: string; partition: KeyAttr; sort?: KeyAttr }[] = [],
+): Promise<void> {
+  const attrs = new Map<string, string>()
+  const add = (a?: KeyAttr) => {
+    if (a) attrs.set(a[0], a[1])
+  }
+  add(key.partition)
+  add(key.sort)
+  for (const ix of indexes) {
+    add(ix.partition)
+    add(ix.sort)
+  }
+  const schema = (p: KeyAttr, s?: KeyAttr) => [
+    { AttributeName: p[0], KeyType: 'HASH' as const },
+    ...(s ? [{ AttributeName: s[0], KeyType: 'RANGE' as const }] : []),
+  ]
+  const input: CreateTableCommandInput = {
+    TableName: name,
+    BillingMode: 'PAY_PER_REQUEST',
+    AttributeDefinitions: [...attrs].map(([AttributeName, AttributeType]) => ({
+      AttributeName,
+      AttributeType: AttributeType as 'S' | 'N' | 'B',
+    })),
+    KeySchema: schema(key.partition, key.sort),
+    ...(indexes.length > 0
+      ? {
+          GlobalSecondaryIndexes: indexes.map((ix) => ({
+            IndexName: ix.name,
+            KeySchema: schema(ix.partition, ix.sort),
+            Projection: { ProjectionType: 'ALL' as const },
+          })),
+        }
+      : {}),
+  }
+  await client.send(new CreateTableCommand(input))
+  // Even with createTableMs 0 the table is CREATING until a timer fires; writes before that fail.
+  for (;;) {
+    const { Table } = await client.send(new DescribeTableCommand({ TableName: name }))
+    if (Table?.TableStatus === 'ACTIVE') return
+    await new Promise((r) => setTimeout(r, 5))
+  }
+}

@@ -1,0 +1,366 @@
+import { createServer, request as httpRequest, type IncomingHttpHeaders, type Server } from 'node:http'
+import type { AddressInfo, Socket } from 'node:net'
+import * as zlib from 'node:zlib'
+
+/**
+ * A generic HTTP proxy that injects faults in front of any local HTTP server (dynalite, an
+ * OpenSearch stand-in, a Lambda or EventBridge test server). Each request is read whole, shown to
+ * the rules in order, and the first rule that matches (and still has uses left) decides what happens
+ * to it: forward it (possibly rewritten), answer it directly, delay it, or drop the connection.
+ *
+ * Rewriting a request body invalidates an AWS SigV4 signature: fine for local servers, which do not
+ * check it. Rewritten response bodies get a fresh content-length and x-amz-crc32.
+ */
+
+/** A request as the proxy read it. */
+export interface ProxyRequest {
+  /** 0-based index of the request since the proxy started. */
+  readonly index: number
+  readonly method: string
+  /** Path and query string. */
+  readonly url: string
+  readonly headers: IncomingHttpHeaders
+  readonly body: Buffer
+}
+
+/** An upstream response, as given to a response rewriter. */
+export interface ProxyResponse {
+  readonly status: number
+  readonly headers: IncomingHttpHeaders
+  readonly body: Buffer
+}
+
+/** What to do with one request. */
+export type FaultAction =
+  /** Send it upstream, possibly with another body, and possibly rewrite the answer or drop it. */
+  | {
+      readonly kind: 'forward'
+      /** A replacement request body. */
+      readonly body?: Buffer | string
+      /** Rewrites the upstream response before it goes back to the client. */
+      readonly response?: (response: ProxyResponse) => Partial<ProxyResponse> | undefined
+      /** Apply upstream, then destroy the client's socket instead of answering: "did it happen?" */
+      readonly dropResponse?: boolean
+    }
+  /** Answer without asking upstream. */
+  | { readonly kind: 'respond'; readonly status: number; readonly headers?: Record<string, string>; readonly body?: Buffer | string }
+  /** Destroy the client's socket without forwarding: the request never reaches upstream. */
+  | { readonly kind: 'drop' }
+  /** Wait, then do `then` (forward by default). */
+  | { readonly kind: 'delay'; readonly ms: number; readonly then?: FaultAction }
+
+/** One rule: when it applies, and what it does. */
+export interface FaultRule {
+  /** A name for the proxy's counters. @default `rule<index>` */
+  readonly name?: string
+  /** Which requests the rule looks at. @default every request */
+  readonly match?: (request: ProxyRequest) => boolean
+  /** Apply to this many matching requests, then stand aside. @default Infinity */
+  readonly times?: number
+  /** Apply to a matching request with this probability (from the proxy's seeded RNG). @default 1 */
+  readonly probability?: number
+  /** The action, or a function deciding it (returning undefined passes to the next rule). */
+  readonly action: FaultAction | ((request: ProxyRequest) => FaultAction | undefined | Promise<FaultAction | undefined>)
+}
+
+export interface FaultProxyOptions {
+  /** The server to proxy to, e.g. `http://127.0.0.1:4567`. */
+  readonly target: string
+  readonly rules?: readonly FaultRule[]
+  /** A last word on every request, after the rules found nothing. */
+  readonly onRequest?: (request: ProxyRequest) => FaultAction | undefined | Promise<FaultAction | undefined>
+  /** Seed of the RNG behind `probability`. @default 1 */
+  readonly seed?: number
+}
+
+export interface FaultProxy {
+  /** `http://127.0.0.1:<port>` */
+  readonly url: string
+  readonly port: number
+  /** Requests seen, and how many times each rule applied. */
+  readonly stats: { requests: number; applied: Record<string, number> }
+  /** Replaces the rules; their use counts and `stats.applied` start again. */
+  setRules(rules: readonly FaultRule[]): void
+  close(): Promise<void>
+}
+
+/** A small seeded PRNG (mulberry32), so probabilistic faults repeat from run to run. */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+/**
+ * Starts a fault-injecting proxy on a free 127.0.0.1 port.
+ *
+ * @example
+ * const proxy = await startFaultProxy({ target: server.endpoint, rules: [dynamo.throttle({ times: 3 })] })
+ */
+export async function startFaultProxy(options: FaultProxyOptions): Promise<FaultProxy> {
+  const target = new URL(options.target)
+  const random = seededRandom(options.seed ?? 1)
+  let rules: { rule: FaultRule; name: string; left: number }[] = []
+  const stats = { requests: 0, applied: {} as Record<string, number> }
+  const setRules = (next: readonly FaultRule[]) => {
+    rules = next.map((rule, i) => ({ rule, name: rule.name ?? `rule${i}`, left: rule.times ?? Infinity }))
+    for (const name of Object.keys(stats.applied)) delete stats.applied[name]
+  }
+  setRules(options.rules ?? [])
+  const sockets = new Set<Socket>()
+
+  const decide = async (request: ProxyRequest): Promise<FaultAction> => {
+    for (const entry of rules) {
+      if (entry.left <= 0) continue
+      if (entry.rule.match && !entry.rule.match(request)) continue
+      if (entry.rule.probability !== undefined && random() >= entry.rule.probability) continue
+      const action = typeof entry.rule.action === 'function' ? await entry.rule.action(request) : entry.rule.action
+      if (!action) continue
+      entry.left--
+      stats.applied[entry.name] = (stats.applied[entry.name] ?? 0) + 1
+      return action
+    }
+    return (await options.onRequest?.(request)) ?? { kind: 'forward' }
+  }
+
+  const server: Server = createServer((req, res) => {
+    const chunks: Buffer[] = []
+    req.on('data', (c: Buffer) => chunks.push(c))
+    req.on('end', () => {
+      const request: ProxyRequest = {
+        index: stats.requests++,
+        method: req.method ?? 'GET',
+        url: req.url ?? '/',
+        headers: req.headers,
+        body: Buffer.concat(chunks),
+      }
+      const perform = async (action: FaultAction): Promise<void> => {
+        switch (action.kind) {
+          case 'drop':
+            req.socket.destroy()
+            return
+          case 'delay':
+            await new Promise((r) => setTimeout(r, action.ms))
+            return perform(action.then ?? { kind: 'forward' })
+          case 'respond': {
+            const body = toBuffer(action.body ?? '')
+            res.writeHead(action.status, withBodyHeaders({ ...(action.headers ?? {}) }, body))
+            res.end(body)
+            return
+          }
+          case 'forward': {
+            const body = action.body !== undefined ? toBuffer(action.body) : request.body
+            const headers: IncomingHttpHeaders = { ...req.headers, host: target.host }
+            if (action.body !== undefined) headers['content-length'] = String(body.length)
+            const upstream = await forward(target, request.method, request.url, headers, body)
+            if (action.dropResponse) {
+              req.socket.destroy()
+              return
+            }
+            let out: ProxyResponse = upstream
+            const changed = action.response?.(upstream)
+            if (changed) {
+              out = { ...upstream, ...changed }
+              if (changed.body) out = { ...out, headers: withBodyHeaders({ ...out.headers }, out.body) }
+            }
+            res.writeHead(out.status, stripHopHeaders(out.headers))
+            res.end(out.body)
+            return
+          }
+        }
+      }
+      decide(request)
+        .then(perform)
+        .catch((error: unknown) => {
+          if (!res.headersSent) {
+            res.writeHead(502, { 'content-type': 'text/plain' })
+            res.end(`fault proxy: ${(error as Error).message}`)
+          } else {
+            req.socket.destroy()
+          }
+        })
+    })
+  })
+  server.on('connection', (socket) => {
+    sockets.add(socket)
+    socket.on('close', () => sockets.delete(socket))
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()))
+  const port = (server.address() as AddressInfo).port
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    stats,
+    setRules,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy()
+        server.close(() => resolve())
+      }),
+  }
+}
+
+function toBuffer(body: Buffer | string): Buffer {
+  return typeof body === 'string' ? Buffer.from(body) : body
+}
+
+function forward(target: URL, method: string, path: string, headers: IncomingHttpHeaders, body: Buffer): Promise<ProxyResponse> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(
+      { host: target.hostname, port: target.port, method, path, headers, agent: false },
+      (res) => {
+        const chunks: Buffer[] = []
+        res.on('data', (c: Buffer) => chunks.push(c))
+        res.on('end', () => resolve({ status: res.statusCode ?? 502, headers: res.headers, body: Buffer.concat(chunks) }))
+        res.on('error', reject)
+      },
+    )
+    req.on('error', reject)
+    req.end(body)
+  })
+}
+
+// The length and checksum must describe the body actually sent.
+// An x-amz-crc32 header (DynamoDB sends one) is recomputed when present, dropped when it cannot be.
+function withBodyHeaders(headers: Record<string, string | string[] | undefined>, body: Buffer): Record<string, string | string[] | undefined> {
+  const out: Record<string, string | string[] | undefined> = {}
+  let hadCrc = false
+  for (const [k, v] of Object.entries(headers)) {
+    const lower = k.toLowerCase()
+    if (lower === 'x-amz-crc32') hadCrc = true
+    if (lower === 'content-length' || lower === 'x-amz-crc32' || lower === 'transfer-encoding') continue
+    out[k] = v
+  }
+  out['content-length'] = String(body.length)
+  const crc32 = (zlib as { crc32?: (data: Buffer) => number }).crc32
+  if (hadCrc && crc32) out['x-amz-crc32'] = String(crc32(body) >>> 0)
+  return out
+}
+
+function stripHopHeaders(headers: IncomingHttpHeaders): IncomingHttpHeaders {
+  const out: IncomingHttpHeaders = { ...headers }
+  delete out.connection
+  delete out['keep-alive']
+  delete out['transfer-encoding']
+  return out
+}
+
+// ---------------------------------------------------------------------------------------------
+// DynamoDB rules (JSON 1.0 protocol: the operation is in the X-Amz-Target header)
+
+/** The DynamoDB operation of a request (`BatchWriteItem`), from its X-Amz-Target header. */
+export function dynamoOperation(request: ProxyRequest): string | undefined {
+  const target = request.headers['x-amz-target']
+  const value = Array.isArray(target) ? target[0] : target
+  return value?.split('.').pop()
+}
+
+/** Matches requests for one or more DynamoDB operations. */
+export function isDynamoOp(...operations: string[]): (request: ProxyRequest) => boolean {
+  return (request) => operations.includes(dynamoOperation(request) ?? '')
+}
+
+/** A DynamoDB-style JSON error answer. */
+export function dynamoError(status: number, type: string, message: string): FaultAction {
+  return {
+    kind: 'respond',
+    status,
+    headers: { 'content-type': 'application/x-amz-json-1.0', 'x-amzn-errortype': type, 'x-amz-crc32': '' },
+    body: JSON.stringify({ __type: `com.amazonaws.dynamodb.v20120810#${type}`, message }),
+  }
+}
+
+interface RuleLimits {
+  /** Apply to this many matching requests. @default Infinity */
+  readonly times?: number
+  /** Apply with this probability (seeded). */
+  readonly probability?: number
+  /** Operations to apply to. */
+  readonly operations?: readonly string[]
+}
+
+const limits = (name: string, o: RuleLimits, defaults: readonly string[] | undefined) => {
+  const ops = o.operations ?? defaults
+  return {
+    name,
+    ...(ops ? { match: isDynamoOp(...ops) } : {}),
+    ...(o.times !== undefined ? { times: o.times } : {}),
+    ...(o.probability !== undefined ? { probability: o.probability } : {}),
+  }
+}
+
+type WriteRequest = Record<string, unknown>
+
+/** Ready-made DynamoDB faults. */
+export const dynamoFaults = {
+  /** HTTP 400 ProvisionedThroughputExceededException. */
+  throttle(o: RuleLimits & { readonly type?: string } = {}): FaultRule {
+    const type = o.type ?? 'ProvisionedThroughputExceededException'
+    return {
+      ...limits(type, o, undefined),
+      action: dynamoError(400, type, 'The level of configured provisioned throughput for the table was exceeded.'),
+    }
+  },
+  /** HTTP 500 InternalServerError. */
+  serverError(o: RuleLimits = {}): FaultRule {
+    return { ...limits('InternalServerError', o, undefined), action: dynamoError(500, 'InternalServerError', 'Internal server error') }
+  },
+  /** Destroys the connection; with `afterApply`, only after upstream has applied the request. */
+  drop(o: RuleLimits & { readonly afterApply?: boolean } = {}): FaultRule {
+    return {
+      ...limits(o.afterApply ? 'drop-after-apply' : 'drop', o, undefined),
+      action: o.afterApply ? { kind: 'forward', dropResponse: true } : { kind: 'drop' },
+    }
+  },
+  /** Holds each matching request back for `ms`. */
+  delay(ms: number, o: RuleLimits = {}): FaultRule {
+    return { ...limits('delay', o, undefined), action: { kind: 'delay', ms } }
+  },
+  /**
+   * Moves part of each BatchWriteItem into UnprocessedItems: upstream gets only the first
+   * `keep(n)` writes of each table (at least 0), the rest come back unprocessed. When nothing is
+   * kept the proxy answers itself.
+   * @default keep half, rounded up
+   */
+  unprocessed(o: Omit<RuleLimits, 'operations'> & { readonly keep?: (count: number) => number } = {}): FaultRule {
+    const keep = o.keep ?? ((n: number) => Math.ceil(n / 2))
+    return {
+      ...limits('UnprocessedItems', o, ['BatchWriteItem']),
+      action: (request) => {
+        const input = JSON.parse(request.body.toString('utf8')) as { RequestItems: Record<string, WriteRequest[]> }
+        const forwarded: Record<string, WriteRequest[]> = {}
+        const unprocessed: Record<string, WriteRequest[]> = {}
+        let moved = 0
+        for (const [table, writes] of Object.entries(input.RequestItems)) {
+          const k = Math.max(0, Math.min(writes.length, keep(writes.length)))
+          if (k > 0) forwarded[table] = writes.slice(0, k)
+          if (k < writes.length) {
+            unprocessed[table] = writes.slice(k)
+            moved += writes.length - k
+          }
+        }
+        if (moved === 0) return undefined
+        if (Object.keys(forwarded).length === 0) {
+          const body = Buffer.from(JSON.stringify({ UnprocessedItems: unprocessed }))
+          return { kind: 'respond', status: 200, headers: { 'content-type': 'application/x-amz-json-1.0', 'x-amz-crc32': '' }, body }
+        }
+        return {
+          kind: 'forward',
+          body: JSON.stringify({ ...input, RequestItems: forwarded }),
+          response: (response) => {
+            if (response.status !== 200) return undefined
+            const output = JSON.parse(response.body.toString('utf8')) as { UnprocessedItems?: Record<string, WriteRequest[]> }
+            const merged: Record<string, WriteRequest[]> = { ...(output.UnprocessedItems ?? {}) }
+            for (const [table, writes] of Object.entries(unprocessed)) merged[table] = [...(merged[table] ?? []), ...writes]
+            return { body: Buffer.from(JSON.stringify({ ...output, UnprocessedItems: merged })) }
+          },
+        }
+      },
+    }
+  },
+}
