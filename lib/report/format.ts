@@ -30,7 +30,10 @@ export function formatReport(report: RunReport, { samples = 10 }: { samples?: nu
     lines.push(`  failures ${n(report.failures.count)}${report.failures.count > report.failures.samples.length ? ` (first ${report.failures.samples.length} kept)` : ''}:`)
     for (const f of report.failures.samples.slice(0, samples)) {
       const key = f.key !== undefined ? ` key ${JSON.stringify(f.key)}` : ''
-      lines.push(`    ${f.stage} ${formatPosition(f.position)}${key}: ${f.code}: ${f.message}`)
+      const where = formatPosition(f.position)
+      // Source messages already start with file:line; say it once.
+      const message = f.message.startsWith(`${where}: `) ? f.message.slice(where.length + 2) : f.message
+      lines.push(`    ${f.stage} ${where}${key}: ${f.code}: ${message}`)
     }
     if (report.failures.count > samples) lines.push(`    ... ${n(report.failures.count - Math.min(samples, report.failures.samples.length))} more (see --report json or --dead-letter)`)
   }

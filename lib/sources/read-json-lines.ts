@@ -114,7 +114,9 @@ export function readJsonLines(location: string, options: ReadJsonLinesOptions = 
             return undefined
           }
           const text = buf.toString('utf8', start, end)
-          if (prefilter && !prefilter(text)) {
+          // A line the prefilter rules out is skipped unparsed, but only if it is shaped like an
+          // object: a torn or truncated line still goes to JSON.parse and is reported.
+          if (prefilter && !prefilter(text) && looksLikeObject(text)) {
             stats.prefiltered++
             return undefined
           }
@@ -224,4 +226,16 @@ export function readJsonLines(location: string, options: ReadJsonLinesOptions = 
     return true
   }
   return source
+}
+
+const OPEN_BRACE = 0x7b
+const CLOSE_BRACE = 0x7d
+
+/** First and last non-blank characters are `{` and `}`. */
+function looksLikeObject(text: string): boolean {
+  let i = 0
+  while (i < text.length && text.charCodeAt(i) <= 0x20) i++
+  let j = text.length - 1
+  while (j > i && text.charCodeAt(j) <= 0x20) j--
+  return text.charCodeAt(i) === OPEN_BRACE && text.charCodeAt(j) === CLOSE_BRACE
 }

@@ -165,6 +165,16 @@ test('a prefilter skips lines unparsed and counts them', async () => {
   assert.is(source.stats.prefiltered, 6)
 })
 
+test('a torn line is reported even when the prefilter rules it out', async () => {
+  const file = await tmp.file('pre-torn.ndjson', ndjson(events(3)) + '{"id":"torn","source":"us\n' + ndjson(events(3)))
+  const failures: ItemFailure[] = []
+  const source = readJsonLines(file, { onFailure: (f) => failures.push(f) })
+  source.usePrefilter!((line) => line.includes('"orders"'))
+  const got = await all(source)
+  assert.is(got.length, 2)
+  assert.equal(failures.map((f) => [f.code, f.position?.line]), [['ERR_INVALID_JSON', 4]])
+})
+
 test('rejects bad options before any I/O', () => {
   assert.throws(() => readJsonLines(''), /expected a path/)
   assert.throws(() => readJsonLines('x', { maxLineBytes: 0 }), /maxLineBytes/)
