@@ -1,0 +1,58 @@
+// npx tsx bench/core.ts [--events N]: the foundation scenarios, as ratios against baselines measured
+// in the same run. Integration benchmarks (postgres, dynamo, opensearch, lambda, patterns) live in
+// their own files and run here when their servers are available.
+import { execFileSync } from 'node:child_process'
+import { mkdirSync, rmSync, statSync } from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { generateFile } from './generate.js'
+
+const here = path.dirname(fileURLToPath(import.meta.url))
+const tmp = path.join(here, 'tmp')
+const argEvents = process.argv.indexOf('--events')
+const N = argEvents > 0 ? Number(process.argv[argEvents + 1]) : 1_000_000
+const SMALL = 50_000
+const repeats = 3
+
+function child(mode: string, input: string, output = '/dev/null') {
+  const out = execFileSync(process.execPath, ['--import', 'tsx', path.join(here, 'child.ts'), mode, input, output], { encoding: 'utf8', env: { ...process.env } })
+  return JSON.parse(out.trim().split('\n').pop()!) as { ms: number; count: number; maxRssMB: number }
+}
+
+function best(mode: string, input: string) {
+  const runs = Array.from({ length: repeats }, () => child(mode, input, path.join(tmp, `${mode}.out.ndjson`)))
+  return runs.sort((a, b) => a.ms - b.ms)[0]!
+}
+
+mkdirSync(tmp, { recursive: true })
+const big = path.join(tmp, `events-${N}.ndjson`)
+const small = path.join(tmp, `events-${SMALL}.ndjson`)
+const bigArray = path.join(tmp, `array-${N}.json`)
+const smallArray = path.join(tmp, `array-${SMALL}.json`)
+console.error(`generating ${N.toLocaleString()} events ...`)
+await generateFile(big, N)
+await generateFile(small, SMALL)
+await generateFile(bigArray, N, { array: true })
+await generateFile(smallArray, SMALL, { array: true })
+
+const rows: string[][] = []
+const bare = best('bare', big)
+const ours = best('ours', big)
+const noPre = best('ours-noprefilter', big)
+if (ours.count !== bare.count || noPre.count !== bare.count) throw new Error(`counts differ: bare ${bare.count}, ours ${ours.count}, no prefilter ${noPre.count}`)
+rows.push([`${N.toLocaleString()} events NDJSON -> filter(source, detail-type) -> NDJSON, prefilter (default)`, `${bare.ms.toFixed(0)} ms`, `${ours.ms.toFixed(0)} ms`, (ours.ms / bare.ms).toFixed(2)])
+rows.push([`same, --no-prefilter (every line parsed)`, `${bare.ms.toFixed(0)} ms`, `${noPre.ms.toFixed(0)} ms`, (noPre.ms / bare.ms).toFixed(2)])
+
+const memBig = child('ours-noprefilter', big)
+const memSmall = child('ours-noprefilter', small)
+rows.push([`peak RSS, NDJSON: ${N.toLocaleString()} vs ${SMALL.toLocaleString()} events`, `${memSmall.maxRssMB.toFixed(0)} MB`, `${memBig.maxRssMB.toFixed(0)} MB`, (memBig.maxRssMB / memSmall.maxRssMB).toFixed(2)])
+const arrBig = child('ours-array', bigArray)
+const arrSmall = child('ours-array', smallArray)
+rows.push([`peak RSS, one JSON array (${(statSync(bigArray).size / 2 ** 20).toFixed(0)} MB): ${N.toLocaleString()} vs ${SMALL.toLocaleString()} events`, `${arrSmall.maxRssMB.toFixed(0)} MB`, `${arrBig.maxRssMB.toFixed(0)} MB`, (arrBig.maxRssMB / arrSmall.maxRssMB).toFixed(2)])
+
+console.log(`\nMachine: ${os.cpus()[0]?.model ?? 'unknown'} x${os.cpus().length}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB; Node ${process.version}; best of ${repeats}\n`)
+console.log('| scenario | baseline | event-hydrator | ratio |')
+console.log('|---|---:|---:|---:|')
+for (const r of rows) console.log(`| ${r.join(' | ')} |`)
+rmSync(tmp, { recursive: true, force: true })
