@@ -171,9 +171,16 @@ test('the real binary exits 130 on SIGINT and still prints its report', async ()
   child.stderr.on('data', (d) => {
     stderr += d
   })
-  await new Promise((r) => setTimeout(r, 1500))
+  const exited = new Promise<number | null>((resolve) => child.on('exit', resolve))
+  // Signal once the run is writing (or give up waiting after 10 s).
+  const { stat } = await import('node:fs/promises')
+  for (let i = 0; i < 500 && child.exitCode === null; i++) {
+    const size = await stat(`${tmp.dir}/sig.ndjson`).then((s) => s.size, () => 0)
+    if (size > 0) break
+    await new Promise((r) => setTimeout(r, 20))
+  }
   child.kill('SIGINT')
-  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve))
+  const code = await exited
   const report = JSON.parse(await readFile(`${tmp.dir}/sig.json`, 'utf8')) as RunReport
   if (report.status === 'ok') {
     // The machine was fast enough to finish before the signal: nothing to interrupt.
