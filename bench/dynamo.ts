@@ -5,20 +5,12 @@
 // of the requests, not what DynamoDB can do.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true'
 
-import { pathToFileURL } from 'node:url'
 import { BatchWriteCommand, ScanCommand } from '@aws-sdk/lib-dynamodb'
 import { toDynamo } from '../lib/sinks/to-dynamo.js'
 import { scanDynamo } from '../lib/sources/scan-dynamo.js'
 import { createTable, dynamoClients, startDynalite } from '../test/servers/dynalite.js'
 import { makeEvent, rng } from './generate.js'
-
-export interface BenchRow {
-  scenario: string
-  baselineMs: number
-  ours: number
-  ratio: number
-  notes?: string
-}
+import { eventsArg, isMain, printRows, type BenchRow } from './common.js'
 
 const CONCURRENCY = 8
 const BATCH = 25
@@ -122,11 +114,4 @@ export async function benchDynamo({ events = 200_000 }: { events?: number } = {}
   return rows
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  const i = process.argv.indexOf('--events')
-  const events = i > 0 ? Number(process.argv[i + 1]) : 200_000
-  const rows = await benchDynamo({ events })
-  console.log('| scenario | baseline | event-hydrator | ratio |')
-  console.log('|---|---:|---:|---:|')
-  for (const r of rows) console.log(`| ${r.scenario} | ${r.baselineMs.toFixed(0)} ms | ${r.ours.toFixed(0)} ms | ${r.ratio.toFixed(2)} |`)
-}
+if (isMain(import.meta.url)) printRows(await benchDynamo({ events: eventsArg(200_000) }))

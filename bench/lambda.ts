@@ -14,19 +14,11 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true'
 
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { pathToFileURL } from 'node:url'
 import { defineSink } from '../lib/sinks/define-sink.js'
 import { buildInvokeInput, readInvokeOutput, toLambda } from '../lib/sinks/to-lambda.js'
 import { startLambdaServer } from '../test/servers/lambda-server.js'
 import { makeEvent, rng } from './generate.js'
-
-export interface BenchRow {
-  scenario: string
-  baselineMs: number
-  ours: number
-  ratio: number
-  notes?: string
-}
+import { eventsArg, isMain, printRows, type BenchRow } from './common.js'
 
 const credentials = { accessKeyId: 'bench', secretAccessKey: 'bench' }
 
@@ -171,11 +163,4 @@ export async function benchLambda({ events = 20_000 }: { events?: number } = {})
   return rows
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  const i = process.argv.indexOf('--events')
-  const events = i > 0 ? Number(process.argv[i + 1]) : 20_000
-  const rows = await benchLambda({ events })
-  console.log('| scenario | baseline | event-hydrator | ratio | notes |')
-  console.log('|---|---:|---:|---:|---|')
-  for (const r of rows) console.log(`| ${r.scenario} | ${r.baselineMs.toFixed(0)} ms | ${r.ours.toFixed(0)} ms | ${r.ratio.toFixed(2)} | ${r.notes ?? ''} |`)
-}
+if (isMain(import.meta.url)) printRows(await benchLambda({ events: eventsArg(20_000) }))

@@ -4,20 +4,12 @@
 // on the protocol-level test server in this process, in the same run. The test server is not
 // OpenSearch (no Lucene, one process), so the ratios say what event-hydrator adds on top of the
 // requests, not what a cluster can do.
-import { pathToFileURL } from 'node:url'
 import { Client } from '@opensearch-project/opensearch'
 import { toOpenSearch } from '../lib/sinks/to-open-search.js'
 import { searchOpenSearch } from '../lib/sources/search-open-search.js'
 import { startOpenSearchServer } from '../test/servers/opensearch-server.js'
 import { makeEvent, rng } from './generate.js'
-
-export interface BenchRow {
-  scenario: string
-  baselineMs: number
-  ours: number
-  ratio: number
-  notes?: string
-}
+import { eventsArg, isMain, printRows, type BenchRow } from './common.js'
 
 const BATCH = 1000
 const CONCURRENCY = 2
@@ -150,11 +142,4 @@ export async function benchOpenSearch({ events = 100_000 }: { events?: number } 
   return rows
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  const i = process.argv.indexOf('--events')
-  const events = i > 0 ? Number(process.argv[i + 1]) : 100_000
-  const rows = await benchOpenSearch({ events })
-  console.log('| scenario | baseline | event-hydrator | ratio |')
-  console.log('|---|---:|---:|---:|')
-  for (const r of rows) console.log(`| ${r.scenario} | ${r.baselineMs.toFixed(0)} ms | ${r.ours.toFixed(0)} ms | ${r.ratio.toFixed(2)} |`)
-}
+if (isMain(import.meta.url)) printRows(await benchOpenSearch({ events: eventsArg(100_000) }))

@@ -4,6 +4,7 @@ import { parseSortKeyCondition, queryDynamo } from '../sources/query-dynamo.js'
 import { scanDynamo, type DynamoClient, type DynamoReadOptions, type SegmentChoice } from '../sources/scan-dynamo.js'
 import { awsClientConfig } from '../util/aws.js'
 import type { FactoryContext, ParsedUri, Plugin } from './registry.js'
+import { boolParam, checkParams, intParam } from './uri-params.js'
 
 const SOURCE_PARAMS = [
   'region',
@@ -29,38 +30,12 @@ const SOURCE_PARAMS = [
 ]
 const SINK_PARAMS = ['region', 'endpoint', 'profile', 'table']
 
-function checkParams(uri: ParsedUri, known: readonly string[]): void {
-  for (const name of uri.params.keys()) {
-    if (!known.includes(name)) {
-      throw new HydratorError('ERR_INVALID_URI', `unknown parameter \`${name}\` in \`${uri.uri}\`; known: ${known.join(', ')}`)
-    }
-  }
-}
-
 function tableOf(uri: ParsedUri, context: FactoryContext): string {
   const name = uri.params.get('table') || decodeURIComponent(uri.path.replace(/^\/+/, '')) || context.table
   if (!name) {
     throw new HydratorError('ERR_INVALID_URI', `\`${uri.uri}\` names no table: use e.g. \`dynamo:events\` or \`dynamo:?table=events\``)
   }
   return name
-}
-
-function intParam(uri: ParsedUri, name: string, min: number): number | undefined {
-  const raw = uri.params.get(name)
-  if (raw === null || raw === '') return undefined
-  const n = Number(raw)
-  if (!Number.isInteger(n) || n < min) {
-    throw new HydratorError('ERR_INVALID_URI', `expected \`${name}\` in \`${uri.uri}\` to be an integer >= ${min}, got \`${raw}\``)
-  }
-  return n
-}
-
-function boolParam(uri: ParsedUri, name: string): boolean | undefined {
-  const raw = uri.params.get(name)
-  if (raw === null) return undefined
-  if (raw === '' || raw === 'true' || raw === '1') return true
-  if (raw === 'false' || raw === '0') return false
-  throw new HydratorError('ERR_INVALID_URI', `expected \`${name}\` in \`${uri.uri}\` to be true or false, got \`${raw}\``)
 }
 
 function jsonObjectParam(uri: ParsedUri, name: string): Record<string, unknown> | undefined {

@@ -7,6 +7,7 @@ import { parseHandlerSpec, toLambdaLocal } from '../sinks/to-lambda-local.js'
 import { awsClientConfig, type AwsClientConfig } from '../util/aws.js'
 import { parseEnvelopeOption } from '../util/envelope.js'
 import type { FactoryContext, ParsedUri, Plugin } from './registry.js'
+import { boolParam, checkParams, intParam } from './uri-params.js'
 
 /** The `replay-name` the CLI puts on hydration events unless told otherwise (`--replay-name ''`). */
 export const DEFAULT_REPLAY_NAME = 'event-hydrator'
@@ -14,31 +15,6 @@ export const DEFAULT_REPLAY_NAME = 'event-hydrator'
 const LAMBDA_PARAMS = ['region', 'endpoint', 'profile', 'qualifier', 'check']
 const LOCAL_PARAMS = ['timeoutMs', 'functionName', 'region', 'memoryLimitInMB']
 const EVENTBRIDGE_PARAMS = ['region', 'endpoint', 'profile', 'check']
-
-function checkParams(uri: ParsedUri, known: readonly string[]): void {
-  for (const name of uri.params.keys()) {
-    if (!known.includes(name)) {
-      throw new HydratorError('ERR_INVALID_URI', `unknown parameter \`${name}\` in \`${uri.uri}\`; known: ${known.join(', ')}`)
-    }
-  }
-}
-
-function intParam(uri: ParsedUri, name: string, min: number): number | undefined {
-  const raw = uri.params.get(name)
-  if (raw === null || raw === '') return undefined
-  const n = Number(raw)
-  if (!Number.isInteger(n) || n < min) {
-    throw new HydratorError('ERR_INVALID_URI', `expected \`${name}\` in \`${uri.uri}\` to be an integer >= ${min}, got \`${raw}\``)
-  }
-  return n
-}
-
-function checkParam(uri: ParsedUri): boolean {
-  const raw = uri.params.get('check')
-  if (raw === null || raw === '' || raw === 'true') return true
-  if (raw === 'false') return false
-  throw new HydratorError('ERR_INVALID_URI', `expected \`check\` in \`${uri.uri}\` to be true or false, got \`${raw}\``)
-}
 
 /**
  * The replay name from `--replay-name`: the default when not given, none for `''` or
@@ -113,7 +89,7 @@ async function lambdaSink(uri: ParsedUri, context: FactoryContext) {
     ...invokeOptions(context),
     functionName,
     ...(uri.params.get('qualifier') ? { qualifier: uri.params.get('qualifier')! } : {}),
-    checkFunction: checkParam(uri),
+    checkFunction: boolParam(uri, 'check', true)!,
     envelopeDefaults: { ...(config.region ? { region: config.region } : {}), ...arnParts(functionName) },
   }
   // Options are checked before the client exists, with a stand-in client.
@@ -161,7 +137,7 @@ async function eventBridgeSink(uri: ParsedUri, context: FactoryContext) {
     eventBusName,
     dryRun,
     replayName,
-    checkBus: checkParam(uri),
+    checkBus: boolParam(uri, 'check', true)!,
     envelopeDefaults: { ...(config.region ? { region: config.region } : {}), ...arnParts(eventBusName) },
     ...(envelope ? { envelope } : {}),
     ...(concurrency !== undefined ? { concurrency } : {}),
