@@ -4,6 +4,7 @@ import type { Mapping } from '../mapping.js'
 import { toOpenSearch } from '../sinks/to-open-search.js'
 import { searchOpenSearch, type OpenSearchCursor } from '../sources/search-open-search.js'
 import type { Sink, Source } from '../types.js'
+import { redactUri } from '../util/options.js'
 import type { FactoryContext, ParsedUri, Plugin } from './registry.js'
 
 /** Query parameters read by the scheme itself; they never reach the report with secrets in them. */
@@ -24,7 +25,7 @@ function targetOf(uri: ParsedUri, env: FactoryContext['env']): Target {
   let urlText: string
   const rest = uri.rest
   if (uri.scheme === 'opensearch+http' || uri.scheme === 'opensearch+https') {
-    if (!rest.startsWith('//')) throw new HydratorError('ERR_INVALID_URI', `\`${redact(uri.uri)}\` has no host: ${USAGE}`)
+    if (!rest.startsWith('//')) throw new HydratorError('ERR_INVALID_URI', `\`${redactUri(uri.uri)}\` has no host: ${USAGE}`)
     urlText = `${uri.scheme.slice('opensearch+'.length)}:${rest}`
   } else if (/^https?:\/\//i.test(rest)) {
     urlText = rest
@@ -32,8 +33,8 @@ function targetOf(uri: ParsedUri, env: FactoryContext['env']): Target {
     urlText = `https:${rest}`
   } else {
     const base = env.OPENSEARCH_URL
-    if (!base) throw new HydratorError('ERR_USAGE', `\`${redact(uri.uri)}\` names no cluster and OPENSEARCH_URL is not set: ${USAGE}`)
-    if (!/^https?:\/\//i.test(base)) throw new HydratorError('ERR_INVALID_URI', `OPENSEARCH_URL must be an http(s) URL, got \`${redact(base)}\``)
+    if (!base) throw new HydratorError('ERR_USAGE', `\`${redactUri(uri.uri)}\` names no cluster and OPENSEARCH_URL is not set: ${USAGE}`)
+    if (!/^https?:\/\//i.test(base)) throw new HydratorError('ERR_INVALID_URI', `OPENSEARCH_URL must be an http(s) URL, got \`${redactUri(base)}\``)
     const base_ = new URL(base)
     urlText = `${base_.protocol}//${base_.username ? `${base_.username}${base_.password ? `:${base_.password}` : ''}@` : ''}${base_.host}/${rest}`
   }
@@ -41,11 +42,11 @@ function targetOf(uri: ParsedUri, env: FactoryContext['env']): Target {
   try {
     url = new URL(urlText)
   } catch {
-    throw new HydratorError('ERR_INVALID_URI', `\`${redact(uri.uri)}\` is not a valid URL: ${USAGE}`)
+    throw new HydratorError('ERR_INVALID_URI', `\`${redactUri(uri.uri)}\` is not a valid URL: ${USAGE}`)
   }
   const segments = url.pathname.split('/').filter(Boolean).map(decodeURIComponent)
   if (segments.length > 1) {
-    throw new HydratorError('ERR_INVALID_URI', `\`${redact(uri.uri)}\`: the path is the index name, one segment, got \`${url.pathname}\``)
+    throw new HydratorError('ERR_INVALID_URI', `\`${redactUri(uri.uri)}\`: the path is the index name, one segment, got \`${url.pathname}\``)
   }
   const username = url.username ? decodeURIComponent(url.username) : env.OPENSEARCH_USERNAME
   const password = url.password ? decodeURIComponent(url.password) : env.OPENSEARCH_PASSWORD
@@ -58,13 +59,8 @@ function targetOf(uri: ParsedUri, env: FactoryContext['env']): Target {
     node,
     ...(segments[0] ? { pathIndex: segments[0] } : {}),
     ...(username ? { auth: { username, password: password ?? '' } } : {}),
-    display: redact(display),
+    display: redactUri(display),
   }
-}
-
-/** Removes the password of a URI (in the userinfo or a `password=` parameter), for messages and reports. */
-function redact(text: string): string {
-  return text.replace(/(\/\/[^/:@?#]*):[^@/?#]*@/, '$1:***@').replace(/([?&]password=)[^&]*/gi, '$1***')
 }
 
 function param(uri: ParsedUri, ...names: string[]): string | undefined {
@@ -156,7 +152,7 @@ function parseSortParam(value: string | undefined, uri: ParsedUri): string[] {
   if (!value) {
     throw new HydratorError(
       'ERR_USAGE',
-      `the opensearch source needs an order: add \`?sort=<time field>,<unique field>\` (e.g. \`sort=time,id\`) to \`${redact(uri.uri)}\``,
+      `the opensearch source needs an order: add \`?sort=<time field>,<unique field>\` (e.g. \`sort=time,id\`) to \`${redactUri(uri.uri)}\``,
     )
   }
   return value.split(',').map((s) => s.trim()).filter(Boolean)

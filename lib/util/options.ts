@@ -20,7 +20,7 @@ export function assertString(name: string, value: unknown): string {
   return value
 }
 
-/** Replaces the password of a URI with `***`, for reports and messages. */
+/** Replaces the password of a URI (in the userinfo, or a `password=` parameter) with `***`, for reports and messages. */
 export function redactUri(uri: string): string {
-  return uri.replace(/^([a-z][a-z0-9+.-]*:\/\/[^/:@]*):[^@/]*@/i, '$1:***@')
+  return uri.replace(/(\/\/[^/:@?#]*):[^@/?#]*@/, '$1:***@').replace(/([?&;]password=)[^&;]*/gi, '$1***')
 }
