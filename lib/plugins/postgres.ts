@@ -1,5 +1,5 @@
 import { HydratorError, errorMessage } from '../errors.js'
-import { toPostgres, type PostgresClient, type PostgresWriteMode } from '../sinks/to-postgres.js'
+import { postgresSocket, toPostgres, type PostgresClient, type PostgresWriteMode } from '../sinks/to-postgres.js'
 import type { Sink } from '../types.js'
 import { redactUri } from '../util/options.js'
 import type { FactoryContext, ParsedUri, Plugin } from './registry.js'
@@ -87,6 +87,7 @@ async function postgresSink(uri: ParsedUri, context: FactoryContext): Promise<Si
     ...connection.options,
     // the sink's batches in flight, plus one for COPY's reserved connection
     max: concurrency + 1,
+    socket: postgresSocket,
     onnotice: () => {},
     connection: { application_name: 'event-hydrator', ...(connection.options.connection as object | undefined) },
   }

@@ -1,3 +1,4 @@
+import { setImmediate as nextTurn } from 'node:timers/promises'
 import { HydratorError, errorCode, errorMessage, isConfigError } from '../errors.js'
 import { positionOf } from '../position.js'
 import { FailureSamples } from '../report/failures.js'
@@ -80,6 +81,9 @@ interface Pending<W> {
   readonly event: unknown
   readonly write: W
 }
+
+/** Events between turns of the event loop while a write is in flight. */
+const IO_TURN_EVERY = 32
 
 /**
  * Builds a {@link Sink} from a driver. Events are handled in source order: with `concurrency` 1
@@ -165,7 +169,8 @@ export function defineSink<In, W = In>(
 
     const dispatch = async (batch: Pending<W>[]) => {
       const keys: string[] = []
-      if (driver.keyOf) {
+      // Keys only keep apart batches in flight together: with one at a time there is nothing to check.
+      if (driver.keyOf && concurrency > 1) {
         const seen = new Set<string>()
         for (const p of batch) {
           const k = driver.keyOf(p.write)
@@ -210,6 +215,7 @@ export function defineSink<In, W = In>(
     try {
       let batch: Pending<W>[] = []
       let bytes = 0
+      let sinceTurn = 0
       for await (const event of source) {
         tally.received++
         let write: W
@@ -246,6 +252,13 @@ export function defineSink<In, W = In>(
           }
         }
         if (fatal) throw fatal
+        // While a batch is in flight, give I/O a turn every few dozen events: a source that parses
+        // from memory only yields at its chunk boundaries (thousands of events), and each round
+        // trip of a write (a COPY's steps, a response) would otherwise wait for the next one.
+        if (inFlightCount > 0 && ++sinceTurn >= IO_TURN_EVERY) {
+          sinceTurn = 0
+          await nextTurn()
+        }
         // Stop reading at once; what was read is still written below.
         if (signal?.aborted) break
       }

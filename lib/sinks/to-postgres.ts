@@ -1,3 +1,4 @@
+import { connect, type Socket } from 'node:net'
 import type { Writable } from 'node:stream'
 import { setImmediate as nextTurn } from 'node:timers/promises'
 import { HydratorError, errorMessage } from '../errors.js'
@@ -35,12 +36,43 @@ export interface PostgresClient extends PostgresQueryable {
   }
 }
 
+/** The connection settings `postgres()` hands to its `socket` option. */
+interface SocketOptions {
+  readonly host: readonly string[]
+  readonly port: readonly number[]
+  readonly path?: string | false
+}
+
+const nextHost = new WeakMap<SocketOptions, number>()
+
+/**
+ * A `socket` option for `postgres()` that turns Nagle's algorithm off (TCP_NODELAY), as libpq does.
+ * Without it, the `postgres` client's small messages (the end of a COPY, a COMMIT) wait for the
+ * server's delayed ACK, about 40 ms each: a COPY per batch becomes 20 times slower. Hosts are tried
+ * in turn like the client does itself; a unix socket `path` is honoured.
+ *
+ * @example
+ * const sql = postgres(url, { socket: postgresSocket })
+ */
+export function postgresSocket(options: SocketOptions): Socket {
+  if (options.path) return connect({ path: options.path })
+  const i = nextHost.get(options) ?? 0
+  nextHost.set(options, (i + 1) % options.host.length)
+  const host = options.host[i]!
+  const port = options.port[i] ?? options.port[0]!
+  // The client reads `host` off its socket for TLS (the server name checked against the certificate).
+  return Object.assign(connect({ host, port, noDelay: true }), { host, port })
+}
+
 /** How rows reach the table. */
 export type PostgresWriteMode = 'upsert' | 'append'
 
 /** Options of {@link toPostgres}. */
 export interface ToPostgresOptions extends SinkOptions {
-  /** A `postgres()` client; the sink uses it and never ends it. */
+  /**
+   * A `postgres()` client; the sink uses it and never ends it. Make it with
+   * `{ socket: postgresSocket }` (TCP_NODELAY): without, every batch waits ~40 ms on delayed ACKs.
+   */
   readonly sql: PostgresClient
   /** The table, optionally schema-qualified: `users`, `app.users`, `"My Schema"."Users"`. */
   readonly table: string
@@ -108,7 +140,8 @@ interface Statements {
  *
  * @example
  * import postgres from 'postgres'
- * const sql = postgres('postgres://app@localhost/app')
+ * import { toPostgres, postgresSocket } from 'event-hydrator/postgres'
+ * const sql = postgres('postgres://app@localhost/app', { socket: postgresSocket })
  * const result = await pipe(
  *   readJsonLines('events.ndjson'),
  *   toPostgres({
@@ -692,10 +725,13 @@ function arrayLiteral(values: readonly unknown[]): string {
 }
 
 const COPY_ESCAPES: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' }
+const COPY_SPECIAL = /[\\\t\n\r]/
+const COPY_SPECIALS = /[\\\t\n\r]/g
 
 /** A value in COPY's text format. */
 function copyText(text: string | null): string {
-  return text === null ? '\\N' : text.replace(/[\\\t\n\r]/g, (c) => COPY_ESCAPES[c]!)
+  if (text === null) return '\\N'
+  return COPY_SPECIAL.test(text) ? text.replace(COPY_SPECIALS, (c) => COPY_ESCAPES[c]!) : text
 }
 
 const RETRYABLE_CODES = new Set([

@@ -5,7 +5,7 @@ import { HydratorError } from '../../lib/errors.js'
 import type { Mapping } from '../../lib/mapping.js'
 import { postgresPlugin } from '../../lib/plugins/postgres.js'
 import { parseUri, type FactoryContext } from '../../lib/plugins/registry.js'
-import { toPostgres, type ToPostgresOptions } from '../../lib/sinks/to-postgres.js'
+import { postgresSocket, toPostgres, type ToPostgresOptions } from '../../lib/sinks/to-postgres.js'
 import type { SinkResult } from '../../lib/types.js'
 import { createDatabase, freePort, startPostgres, type PostgresServer, type TestDatabase } from '../servers/postgres.js'
 
@@ -439,6 +439,23 @@ function factoryContext(overrides: Partial<FactoryContext> = {}): FactoryContext
     ...overrides,
   }
 }
+
+test('postgresSocket connects like the client does, trying the hosts of a multi-host URL in turn', async (context) => {
+  const dead = await freePort()
+  const url = `postgres://postgres@127.0.0.1:${dead},127.0.0.1:${context.server.port}/${context.db.name}`
+  const sql = postgres(url, { socket: postgresSocket, max: 1, onnotice: () => {} } as Parameters<typeof postgres>[1])
+  try {
+    // The first host refuses; the client reconnects and the factory hands it the second.
+    let rows: readonly Record<string, unknown>[] | undefined
+    for (let attempt = 0; attempt < 3 && !rows; attempt++) rows = await sql`select current_database() as db`.catch(() => undefined)
+    assert.equal(rows?.[0], { db: context.db.name })
+    await orders(sql, 'via_socket')
+    const result = adds(await toPostgres({ sql: sql as never, table: 'via_socket', mapping: versioned, mode: 'append', batchSize: 2 })(from([event('a', 1), event('b', 1), event('c', 1)])))
+    assert.is(result.written, 3)
+  } finally {
+    await sql.end({ timeout: 1 })
+  }
+})
 
 test('plugin: postgres:// URIs write through a client it makes, with the password redacted in the report', async (context) => {
   await orders(context.sql, 'via_uri')
