@@ -247,9 +247,23 @@ export function toPostgres<In = unknown>(options: ToPostgresOptions): Sink<In> {
   ): Promise<void> => {
     if (indexes.length === 0) return
     try {
-      const done = await withRetry(() => execute(indexes.map((i) => writes[i]!), insertOnly), retry, call(context))
+      // A plain INSERT commits by itself: after a loss that may have come after its commit, running
+      // it again could insert the rows twice, so only losses that prove it did not run are retried.
+      const policy = insertOnly ? { ...call(context), isRetryable: (e: unknown) => isRetryable(e) && !isAmbiguousLoss(e) } : call(context)
+      const done = await withRetry(() => execute(indexes.map((i) => writes[i]!), insertOnly), retry, policy)
       indexes.forEach((i, j) => (outcomes[i] = done[j]!))
     } catch (error) {
+      if (insertOnly && isAmbiguousLoss(error)) {
+        for (const i of indexes) {
+          outcomes[i] = {
+            status: 'failed',
+            code: 'ERR_CONNECTION',
+            message: `the connection to ${target!.display} was lost during an INSERT that commits by itself (${errorMessage(error)}): the row may or may not be in the table; check before redriving it`,
+            key: keyOf(writes[i]!.row),
+          }
+        }
+        return
+      }
       const config = configError(error, target?.display ?? options.table)
       if (config) throw config
       if (isRowRejection(error)) {
@@ -304,8 +318,12 @@ export function toPostgres<In = unknown>(options: ToPostgresOptions): Sink<In> {
   const writeAppend = async (batch: readonly PgWrite[], context: DriverContext): Promise<WriteOutcome[]> => {
     let copied: boolean
     try {
-      copied = await withRetry(() => copyRows(sql, target!, batch), retry, call(context))
+      copied = await withRetry(() => copyRows(sql, target!, batch, retry), retry, call(context))
     } catch (error) {
+      if (error instanceof HydratorError && error.code === 'ERR_CONNECTION') {
+        // The COMMIT's outcome is unknown: fail the batch rather than risk writing it twice.
+        return batch.map((w) => ({ status: 'failed', code: 'ERR_CONNECTION', message: error.message, key: keyOf(w.row) }))
+      }
       const config = configError(error, target!.display)
       if (config) throw config
       if (!isRowRejection(error)) {
@@ -511,19 +529,29 @@ export function toPostgres<In = unknown>(options: ToPostgresOptions): Sink<In> {
  * connection is known to be open (BEGIN and COPY at once, COMMIT from inside the stream's final
  * step), and a connection that was lost is never queried or released again: the pool already
  * counts it as closed and reconnects it.
+ *
+ * A connection lost after COMMIT was sent leaves the outcome unknown, and retrying a COPY that did
+ * commit would insert the batch twice. So the transaction's id is asked for with BEGIN (pipelined,
+ * no extra wait), and after such a loss {@link commitStatus} asks PostgreSQL whether it committed.
  */
-async function copyRows(sql: PostgresClient, target: Target, batch: readonly PgWrite[]): Promise<boolean> {
+async function copyRows(sql: PostgresClient, target: Target, batch: readonly PgWrite[], retry: Required<RetryPolicy>): Promise<boolean> {
   let data = ''
   for (const w of batch) data += w.texts.map(copyText).join('\t') + '\n'
   const connection = await sql.reserve()
   let lost = false
   let inTransaction = false
+  let commitSent = false
+  let xid: string | undefined
   try {
     connection.unsafe('begin').execute()
     inTransaction = true
+    const xidQuery = connection.unsafe('select txid_current()::text as xid')
+    xidQuery.execute()
     const stream = (await connection.unsafe(target.statements.copy).writable()) as Writable & {
       _final(callback: (error?: Error | null) => void): void
     }
+    // Answered before the COPY started, so this does not wait.
+    xid = String((await xidQuery)[0]!.xid)
     const settled = new Promise<{ commit?: PostgresQuery; rollback?: PostgresQuery; error?: unknown }>((resolve) => {
       stream.on('error', (error) => {
         if (!inTransaction) return
@@ -540,6 +568,7 @@ async function copyRows(sql: PostgresClient, target: Target, batch: readonly PgW
         if (!inTransaction) return
         inTransaction = false
         const commit = connection.unsafe('commit')
+        commitSent = true
         commit.execute()
         resolve({ commit })
       }
@@ -552,7 +581,10 @@ async function copyRows(sql: PostgresClient, target: Target, batch: readonly PgW
     return result.command === 'COMMIT'
   } catch (error) {
     lost = isConnectionLoss(error)
-    if (lost) throw error
+    if (lost) {
+      if (commitSent && xid !== undefined && (await commitStatus(sql, xid, target, batch.length, error, retry))) return true
+      throw error
+    }
     // Still in this turn of the failed query, so the connection is open: end the transaction.
     if (inTransaction) {
       inTransaction = false
@@ -565,6 +597,51 @@ async function copyRows(sql: PostgresClient, target: Target, batch: readonly PgW
   } finally {
     if (!lost) connection.release()
   }
+}
+
+/**
+ * Whether transaction `xid` committed, asked on a fresh connection after the one that sent its
+ * COMMIT was lost: true if it did, false if it aborted (the batch may be retried). If PostgreSQL
+ * cannot say within the sink's retry budget, the batch fails with ERR_CONNECTION rather than risk a duplicate.
+ */
+async function commitStatus(
+  sql: PostgresClient,
+  xid: string,
+  target: Target,
+  rows: number,
+  lostWith: unknown,
+  retry: Required<RetryPolicy>,
+): Promise<boolean> {
+  let last: unknown = lostWith
+  for (let attempt = 0; attempt < Math.max(retry.attempts, 3); attempt++) {
+    if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, Math.min(retry.minDelayMs * 2 ** attempt, retry.maxDelayMs)))
+    try {
+      // The client keeps a query queued while it reconnects, so each attempt gets its own deadline.
+      const wait = Math.min(Math.max(retry.maxDelayMs * 4, 1000), 10_000)
+      let timer: NodeJS.Timeout | undefined
+      const deadline = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(Object.assign(new Error(`no answer within ${wait} ms`), { code: 'ETIMEDOUT' })), wait)
+      })
+      const [row] = await Promise.race([sql.unsafe('select txid_status($1::int8) as status', [xid]), deadline]).finally(() => clearTimeout(timer))
+      const status = row?.status
+      if (status === 'committed') return true
+      if (status === 'aborted') return false
+      // 'in progress': the server has not yet noticed the connection is gone.
+      last = new Error(`transaction ${xid} is still ${String(status)}`)
+    } catch (error) {
+      if (!isRetryable(error)) {
+        last = error
+        break
+      }
+      last = error
+    }
+  }
+  throw new HydratorError(
+    'ERR_CONNECTION',
+    `the connection to ${target.display} was lost during COMMIT and PostgreSQL could not say whether transaction ${xid} committed ` +
+      `(${errorMessage(last)}): the ${rows} rows of this batch may or may not be in the table; check before redriving them`,
+    { cause: lostWith },
+  )
 }
 
 const RELKINDS: Record<string, string> = {
@@ -762,6 +839,17 @@ function isConnectionLoss(error: unknown): boolean {
   if (state) return state.startsWith('08') || state === '57P01' || state === '57P02' || state === '57P03'
   const code = (error as { code?: unknown } | null)?.code
   return typeof code === 'string' && RETRYABLE_CODES.has(code)
+}
+
+/**
+ * A connection lost in a way that does not say whether the statement in flight committed: the
+ * socket closed or timed out. A refused connection never sent it; a server error (57P01, ...)
+ * arrives instead of the statement's result, so the statement did not commit.
+ */
+function isAmbiguousLoss(error: unknown): boolean {
+  if (sqlState(error)) return false
+  const code = (error as { code?: unknown } | null)?.code
+  return typeof code === 'string' && RETRYABLE_CODES.has(code) && !['ECONNREFUSED', 'CONNECT_TIMEOUT', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ENETDOWN'].includes(code)
 }
 
 /** A lost or refused connection, a deadlock, a serialization failure: the batch is tried again. */

@@ -7,6 +7,7 @@ import { postgresPlugin } from '../../lib/plugins/postgres.js'
 import { parseUri, type FactoryContext } from '../../lib/plugins/registry.js'
 import { postgresSocket, toPostgres, type ToPostgresOptions } from '../../lib/sinks/to-postgres.js'
 import type { SinkResult } from '../../lib/types.js'
+import { startTcpProxy } from '../servers/tcp-proxy.js'
 import { createDatabase, freePort, startPostgres, type PostgresServer, type TestDatabase } from '../servers/postgres.js'
 
 const APP = 'eh-sink-under-test'
@@ -411,6 +412,99 @@ for (const mode of ['upsert', 'append'] as const) {
     assert.ok(rows.every((r) => r.n === 1), 'a row was written twice')
   })
 }
+
+/** A client that reaches the server through a TCP fault proxy. */
+async function proxied(context: { server: PostgresServer; db: TestDatabase }) {
+  const proxy = await startTcpProxy({ host: '127.0.0.1', port: context.server.port })
+  const sql = postgres(`postgres://postgres@127.0.0.1:${proxy.port}/${context.db.name}`, {
+    socket: postgresSocket,
+    max: 3,
+    onnotice: () => {},
+  } as Parameters<typeof postgres>[1])
+  return { proxy, sql, close: async () => (await sql.end({ timeout: 1 }), await proxy.close()) }
+}
+
+const isCommit = (chunk: Buffer) => chunk.includes('commit')
+const fastRetry = { minDelayMs: 10, maxDelayMs: 50 }
+
+async function idCounts(sql: Sql, table: string) {
+  return [...(await sql.unsafe(`select id, count(*)::int as n from ${table} group by id order by id`))]
+}
+
+test('append: a connection lost after COMMIT reached the server is not retried when the COPY committed', async (context) => {
+  await context.sql.unsafe('create table lost_after (id text, version int, amount int)')
+  const { proxy, sql, close } = await proxied(context)
+  try {
+    proxy.arm({ when: isCommit, drop: 'after' })
+    const events = Array.from({ length: 30 }, (_, i) => event(`a${i}`, 1))
+    const result = adds(await toPostgres({ sql: sql as never, table: 'lost_after', mapping: versioned, mode: 'append', batchSize: 10, retry: fastRetry })(from(events)))
+    assert.is(proxy.fired, 1)
+    assert.equal([result.written, result.failed], [30, 0])
+    const counts = await idCounts(context.sql, 'lost_after')
+    assert.is(counts.length, 30)
+    assert.ok(counts.every((r) => r.n === 1), 'a committed batch was copied again')
+  } finally {
+    await close()
+  }
+})
+
+test('append: a connection lost before COMMIT reached the server retries the batch, which lands once', async (context) => {
+  await context.sql.unsafe('create table lost_before (id text, version int, amount int)')
+  const { proxy, sql, close } = await proxied(context)
+  try {
+    proxy.arm({ when: isCommit, drop: 'before' })
+    const events = Array.from({ length: 30 }, (_, i) => event(`b${i}`, 1))
+    const result = adds(await toPostgres({ sql: sql as never, table: 'lost_before', mapping: versioned, mode: 'append', batchSize: 10, retry: fastRetry })(from(events)))
+    assert.is(proxy.fired, 1)
+    assert.equal([result.written, result.failed], [30, 0])
+    assert.ok(Object.values(result.retries).reduce((a, b) => a + b, 0) >= 1, JSON.stringify(result.retries))
+    const counts = await idCounts(context.sql, 'lost_before')
+    assert.is(counts.length, 30)
+    assert.ok(counts.every((r) => r.n === 1))
+  } finally {
+    await close()
+  }
+})
+
+test('append: when PostgreSQL cannot be asked whether a lost COMMIT landed, the batch fails with ERR_CONNECTION, not twice', async (context) => {
+  await context.sql.unsafe('create table lost_unknown (id text, version int, amount int)')
+  const { proxy, sql, close } = await proxied(context)
+  try {
+    proxy.arm({ when: isCommit, drop: 'after', thenRefuse: true })
+    const events = Array.from({ length: 10 }, (_, i) => event(`u${i}`, 1))
+    const result = adds(
+      await toPostgres({ sql: sql as never, table: 'lost_unknown', mapping: versioned, mode: 'append', batchSize: 10, retry: { attempts: 3, ...fastRetry } })(from(events)),
+    )
+    assert.equal([result.written, result.failed], [0, 10])
+    const failure = result.failures[0]!
+    assert.is(failure.code, 'ERR_CONNECTION')
+    assert.match(failure.message, /may or may not be in the table/)
+    assert.equal(failure.key, { id: 'u0' })
+    // The truth the report could not know: the COPY had committed.
+    assert.is((await idCounts(context.sql, 'lost_unknown')).length, 10)
+  } finally {
+    proxy.accept()
+    await close()
+  }
+})
+
+test('upsert: a connection lost after COMMIT is retried, and the rerun is harmless', async (context) => {
+  await orders(context.sql, 'lost_upsert')
+  const { proxy, sql, close } = await proxied(context)
+  try {
+    // An upsert is one statement that commits by itself: drop the connection after it reaches the server.
+    proxy.arm({ when: (chunk) => chunk.includes('insert into'), drop: 'after' })
+    const events = Array.from({ length: 30 }, (_, i) => event(`c${i}`, 1))
+    const result = adds(await toPostgres({ sql: sql as never, table: 'lost_upsert', mapping: versioned, batchSize: 10, retry: fastRetry })(from(events)))
+    assert.is(proxy.fired, 1)
+    assert.is(result.failed, 0)
+    // The retried batch meets its own rows: equal versions are stale, so they count as skipped.
+    assert.is(result.written + result.skipped, 30)
+    assert.is((await rowsOf(context.sql, 'lost_upsert')).length, 30)
+  } finally {
+    await close()
+  }
+})
 
 test('an upstream error propagates after what was read is accounted for', async (context) => {
   await orders(context.sql, 'upstream')
