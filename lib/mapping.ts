@@ -30,6 +30,25 @@ export interface RowWrite {
   readonly version?: number
 }
 
+/** A mapped event; the key's string form is made only when something groups or orders by it. */
+class MappedRow implements RowWrite {
+  #keyString: string | undefined
+  constructor(
+    readonly op: 'upsert' | 'delete',
+    readonly row: Readonly<Record<string, unknown>>,
+    readonly key: readonly unknown[],
+    readonly version: number | undefined,
+  ) {}
+
+  get keyString(): string {
+    return (this.#keyString ??= JSON.stringify(this.key))
+  }
+
+  toJSON() {
+    return { op: this.op, row: this.row, key: this.key, keyString: this.keyString, ...(this.version !== undefined ? { version: this.version } : {}) }
+  }
+}
+
 export interface CompiledMapping {
   readonly mapping: Mapping
   readonly columnNames: readonly string[]
@@ -104,13 +123,7 @@ export function compileMapping(mapping: Mapping): CompiledMapping {
         }
         row[versionColumn] = version
       }
-      return {
-        op: isDelete?.(event) ? 'delete' : 'upsert',
-        row,
-        key: keyValues,
-        keyString: JSON.stringify(keyValues),
-        ...(version !== undefined ? { version } : {}),
-      }
+      return new MappedRow(isDelete?.(event) ? 'delete' : 'upsert', row, keyValues, version)
     },
   }
 }

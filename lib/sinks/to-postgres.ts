@@ -536,7 +536,11 @@ export function toPostgres<In = unknown>(options: ToPostgresOptions): Sink<In> {
  */
 async function copyRows(sql: PostgresClient, target: Target, batch: readonly PgWrite[], retry: Required<RetryPolicy>): Promise<boolean> {
   let data = ''
-  for (const w of batch) data += w.texts.map(copyText).join('\t') + '\n'
+  for (const { texts } of batch) {
+    data += copyText(texts[0] ?? null)
+    for (let i = 1; i < texts.length; i++) data += '\t' + copyText(texts[i] ?? null)
+    data += '\n'
+  }
   const connection = await sql.reserve()
   let lost = false
   let inTransaction = false

@@ -80,7 +80,7 @@ export function readJsonLines(location: string, options: ReadJsonLinesOptions = 
         let input: Readable
         if (file === '-') input = options.stdin ?? process.stdin
         else {
-          const raw = createReadStream(file, { highWaterMark: 1 << 20, start: !gz && resume ? resume.offset : 0 })
+          const raw = createReadStream(file, { highWaterMark: 1 << 18, start: !gz && resume ? resume.offset : 0 })
           raw.on('data', (chunk) => {
             stats.bytesRead += chunk.length
           })
