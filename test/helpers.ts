@@ -2,6 +2,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { PassThrough, Readable } from 'node:stream'
+import * as assert from 'uvu/assert'
+import type { SinkResult } from '../lib/types.js'
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true'
 
@@ -74,3 +76,29 @@ export function events(n: number, f: (i: number) => Record<string, unknown> = ()
 }
 
 export const ndjson = (items: unknown[]) => items.map((e) => JSON.stringify(e)).join('\n') + '\n'
+
+/**
+ * `n` complete EventBridge events (every envelope field), all `orders`/`OrderPlaced`, with
+ * `detail.aggregateId` cycling through `keys` aggregates and `detail.seq` = i.
+ */
+export function orderEvents(
+  n: number,
+  { keys = 5, extra = () => ({}), resources = [] }: { keys?: number; extra?: (i: number) => Record<string, unknown>; resources?: string[] } = {},
+) {
+  return Array.from({ length: n }, (_, i) => ({
+    version: '0',
+    id: `e${i}`,
+    'detail-type': 'OrderPlaced',
+    source: 'orders',
+    account: '123456789012',
+    time: '2024-01-01T00:00:00Z',
+    region: 'us-east-1',
+    resources,
+    detail: { aggregateId: `a${i % keys}`, seq: i, ...extra(i) },
+  }))
+}
+
+/** The report's promise: every event a sink received is written, skipped or failed. */
+export function assertCounts(result: SinkResult): void {
+  assert.is(result.received, result.written + result.skipped + result.failed, 'received = written + skipped + failed')
+}

@@ -1,6 +1,7 @@
 import { createServer, request as httpRequest, type IncomingHttpHeaders, type Server } from 'node:http'
 import type { AddressInfo, Socket } from 'node:net'
 import * as zlib from 'node:zlib'
+import { rng } from '../../bench/generate.js'
 
 /**
  * A generic HTTP proxy that injects faults in front of any local HTTP server (dynalite, an
@@ -84,17 +85,8 @@ export interface FaultProxy {
   close(): Promise<void>
 }
 
-/** A small seeded PRNG (mulberry32), so probabilistic faults repeat from run to run. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+/** A small seeded PRNG (mulberry32, the generator's), so probabilistic faults repeat from run to run. */
+export { rng as seededRandom }
 
 /**
  * Starts a fault-injecting proxy on a free 127.0.0.1 port.
@@ -104,7 +96,7 @@ export function seededRandom(seed: number): () => number {
  */
 export async function startFaultProxy(options: FaultProxyOptions): Promise<FaultProxy> {
   const target = new URL(options.target)
-  const random = seededRandom(options.seed ?? 1)
+  const random = rng(options.seed ?? 1)
   let rules: { rule: FaultRule; name: string; left: number }[] = []
   const stats = { requests: 0, applied: {} as Record<string, number> }
   const setRules = (next: readonly FaultRule[]) => {

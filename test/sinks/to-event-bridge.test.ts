@@ -6,9 +6,8 @@ import { HydratorError } from '../../lib/errors.js'
 import { lambdaPlugin } from '../../lib/plugins/lambda.js'
 import { parseUri, type FactoryContext } from '../../lib/plugins/registry.js'
 import { buildPutEventsEntry, chunkEntries, putEventsEntrySize, toEventBridge } from '../../lib/sinks/to-event-bridge.js'
-import type { SinkResult } from '../../lib/types.js'
 import { sinkContract } from '../contract.js'
-import { tracked } from '../helpers.js'
+import { assertCounts, orderEvents, tracked } from '../helpers.js'
 import { startEventBridgeServer, type EventBridgeServer } from '../servers/eventbridge-server.js'
 
 const credentials = { accessKeyId: 'test', secretAccessKey: 'test' }
@@ -36,23 +35,8 @@ test.before.each(() => {
   server.injectRequest(undefined)
 })
 
-function events(n: number, extra: (i: number) => Record<string, unknown> = () => ({})) {
-  return Array.from({ length: n }, (_, i) => ({
-    version: '0',
-    id: `e${i}`,
-    'detail-type': 'OrderPlaced',
-    source: 'orders',
-    account: '123456789012',
-    time: '2024-01-01T00:00:00Z',
-    region: 'us-east-1',
-    resources: [`arn:aws:dynamodb:us-east-1:123456789012:table/orders`],
-    detail: { aggregateId: `a${i % 5}`, seq: i, ...extra(i) },
-  }))
-}
-
-function assertCounts(result: SinkResult) {
-  assert.is(result.received, result.written + result.skipped + result.failed, 'received = written + skipped + failed')
-}
+const events = (n: number, extra?: (i: number) => Record<string, unknown>) =>
+  orderEvents(n, { extra, resources: ['arn:aws:dynamodb:us-east-1:123456789012:table/orders'] })
 
 const stored = (bus = 'orders') => server.events.get(bus) ?? []
 const seqs = (bus = 'orders') => stored(bus).map((e) => JSON.parse(e.Detail!).seq as number)

@@ -6,9 +6,8 @@ import { HydratorError } from '../../lib/errors.js'
 import { lambdaPlugin } from '../../lib/plugins/lambda.js'
 import { parseUri, type FactoryContext } from '../../lib/plugins/registry.js'
 import { parseHandlerSpec, toLambdaLocal } from '../../lib/sinks/to-lambda-local.js'
-import type { SinkResult } from '../../lib/types.js'
 import { sinkContract } from '../contract.js'
-import { tracked } from '../helpers.js'
+import { assertCounts, orderEvents, tracked } from '../helpers.js'
 
 const FIXTURES = path.resolve('test/fixtures/handlers')
 const RECORDER = './test/fixtures/handlers/recorder.mjs#handler'
@@ -40,23 +39,7 @@ test.before.each(() => {
   callback.reset()
 })
 
-function events(n: number, keys = 5, extra: (i: number) => Record<string, unknown> = () => ({})) {
-  return Array.from({ length: n }, (_, i) => ({
-    version: '0',
-    id: `e${i}`,
-    'detail-type': 'OrderPlaced',
-    source: 'orders',
-    account: '123456789012',
-    time: '2024-01-01T00:00:00Z',
-    region: 'us-east-1',
-    resources: [],
-    detail: { aggregateId: `a${i % keys}`, seq: i, ...extra(i) },
-  }))
-}
-
-function assertCounts(result: SinkResult) {
-  assert.is(result.received, result.written + result.skipped + result.failed, 'received = written + skipped + failed')
-}
+const events = (n: number, keys = 5, extra?: (i: number) => Record<string, unknown>) => orderEvents(n, { keys, extra })
 
 sinkContract(test, 'toLambdaLocal', () => toLambdaLocal({ handler: RECORDER }), events(4))
 

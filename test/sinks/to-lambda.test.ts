@@ -9,9 +9,8 @@ import { lambdaPlugin } from '../../lib/plugins/lambda.js'
 import type { FactoryContext } from '../../lib/plugins/registry.js'
 import { parseUri } from '../../lib/plugins/registry.js'
 import { buildInvokeInput, readInvokeOutput, toLambda } from '../../lib/sinks/to-lambda.js'
-import type { SinkResult } from '../../lib/types.js'
 import { sinkContract } from '../contract.js'
-import { tracked } from '../helpers.js'
+import { assertCounts, orderEvents, tracked } from '../helpers.js'
 import { startLambdaServer, type LambdaServer } from '../servers/lambda-server.js'
 
 const FIXTURES = path.resolve('test/fixtures/handlers')
@@ -53,24 +52,7 @@ test.before.each(() => {
   server.inject(undefined)
 })
 
-/** EventBridge-shaped events; `aggregateId` cycles through `keys`. */
-function events(n: number, keys = 5, extra: (i: number) => Record<string, unknown> = () => ({})) {
-  return Array.from({ length: n }, (_, i) => ({
-    version: '0',
-    id: `e${i}`,
-    'detail-type': 'OrderPlaced',
-    source: 'orders',
-    account: '123456789012',
-    time: '2024-01-01T00:00:00Z',
-    region: 'us-east-1',
-    resources: [],
-    detail: { aggregateId: `a${i % keys}`, seq: i, ...extra(i) },
-  }))
-}
-
-function assertCounts(result: SinkResult) {
-  assert.is(result.received, result.written + result.skipped + result.failed, 'received = written + skipped + failed')
-}
+const events = (n: number, keys = 5, extra?: (i: number) => Record<string, unknown>) => orderEvents(n, { keys, extra })
 
 const ids = () => recorder.calls.map((c) => c.event.id as string)
 
