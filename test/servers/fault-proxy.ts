@@ -85,8 +85,6 @@ export interface FaultProxy {
   close(): Promise<void>
 }
 
-/** A small seeded PRNG (mulberry32, the generator's), so probabilistic faults repeat from run to run. */
-export { rng as seededRandom }
 
 /**
  * Starts a fault-injecting proxy on a free 127.0.0.1 port.
