@@ -85,7 +85,6 @@ export interface FaultProxy {
   close(): Promise<void>
 }
 
-
 /**
  * Starts a fault-injecting proxy on a free 127.0.0.1 port.
  *
