@@ -9,6 +9,12 @@ type Clause = readonly string[]
 const MAX_UNION_NEEDLES = 64
 
 /**
+ * A raw-line test. `noBackslash` says the caller knows the line holds no backslash (say, its whole
+ * chunk holds none), which spares the scan for one.
+ */
+export type LinePrefilter = (line: string, noBackslash?: boolean) => boolean
+
+/**
  * Compiles a raw-text test for line-based (NDJSON) sources: it returns false only for a line that
  * provably cannot hold an event the pattern matches, so the line need not be parsed. Returns
  * undefined when the pattern requires no fixed text (only operators such as numeric, exists,
@@ -28,7 +34,7 @@ const MAX_UNION_NEEDLES = 64
  * mayMatch('{"source":"orders","id":2}') // true: parse and match
  * mayMatch('{"source":"\\u006frders"}') // true: escapes present, parse to be sure
  */
-export function compilePrefilter(pattern: unknown): ((line: string) => boolean) | undefined {
+export function compilePrefilter(pattern: unknown): LinePrefilter | undefined {
   const { branches } = parsePattern(pattern)
   const clauses = combine(branches.map(clausesOf))
   if (clauses.length === 0) return undefined
@@ -36,11 +42,11 @@ export function compilePrefilter(pattern: unknown): ((line: string) => boolean) 
   clauses.sort((a, b) => a.length - b.length || shortest(b) - shortest(a))
   if (clauses.length === 1 && clauses[0]!.length === 1) {
     const needle = clauses[0]![0]!
-    return function prefilterLine(line: string): boolean {
-      return line.includes(needle) || line.includes('\\')
+    return function prefilterLine(line: string, noBackslash?: boolean): boolean {
+      return line.includes(needle) || (!noBackslash && line.includes('\\'))
     }
   }
-  return function prefilterLine(line: string): boolean {
+  return function prefilterLine(line: string, noBackslash?: boolean): boolean {
     for (let c = 0; c < clauses.length; c++) {
       const needles = clauses[c]!
       let found = false
@@ -50,7 +56,7 @@ export function compilePrefilter(pattern: unknown): ((line: string) => boolean) 
           break
         }
       }
-      if (!found) return line.includes('\\')
+      if (!found) return !noBackslash && line.includes('\\')
     }
     return true
   }

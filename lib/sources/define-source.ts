@@ -1,3 +1,4 @@
+import type { LinePrefilter } from '../pattern/prefilter.js'
 import { HydratorError } from '../errors.js'
 import { FailureSamples } from '../report/failures.js'
 import type { ItemFailure, Position, SourceOptions, SourceStats } from '../types.js'
@@ -14,7 +15,7 @@ export interface StatefulSource<T> extends AsyncGenerator<T, void, undefined> {
    * which it returns false provably cannot match and is counted as read and unmatched, unparsed.
    * Returns false when this source cannot prefilter.
    */
-  usePrefilter?(prefilter: (line: string) => boolean): boolean
+  usePrefilter?(prefilter: LinePrefilter): boolean
 }
 
 /** What a source body gets: its stats, and `fail()` to report a record it cannot read. */

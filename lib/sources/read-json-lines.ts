@@ -2,6 +2,7 @@ import { isUtf8 } from 'node:buffer'
 import { createReadStream } from 'node:fs'
 import type { Readable } from 'node:stream'
 import { createGunzip } from 'node:zlib'
+import type { LinePrefilter } from '../pattern/prefilter.js'
 import { unwrapDeadLetter } from '../dead-letter.js'
 import { HydratorError, errorMessage } from '../errors.js'
 import { setPosition } from '../position.js'
@@ -52,7 +53,7 @@ export function readJsonLines(location: string, options: ReadJsonLinesOptions = 
   const pattern = options.glob ?? '*.{ndjson,jsonl,ndjson.gz,jsonl.gz}'
   const cwd = options.cwd ?? process.cwd()
   const uri = location === '-' ? 'stdin' : location
-  let prefilter: ((line: string) => boolean) | undefined
+  let prefilter: LinePrefilter | undefined
   let started = false
 
   const source = defineSource<Record<string, unknown>>(
@@ -97,7 +98,9 @@ export function readJsonLines(location: string, options: ReadJsonLinesOptions = 
         // changed. A whole chunk is checked at once (simdutf); only lines of a chunk that fails
         // (or lines carried across chunks) are checked one by one.
         let chunkIsUtf8 = true
-        const handle = (buf: Buffer, start: number, end: number, lineOffset: number, checkUtf8 = !chunkIsUtf8) => {
+        // A chunk without a backslash byte holds no line with one: the prefilter need not look.
+        let chunkHasBackslash = true
+        const handle = (buf: Buffer, start: number, end: number, lineOffset: number, checkUtf8 = !chunkIsUtf8, noBackslash = !chunkHasBackslash) => {
           line++
           const next = lineOffset + (end - start) + 1
           if (tooLong) {
@@ -116,7 +119,7 @@ export function readJsonLines(location: string, options: ReadJsonLinesOptions = 
           const text = buf.toString('utf8', start, end)
           // A line the prefilter rules out is skipped unparsed, but only if it is shaped like an
           // object: a torn or truncated line still goes to JSON.parse and is reported.
-          if (prefilter && !prefilter(text) && looksLikeObject(text)) {
+          if (prefilter && !prefilter(text, noBackslash) && looksLikeObject(text)) {
             stats.prefiltered++
             return undefined
           }
@@ -157,6 +160,7 @@ export function readJsonLines(location: string, options: ReadJsonLinesOptions = 
               skipUntil = 0
             }
             chunkIsUtf8 = isUtf8(buf)
+            if (prefilter) chunkHasBackslash = buf.indexOf(BACKSLASH) !== -1
             let start = 0
             let nl = buf.indexOf(NEWLINE, 0)
             if (nl !== -1 && pieces.length > 0) {
@@ -172,7 +176,7 @@ export function readJsonLines(location: string, options: ReadJsonLinesOptions = 
               offset += pieceBytes + nl + 1
               pieces = []
               pieceBytes = 0
-              const event = handle(whole, 0, whole.length, lineOffset, true)
+              const event = handle(whole, 0, whole.length, lineOffset, true, false)
               if (event) yield event
               start = nl + 1
               nl = buf.indexOf(NEWLINE, start)
@@ -204,7 +208,7 @@ export function readJsonLines(location: string, options: ReadJsonLinesOptions = 
             offset += pieceBytes
             pieces = []
             pieceBytes = 0
-            const event = handle(whole, 0, whole.length, lineOffset, true)
+            const event = handle(whole, 0, whole.length, lineOffset, true, false)
             if (event) yield event
           }
         } catch (error) {
@@ -228,6 +232,7 @@ export function readJsonLines(location: string, options: ReadJsonLinesOptions = 
   return source
 }
 
+const BACKSLASH = 0x5c
 const OPEN_BRACE = 0x7b
 const CLOSE_BRACE = 0x7d
 

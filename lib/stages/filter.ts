@@ -1,5 +1,6 @@
 import { HydratorError } from '../errors.js'
 import { compilePattern, compilePrefilter, type EventPattern } from '../pattern/index.js'
+import type { LinePrefilter } from '../pattern/prefilter.js'
 import type { Stage } from '../types.js'
 import { withStageInfo } from './stage-info.js'
 
@@ -21,12 +22,12 @@ export function filter<T = Record<string, unknown>>(rule: FilterRule<T>): Stage<
   const test = tests.length === 1 ? tests[0]! : (event: T) => tests.some((t) => t(event))
 
   // A line may be skipped unparsed only if no rule could match it.
-  let prefilter: ((line: string) => boolean) | undefined
+  let prefilter: LinePrefilter | undefined
   if (rules.every((r) => typeof r !== 'function')) {
     const pre = rules.map((r) => compilePrefilter(r as EventPattern))
     if (pre.every((p) => p !== undefined)) {
-      const fns = pre as ((line: string) => boolean)[]
-      prefilter = fns.length === 1 ? fns[0] : (line) => fns.some((p) => p(line))
+      const fns = pre as LinePrefilter[]
+      prefilter = fns.length === 1 ? fns[0] : (line, noBackslash) => fns.some((p) => p(line, noBackslash))
     }
   }
 

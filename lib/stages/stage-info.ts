@@ -1,3 +1,5 @@
+import type { LinePrefilter } from '../pattern/prefilter.js'
+
 /**
  * What `run()` knows about a stage, beyond its shape: how to count it in the report, and for a
  * filter the raw-text prefilter a line source may apply before parsing.
@@ -6,7 +8,7 @@ export interface StageInfo {
   /** `filter` and `map` drops count as unmatched; `batch` output is not counted as events. */
   readonly kind: 'filter' | 'map' | 'batch' | 'take' | 'tap' | 'other'
   /** For filters: a raw-line test that is false only when the line provably cannot match. */
-  readonly prefilter?: (line: string) => boolean
+  readonly prefilter?: LinePrefilter
 }
 
 const INFO = Symbol.for('event-hydrator.stage-info')

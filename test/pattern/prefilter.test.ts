@@ -70,6 +70,15 @@ test('no prefilter when an alternative or field requires no fixed text', () => {
   assert.is(compilePrefilter({ $or: [{ a: ['x'] }, { b: [{ numeric: ['>', 0] }] }] }), undefined)
 })
 
+test('noBackslash only spares the scan: for a line without a backslash the answer is the same', () => {
+  const mayMatch = compilePrefilter({ source: ['orders'], 'detail-type': ['OrderPlaced'] })!
+  for (const line of ['{"source":"orders","detail-type":"OrderPlaced"}', '{"source":"users","detail-type":"OrderPlaced"}', '{"source":"orders"}']) {
+    assert.is(mayMatch(line, true), mayMatch(line), line)
+  }
+  // The caller vouches for it: told wrongly, an escaped line would be skipped.
+  assert.is(mayMatch('{"source":"\\u006frders","detail-type":"OrderPlaced"}'), true)
+})
+
 test('rejects an invalid pattern like compilePattern does', () => {
   assert.throws(() => compilePrefilter({ s: 'x' }), (error: unknown) => error instanceof InvalidPatternError)
 })

@@ -175,6 +175,26 @@ test('a torn line is reported even when the prefilter rules it out', async () =>
   assert.equal(failures.map((f) => [f.code, f.position?.line]), [['ERR_INVALID_JSON', 4]])
 })
 
+test('the prefilter is told which lines cannot hold a backslash, and only those: escaped matches are kept', async () => {
+  const { compilePrefilter } = await import('../../lib/pattern/prefilter.js')
+  // About 400 KB, read in 256 KB chunks: the first chunk has no backslash, the second has the escaped line.
+  const escaped = '{"id":"esc","source":"\\u006frders","detail-type":"OrderPlaced"}\n'
+  const file = await tmp.file('pre-escapes.ndjson', ndjson(events(4000)) + escaped + ndjson(events(6)))
+  const seen: [string, boolean | undefined][] = []
+  const mayMatch = compilePrefilter({ source: ['orders'] })!
+  const source = readJsonLines(file)
+  source.usePrefilter!((line, noBackslash) => {
+    seen.push([line, noBackslash])
+    return mayMatch(line, noBackslash)
+  })
+  const got = (await all(source)) as { id: string }[]
+  assert.ok(got.some((e) => e.id === 'esc'), 'the escaped line was parsed and kept')
+  assert.is(got.length, 1334 + 1 + 2)
+  for (const [line, noBackslash] of seen) if (noBackslash) assert.not.ok(line.includes('\\'), `told no backslash for ${line}`)
+  assert.ok(seen.some(([, nb]) => nb === true), 'backslash-free chunks spare the scan')
+  assert.ok(seen.some(([, nb]) => !nb), 'lines of the chunk with a backslash are scanned')
+})
+
 test('rejects bad options before any I/O', () => {
   assert.throws(() => readJsonLines(''), /expected a path/)
   assert.throws(() => readJsonLines('x', { maxLineBytes: 0 }), /maxLineBytes/)
