@@ -27,6 +27,11 @@ export interface Position {
   readonly sort?: readonly unknown[]
   /** Index of the event inside one stored item that holds several (DynamoDB unwrap). */
   readonly part?: number
+  /**
+   * What the source needs to go on just after this event, as JSON (DynamoDB: the ExclusiveStartKey
+   * of every segment, a `DynamoCursor`). Checkpoints keep it; sources take it back as `resumeFrom`.
+   */
+  readonly cursor?: unknown
 }
 
 /** An event or data problem that the run went past: one entry in the report's failure samples. */

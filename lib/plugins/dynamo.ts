@@ -133,6 +133,7 @@ async function dynamoSource(uri: ParsedUri, context: FactoryContext) {
     ...(unwrapField ? { unwrap: { field: unwrapField, ...(keep ? { keep } : {}) } } : {}),
     ...(context.retry ? { retry: context.retry } : {}),
     ...(maxFailures(context) !== undefined ? { maxFailures: maxFailures(context)! } : {}),
+    ...(context.resume ? { resumeFrom: context.resume } : {}),
   })
 
   if (partition !== null) {

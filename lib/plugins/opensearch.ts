@@ -3,7 +3,7 @@ import { HydratorError, errorMessage } from '../errors.js'
 import type { Mapping } from '../mapping.js'
 import { toOpenSearch } from '../sinks/to-open-search.js'
 import { searchOpenSearch, type OpenSearchCursor } from '../sources/search-open-search.js'
-import type { Sink, Source } from '../types.js'
+import type { Position, Sink, Source } from '../types.js'
 import { redactUri } from '../util/options.js'
 import type { FactoryContext, ParsedUri, Plugin } from './registry.js'
 
@@ -158,6 +158,16 @@ function parseSortParam(value: string | undefined, uri: ParsedUri): string[] {
   return value.split(',').map((s) => s.trim()).filter(Boolean)
 }
 
+function resumeSort(position: Position): OpenSearchCursor {
+  if (!Array.isArray(position.sort)) {
+    throw new HydratorError(
+      'ERR_CHECKPOINT_MISMATCH',
+      `cannot resume from \`${JSON.stringify(position)}\`: it is not the position of an event read from OpenSearch (it has no sort values)`,
+    )
+  }
+  return position.sort as OpenSearchCursor
+}
+
 function parseSlice(value: string | undefined): { id: number; max: number } | undefined {
   if (value === undefined) return undefined
   const m = /^(\d+)\/(\d+)$/.exec(value)
@@ -182,7 +192,8 @@ async function openSearchSource(uri: ParsedUri, context: FactoryContext): Promis
     sort,
     uri: target.display,
     ...(query !== undefined ? { query: query as Record<string, unknown> } : {}),
-    ...(after !== undefined ? { resumeAfter: after as OpenSearchCursor } : {}),
+    // A checkpoint's position (its sort values) goes on from further on than `after=`.
+    ...(context.resume ? { resumeAfter: resumeSort(context.resume) } : after !== undefined ? { resumeAfter: after as OpenSearchCursor } : {}),
     ...(pageSize !== undefined ? { pageSize } : {}),
     ...(keepAlive !== undefined ? { keepAlive } : {}),
     ...(slices !== undefined ? { slices } : {}),

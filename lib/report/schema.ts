@@ -21,10 +21,12 @@ export const reportSchema = {
         file: { type: 'string' },
         line: { type: 'integer', minimum: 1 },
         offset: { type: 'integer', minimum: 0 },
+        next: { type: 'integer', minimum: 0 },
         index: { type: 'integer', minimum: 0 },
         key: {},
         sort: { type: 'array' },
         part: { type: 'integer', minimum: 0 },
+        cursor: {},
       },
     },
     failure: {

@@ -1,5 +1,6 @@
 import { HydratorError } from '../errors.js'
 import {
+  cursorOfPosition,
   indexOf,
   keyNames,
   readDynamo,
@@ -75,13 +76,13 @@ export function queryDynamo<T = Record<string, unknown>>(options: QueryDynamoOpt
   if (options.scanIndexForward !== undefined && typeof options.scanIndexForward !== 'boolean') {
     throw new HydratorError('ERR_INVALID_OPTION', `expected \`scanIndexForward\` to be a boolean, got \`${String(options.scanIndexForward)}\``)
   }
-  if (options.resume !== undefined && options.startKey !== undefined) {
-    throw new HydratorError('ERR_INVALID_OPTION', 'give `resume` or `startKey`, not both')
+  if ([options.resume, options.startKey, options.resumeFrom].filter((o) => o !== undefined).length > 1) {
+    throw new HydratorError('ERR_INVALID_OPTION', 'give one of `resume`, `startKey` and `resumeFrom`, not several')
   }
   if (options.startKey !== undefined && (options.startKey === null || typeof options.startKey !== 'object')) {
     throw new HydratorError('ERR_INVALID_OPTION', `expected \`startKey\` to be a key object, got \`${String(options.startKey)}\``)
   }
-  const resume = validateCursor(options.startKey !== undefined ? { 0: options.startKey } : options.resume, [0])
+  const resume = validateCursor(options.startKey !== undefined ? { 0: options.startKey } : (options.resume ?? cursorOfPosition(options.resumeFrom)), [0])
 
   let built: Record<string, unknown> | undefined
   const needsDescribe = 'value' in condition && (condition.name === undefined || (condition.sort !== undefined && condition.sort.name === undefined))

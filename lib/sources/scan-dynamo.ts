@@ -62,6 +62,13 @@ export interface DynamoReadOptions extends SourceOptions {
   readonly retry?: RetryPolicy
   /** The name positions and stats carry. @default `dynamo:<tableName>` */
   readonly uri?: string
+  /**
+   * Go on just after the event at this position (a checkpoint's low-water mark: `positionOf(event)`
+   * of the last event fully handled, from a read with the same table, index, segments and unwrap).
+   * Nothing before it is read again, except the earlier events of an unwrapped item, which are
+   * read and skipped.
+   */
+  readonly resumeFrom?: Position
 }
 
 /** Either no segment choice, or both `segment` and `totalSegments` (one process's share of a parallel scan). */
@@ -140,10 +147,10 @@ export function scanDynamo<T = Record<string, unknown>>(options: ScanDynamoOptio
     totalSegments = parallelism
     owned = Array.from({ length: parallelism }, (_, i) => i)
   }
-  if (options.resume !== undefined && options.startKey !== undefined) {
-    throw new HydratorError('ERR_INVALID_OPTION', 'give `resume` or `startKey`, not both')
+  if ([options.resume, options.startKey, options.resumeFrom].filter((o) => o !== undefined).length > 1) {
+    throw new HydratorError('ERR_INVALID_OPTION', 'give one of `resume`, `startKey` and `resumeFrom`, not several')
   }
-  const resume = validateCursor(options.resume ?? options.startKey, owned)
+  const resume = validateCursor(options.resume ?? options.startKey ?? cursorOfPosition(options.resumeFrom), owned)
 
   return readDynamo<T>(common, owned, resume, (segment) => ({
     command: 'Scan',
@@ -213,6 +220,19 @@ export function validateReadOptions(options: DynamoReadOptions, fn: string): Rea
     retry,
     ...(pageSize !== undefined ? { pageSize } : {}),
   }
+}
+
+/** @internal The cursor a `resumeFrom` position carries, checked for shape. */
+export function cursorOfPosition(position: Position | undefined): DynamoCursor | undefined {
+  if (position === undefined) return undefined
+  const cursor = position?.cursor
+  if (!cursor || typeof cursor !== 'object' || Array.isArray(cursor)) {
+    throw new HydratorError(
+      'ERR_CHECKPOINT_MISMATCH',
+      `cannot resume from \`${JSON.stringify(position)}\`: it is not the position of an event read from DynamoDB (it has no cursor)`,
+    )
+  }
+  return cursor as DynamoCursor
 }
 
 /** @internal Checks a cursor against the segments this source reads. */
@@ -343,6 +363,11 @@ export function readDynamo<T>(
 ): DynamoSource<T> {
   const { options, uri } = common
   const cursor = new Map<number, DynamoKey | null>(resume)
+  // Resuming in the middle of an unwrapped item: its cursor points before the item, which is read
+  // again; its events up to and including `part` were handled already.
+  const from = options.resumeFrom
+  let skip = from?.part !== undefined && from.key && typeof from.key === 'object' ? { key: from.key as DynamoKey, through: from.part } : undefined
+  const startedAt: Position | undefined = from ?? (resume.size > 0 ? { source: uri, cursor: Object.fromEntries(resume) } : undefined)
 
   const source = defineSource<T>(uri, options, async function* dynamoSource(control: SourceControl) {
     const stopper = new AbortController()
@@ -372,7 +397,10 @@ export function readDynamo<T>(
         table = { keyAttributes: options.keyAttributes ?? keyNames(description.KeySchema), description }
       }
       prepare?.(table)
-      const shared = sharedInput(options, common.pageSize, table.keyAttributes)
+      // An ExclusiveStartKey of an index read needs the index's key attributes besides the table's.
+      const index = options.indexName && table.description ? indexOf(table.description, options.indexName) : undefined
+      const startKeyAttributes = index ? [...new Set([...table.keyAttributes, ...keyNames(index.KeySchema)])] : table.keyAttributes
+      const shared = sharedInput(options, common.pageSize, startKeyAttributes)
       const send = sendOf(options.client)
 
       const fetchPage = async (segment: number, startKey: DynamoKey | undefined) => {
@@ -451,22 +479,38 @@ export function readDynamo<T>(
           continue
         }
         page.taken()
+        // Each event's cursor: every segment's ExclusiveStartKey once this event is handled.
+        const base = Object.fromEntries(cursor) as Record<number, DynamoKey | null | undefined>
+        const segment = page.segment
+        let before = base[segment] // where this segment stands before the item
         for (const item of page.items) {
           const key = keyOfItem(item, table.keyAttributes)
+          const after = startKeyAttributes === table.keyAttributes ? key : keyOfItem(item, startKeyAttributes)
           if (!unwrap) {
             control.stats.read++
-            yield setPosition(item as T, { source: uri, key })
+            yield setPosition(item as T, { source: uri, key, cursor: { ...base, [segment]: after } })
           } else {
-            for (const part of unwrap(item)) {
+            const parts = unwrap(item)
+            let skipThrough = -1
+            if (skip && sameKey(skip.key, key)) {
+              skipThrough = skip.through
+              skip = undefined
+            }
+            for (let i = 0; i < parts.length; i++) {
+              const part = parts[i]!
+              if (part.index !== undefined && part.index <= skipThrough) continue
               const position: Position = part.index === undefined ? { source: uri, key } : { source: uri, key, part: part.index }
               if ('failure' in part) {
                 control.fail({ position, code: part.failure.code, message: `${formatKey(key)}: ${part.failure.message}` })
                 continue
               }
+              // Only the item's last event moves the segment past the item.
+              const at = i === parts.length - 1 ? after : before
               control.stats.read++
-              yield setPosition(part.event as T, position)
+              yield setPosition(part.event as T, { ...position, cursor: at === undefined ? withoutSegment(base, segment) : { ...base, [segment]: at } })
             }
           }
+          before = after
           if (signal.aborted) break
         }
         if (signal.aborted) break
@@ -479,7 +523,7 @@ export function readDynamo<T>(
       stopper.abort()
       for (const page of ready.splice(0)) page.taken()
     }
-  }) as DynamoSource<T>
+  }, startedAt ? { startedAt } : {}) as DynamoSource<T>
 
   Object.defineProperty(source, 'cursor', {
     value: (): DynamoCursor => Object.fromEntries(cursor),
@@ -519,6 +563,22 @@ export function keyOfItem(item: Record<string, unknown>, keyAttributes: readonly
   const key: Record<string, unknown> = {}
   for (const name of keyAttributes) key[name] = item[name]
   return key
+}
+
+function sameKey(a: DynamoKey, b: DynamoKey): boolean {
+  const names = Object.keys(a)
+  return names.length === Object.keys(b).length && names.every((n) => valueEquals(a[n], b[n]))
+}
+
+function valueEquals(a: unknown, b: unknown): boolean {
+  if (a instanceof Uint8Array && b instanceof Uint8Array) return Buffer.from(a).equals(b)
+  return a === b
+}
+
+function withoutSegment(base: Record<number, DynamoKey | null | undefined>, segment: number): Record<number, DynamoKey | null> {
+  const out = { ...base }
+  delete out[segment]
+  return out as Record<number, DynamoKey | null>
 }
 
 function formatKey(key: DynamoKey): string {

@@ -1,17 +1,14 @@
 // Crash and resume into storage: a CLI run killed with SIGKILL at several points, then resumed from
 // its checkpoint, ends with the same table as an uninterrupted run (versioned writes converge).
 // Reduced size in CI; `npm run test:faults` (FULL=1) runs 200,000 events.
-import { spawn } from 'node:child_process'
-import path from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { ScanCommand } from '@aws-sdk/lib-dynamodb'
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import { createTable, dynamoClients, startDynalite, type DynaliteServer } from '../servers/dynalite.js'
 import { createDatabase, startPostgres, type PostgresServer, type TestDatabase } from '../servers/postgres.js'
 import { events, ndjson, tempDir } from '../helpers.js'
+import { crashAndResume, hydrateChild } from './cli-child.js'
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 const COUNT = process.env.FULL ? 200_000 : 30_000
 const KILLS = process.env.FULL ? [0, 150, 400, 800] : [0, 250]
 const test = suite('crash and resume: PostgreSQL and DynamoDB sinks')
@@ -20,7 +17,6 @@ let input: string
 let pg: PostgresServer
 let db: TestDatabase
 let dynamo: DynaliteServer
-const env = { ...process.env, AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test', AWS_REGION: 'us-east-1' }
 
 test.before(async () => {
   tmp = await tempDir()
@@ -41,40 +37,12 @@ test.after(async () => {
 
 const mapping = ['--key', 'id', '--column', 'id=detail.aggregateId', '--column', 'name=detail.name', '--column', 'version=detail.version', '--version-column', 'version']
 
-/** Runs the CLI; `killWhen` resolves when it is time to SIGKILL it (undefined: run to the end). */
-function hydrate(args: string[], killWhen?: () => Promise<boolean>): Promise<number | null> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'cli/main.ts', ...args, '--quiet'], { cwd: root, stdio: 'ignore', env })
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code, signal) => resolve(signal ? -1 : code)))
-  if (killWhen) {
-    void (async () => {
-      for (let i = 0; i < 1000 && child.exitCode === null; i++) {
-        if (await killWhen()) break
-        await new Promise((r) => setTimeout(r, 10))
-      }
-      child.kill('SIGKILL')
-    })()
-  }
-  return exited
-}
-
-async function crashAndResume(args: (ck: string) => string[], started: () => Promise<boolean>, extraDelay: number, label: string) {
-  const ck = `${tmp.dir}/${label}.ckpt`
-  const first = await hydrate(args(ck), async () => (await started()) && (await new Promise((r) => setTimeout(r, extraDelay)), true))
-  assert.is(first, -1, `${label}: the first run was killed mid-run`)
-  const { readFile } = await import('node:fs/promises')
-  const checkpoint = await readFile(ck, 'utf8').then((t) => JSON.parse(t) as { complete: boolean }, () => undefined)
-  assert.ok(!checkpoint?.complete, `${label}: the checkpoint at the kill is not complete`)
-  let code = first
-  for (let round = 0; code !== 0 && round < 5; round++) code = await hydrate(args(ck))
-  assert.is(code, 0, `${label}: the resumed run finished`)
-}
-
 test('PostgreSQL: killed and resumed at several points, the table equals a clean run', async () => {
   const sql = db.sql
   const createTable = (name: string) => sql.unsafe(`create table ${name} (id text primary key, name text, version bigint not null)`)
   await createTable('clean')
   const sink = (table: string) => `postgres://postgres@127.0.0.1:${pg.port}/${db.name}?table=${table}`
-  assert.is(await hydrate(['--source', `json:${input}`, '--sink', sink('clean'), ...mapping]), 0)
+  assert.is(await hydrateChild(['--source', `json:${input}`, '--sink', sink('clean'), ...mapping]), 0)
   const expected = await sql`select id, name, version::text from clean order by id`
   assert.is(expected.length, 3000)
   for (const [i, delay] of KILLS.entries()) {
@@ -82,6 +50,7 @@ test('PostgreSQL: killed and resumed at several points, the table equals a clean
     await createTable(table)
     await crashAndResume(
       (ck) => ['--source', `json:${input}`, '--sink', sink(table), ...mapping, '--checkpoint', ck, '--checkpoint-interval', '50', '--batch-size', '200'],
+      `${tmp.dir}/pg-${i}.ckpt`,
       async () => (await sql.unsafe(`select count(*)::int as n from ${table}`))[0]!.n > 0,
       delay,
       `pg-${i}`,
@@ -106,7 +75,7 @@ test('DynamoDB: killed and resumed at several points, the table equals a clean r
     }
     const sink = (table: string) => `dynamo:${table}?endpoint=${encodeURIComponent(dynamo.endpoint)}&region=us-east-1`
     await createTable(client, 'clean', { partition: ['id', 'S'] })
-    assert.is(await hydrate(['--source', `json:${input}`, '--sink', sink('clean'), ...mapping, '--concurrency', '4']), 0)
+    assert.is(await hydrateChild(['--source', `json:${input}`, '--sink', sink('clean'), ...mapping, '--concurrency', '4']), 0)
     const expected = await scanAll('clean')
     assert.is(expected.length, 3000)
     for (const [i, delay] of KILLS.entries()) {
@@ -114,6 +83,7 @@ test('DynamoDB: killed and resumed at several points, the table equals a clean r
       await createTable(client, table, { partition: ['id', 'S'] })
       await crashAndResume(
         (ck) => ['--source', `json:${input}`, '--sink', sink(table), ...mapping, '--concurrency', '4', '--checkpoint', ck, '--checkpoint-interval', '50'],
+        `${tmp.dir}/dynamo-${i}.ckpt`,
         async () => (await doc.send(new ScanCommand({ TableName: table, Limit: 1 }))).Count! > 0,
         delay,
         `dynamo-${i}`,

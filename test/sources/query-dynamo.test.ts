@@ -78,7 +78,7 @@ test('reads one partition in sort-key order across pages', async () => {
     Array.from({ length: 40 }, (_, i) => i),
   )
   assert.ok(events.every((e) => e.stream === 's3'))
-  assert.equal(positionOf(events[5]), { source: 'dynamo:events', key: { stream: 's3', seq: 5 } })
+  assert.equal(positionOf(events[5]), { source: 'dynamo:events', key: { stream: 's3', seq: 5 }, cursor: { 0: { stream: 's3', seq: 5 } } })
   assert.equal(source.cursor(), { 0: null })
   assert.is(source.stats.read, 40)
 })
@@ -99,6 +99,17 @@ test('reads a global secondary index in its sort-key order, with table keys in p
   const ats = events.map((e) => e.at)
   assert.equal(ats, [...ats].sort((a, b) => a - b), 'ascending by the index sort key')
   assert.equal(positionOf(events[0])?.key, { stream: events[0]!.stream, seq: events[0]!.seq })
+})
+
+test('resumeFrom a position in a global secondary index read goes on right after it', async () => {
+  const options = { client: doc, tableName: 'events', indexName: 'byPage', keyCondition: { value: 'p2' }, pageSize: 8 }
+  const all = await drain(queryDynamo<Ev>(options))
+  for (const k of [1, 8, 9, 40, all.length]) {
+    const mark = JSON.parse(JSON.stringify(positionOf(all[k - 1])))
+    assert.equal(Object.keys(mark.cursor[0]).sort(), ['at', 'page', 'seq', 'stream'], 'the cursor holds the index key and the table key')
+    const rest = await drain(queryDynamo<Ev>({ ...options, resumeFrom: mark }))
+    assert.equal(rest.map((e) => e.at), all.slice(k).map((e) => e.at), `after ${k}`)
+  }
 })
 
 test('applies a sort-key condition', async () => {

@@ -84,7 +84,8 @@ test('reads every item once across pages, as plain JS values with key positions'
   assert.equal(events[0]!.data.tags, ['a', 'b'])
   assert.type(events[0]!.seq, 'number')
   const position = positionOf(events[0])!
-  assert.equal(position, { source: 'dynamo:events', key: { stream: events[0]!.stream, seq: events[0]!.seq } })
+  const key = { stream: events[0]!.stream, seq: events[0]!.seq }
+  assert.equal(position, { source: 'dynamo:events', key, cursor: { 0: key } }, 'the cursor goes on after the item')
   assert.is(source.stats.read, TOTAL)
   assert.equal(source.cursor(), { 0: null })
   assertStreamsInOrder(events)
@@ -193,6 +194,35 @@ test('resumes from a cursor: nothing lost, at most the page in hand read again',
   assert.ok(again >= 0 && again <= pageSize, `${again} items read twice`)
 })
 
+test('resumeFrom an event\'s position reads exactly the rest, with parallel segments', async () => {
+  const options = { client: doc, tableName: 'events', parallelism: 3, pageSize: 10 }
+  for (const k of [1, 10, 11, 137, 400, TOTAL - 1, TOTAL]) {
+    const seen: Ev[] = []
+    for await (const e of scanDynamo<Ev>(options)) {
+      seen.push(e)
+      if (seen.length === k) break
+    }
+    // Through JSON, as a checkpoint file keeps it.
+    const mark = JSON.parse(JSON.stringify(positionOf(seen[k - 1])))
+    const source = scanDynamo<Ev>({ ...options, resumeFrom: mark })
+    const rest = await drain(source)
+    const keys = new Set([...seen, ...rest].map((e) => `${e.stream}/${e.seq}`))
+    assert.is(keys.size, TOTAL, `after ${k}: every item read`)
+    assert.is(seen.length + rest.length, TOTAL, `after ${k}: none read twice`)
+    assert.equal(source.stats.startedAt, mark, 'the report says where it started')
+  }
+})
+
+test('resumeFrom a position without a DynamoDB cursor is refused', () => {
+  try {
+    scanDynamo({ client: doc, tableName: 'events', resumeFrom: { source: 'events.ndjson', line: 3 } })
+    assert.unreachable()
+  } catch (error) {
+    assert.is((error as HydratorError).code, 'ERR_CHECKPOINT_MISMATCH')
+    assert.match((error as Error).message, /not the position of an event read from DynamoDB/)
+  }
+})
+
 test('rejects a cursor from other segment settings', () => {
   try {
     scanDynamo({ client: doc, tableName: 'events', segment: 0, totalSegments: 2, resume: { 1: null } })
@@ -236,7 +266,10 @@ test('unwraps changesets into their events in order, each keeping stream and cha
     [11, 12, 21, 22, 31, 32, 41, 42, 51, 52],
   )
   assert.equal(order1[0], { stream_id: 'order-1', changeset_id: 1, type: 'A', n: 11 })
-  assert.equal(positionOf(order1[1]), { source: 'dynamo:changesets', key: { stream_id: 'order-1', changeset_id: 1 }, part: 1 })
+  // The last event of an item moves the cursor past it; an earlier one leaves it before the item.
+  const first = { stream_id: 'order-1', changeset_id: 1 }
+  assert.equal(positionOf(order1[1]), { source: 'dynamo:changesets', key: first, part: 1, cursor: { 0: first } })
+  assert.equal(positionOf(order1[2]), { source: 'dynamo:changesets', key: { stream_id: 'order-1', changeset_id: 2 }, part: 0, cursor: { 0: first } })
   assert.equal(
     events.filter((e) => e.stream_id === 'order-2').map((e) => e.type),
     ['C', 'D'],
@@ -250,6 +283,21 @@ test('unwraps changesets into their events in order, each keeping stream and cha
   assert.equal(failures[1]!.position, { source: 'dynamo:changesets', key: { stream_id: 'order-2', changeset_id: 3 }, part: 1 })
   assert.is(source.stats.failed, 2)
   assert.is(source.stats.read, 12)
+})
+
+test('resumeFrom the middle of an unwrapped item reads exactly the rest of its events and on', async () => {
+  const options = { client: doc, tableName: 'changesets', pageSize: 2, unwrap: { field: 'events', keep: ['stream_id', 'changeset_id'] }, onFailure: () => {} }
+  const all = await drain(scanDynamo<Record<string, unknown>>(options))
+  const id = (e: Record<string, unknown>) => `${e.stream_id}/${e.changeset_id}/${e.type}/${e.n}`
+  for (let k = 1; k <= all.length; k++) {
+    const seen: Record<string, unknown>[] = []
+    for await (const e of scanDynamo<Record<string, unknown>>(options)) {
+      seen.push(e)
+      if (seen.length === k) break
+    }
+    const rest = await drain(scanDynamo<Record<string, unknown>>({ ...options, resumeFrom: JSON.parse(JSON.stringify(positionOf(seen[k - 1]))) }))
+    assert.equal([...seen, ...rest].map(id), all.map(id), `after ${k}: the rest, in order, none twice`)
+  }
 })
 
 test('unwraps with a function', async () => {
