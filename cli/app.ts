@@ -16,7 +16,7 @@ import type { RunReport } from '../lib/report/report.js'
 import { run } from '../lib/run.js'
 import { filter } from '../lib/stages/filter.js'
 import { map } from '../lib/stages/map.js'
-import { parseRate } from '../lib/stages/rate.js'
+import { parseRate, rate } from '../lib/stages/rate.js'
 import { take } from '../lib/stages/take.js'
 import type { Stage } from '../lib/types.js'
 import { redactUri } from '../lib/util/options.js'
@@ -258,6 +258,10 @@ async function runCommand(args: RunArgs, io: CliIo): Promise<number> {
     stages.push(map(fn as (event: unknown) => unknown))
   }
   if (limit !== undefined) stages.push(take(limit))
+  // Lambda sinks pace their invocations themselves (after their ordered lanes); every other sink
+  // is paced by a rate stage in front of it.
+  const perSecond = context.ratePerSecond
+  if (perSecond !== undefined && !/^lambda(-local)?:/.test(sinkUri)) stages.push(rate(perSecond, io.signal ? { signal: io.signal } : {}))
 
   try {
     // The sink first: it checks its target (a missing table exits 2 before anything is read).

@@ -103,7 +103,8 @@ export function rate<T>(perSecond: number, options: RateOptions = {}): Stage<T, 
         yield event
       }
     },
-    { kind: 'other' },
+    // One in, one out, nothing held back: like tap, it lets checkpoints infer filter drops.
+    { kind: 'tap' },
   )
 }
 

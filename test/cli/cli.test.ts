@@ -114,6 +114,17 @@ test('exit 2 for usage and configuration errors, naming the bad value', async ()
   }
 })
 
+test('--rate paces any sink, not only Lambda', async () => {
+  const out = `${tmp.dir}/paced.ndjson`
+  const r = await hydrate(['--source', 'json:examples/events/events.ndjson', '--limit', '20', '--rate', '40/s', '--sink', `ndjson:${out}`, '--report', 'json'])
+  assert.is(r.code, 0, r.stderr)
+  const report = JSON.parse(r.stdout) as RunReport
+  assert.is(report.sink.written, 20)
+  assert.ok(report.stages.some((s) => s.name === 'rateStage' && s.in === 20 && s.out === 20), JSON.stringify(report.stages))
+  // 20 events at 40 a second, one at a time: 19 gaps of 25 ms at least.
+  assert.ok(report.durationMs >= 19 * 25 - 5, `took ${report.durationMs} ms`)
+})
+
 test('an external plugin loaded with --plugin adds a sink scheme', async () => {
   const r = await hydrate(['--plugin', './examples/plugin/memory-plugin.mjs', '--source', 'json:examples/events/events.ndjson', '--sink', 'count:', '--report', 'json'])
   assert.is(r.code, 0, r.stderr)
