@@ -100,6 +100,8 @@ export function readJsonLines(location: string, options: ReadJsonLinesOptions = 
         let chunkIsUtf8 = true
         // A chunk without a backslash byte holds no line with one: the prefilter need not look.
         let chunkHasBackslash = true
+        // Made only for lines that become events or failures, not for those the prefilter skips.
+        const positionAt = (at: number, lineOffset: number, next: number): Position => ({ source: uri, file: name, line: at, offset: lineOffset, next })
         const handle = (buf: Buffer, start: number, end: number, lineOffset: number, checkUtf8 = !chunkIsUtf8, noBackslash = !chunkHasBackslash) => {
           line++
           const next = lineOffset + (end - start) + 1
@@ -111,9 +113,8 @@ export function readJsonLines(location: string, options: ReadJsonLinesOptions = 
           if (end > start && buf[end - 1] === CR) end--
           if (lineOffset === 0 && end - start >= 3 && buf[start] === 0xef && buf[start + 1] === 0xbb && buf[start + 2] === 0xbf) start += 3
           if (end <= start) return undefined
-          const position: Position = { source: uri, file: name, line, offset: lineOffset, next }
           if (checkUtf8 && !isUtf8(buf.subarray(start, end))) {
-            fail({ position, code: 'ERR_INVALID_UTF8', message: `${name}:${line}: the line is not valid UTF-8` })
+            fail({ position: positionAt(line, lineOffset, next), code: 'ERR_INVALID_UTF8', message: `${name}:${line}: the line is not valid UTF-8` })
             return undefined
           }
           const text = buf.toString('utf8', start, end)
@@ -128,22 +129,22 @@ export function readJsonLines(location: string, options: ReadJsonLinesOptions = 
             value = JSON.parse(text)
           } catch (error) {
             if (text.trim() === '') return undefined
-            fail({ position, code: 'ERR_INVALID_JSON', message: `${name}:${line}: not JSON (${errorMessage(error)})` })
+            fail({ position: positionAt(line, lineOffset, next), code: 'ERR_INVALID_JSON', message: `${name}:${line}: not JSON (${errorMessage(error)})` })
             return undefined
           }
           if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-            fail({ position, code: 'ERR_NOT_AN_OBJECT', message: `${name}:${line}: expected an event object, got ${Array.isArray(value) ? 'an array' : value === null ? 'null' : typeof value}` })
+            fail({ position: positionAt(line, lineOffset, next), code: 'ERR_NOT_AN_OBJECT', message: `${name}:${line}: expected an event object, got ${Array.isArray(value) ? 'an array' : value === null ? 'null' : typeof value}` })
             return undefined
           }
           // A dead-letter file is a source too: its lines give back the original events.
           const event = unwrapDeadLetter(value as Record<string, unknown>)
           if (!event) {
             const letter = value as { code?: string; message?: string }
-            fail({ position, code: letter.code ?? 'ERR_INVALID_JSON', message: `${name}:${line}: a dead letter without an event (${letter.message ?? 'unreadable record'})` })
+            fail({ position: positionAt(line, lineOffset, next), code: letter.code ?? 'ERR_INVALID_JSON', message: `${name}:${line}: a dead letter without an event (${letter.message ?? 'unreadable record'})` })
             return undefined
           }
           stats.read++
-          return setPosition(event, position)
+          return setPosition(event, positionAt(line, lineOffset, next))
         }
         try {
           for await (const chunk of input as AsyncIterable<Buffer | string>) {
