@@ -5,7 +5,7 @@ import { redactUri } from '../util/options.js'
 import type { FactoryContext, ParsedUri, Plugin } from './registry.js'
 
 // Query parameters the sink reads; every other one goes to the client (sslmode, application_name, ...).
-const OWN_PARAMS = ['table', 'mode']
+const OWN_PARAMS = ['table', 'mode', 'timeoutMs']
 
 /** Where to connect, from the URI or else from the environment the CLI passed in. */
 interface Connection {
@@ -75,6 +75,11 @@ async function postgresSink(uri: ParsedUri, context: FactoryContext): Promise<Si
   if (mode !== 'upsert' && mode !== 'append') {
     throw new HydratorError('ERR_INVALID_URI', `unknown \`mode=${mode}\` in \`${redactUri(uri.uri)}\`: use upsert or append`)
   }
+  const timeoutText = uri.params.get('timeoutMs')
+  const timeoutMs = timeoutText === null || timeoutText === undefined ? undefined : Number(timeoutText)
+  if (timeoutMs !== undefined && (!Number.isInteger(timeoutMs) || timeoutMs < 1)) {
+    throw new HydratorError('ERR_INVALID_URI', `expected \`timeoutMs\` to be a whole number of milliseconds >= 1 in \`${redactUri(uri.uri)}\`, got \`${timeoutText}\``)
+  }
   const connection = connectionOf(uri, context.env)
   let postgres: (url?: unknown, options?: Record<string, unknown>) => unknown
   try {
@@ -106,12 +111,13 @@ async function postgresSink(uri: ParsedUri, context: FactoryContext): Promise<Si
     ...(context.batchSize !== undefined ? { batchSize: context.batchSize } : {}),
     concurrency,
     ...(context.retry ? { retry: context.retry } : {}),
+    ...(timeoutMs !== undefined ? { timeoutMs } : {}),
   })
 }
 
 /**
  * The PostgreSQL sink schemes `postgres:` and `postgresql:`: `postgres://user:pass@host:5432/db?table=users`
- * (`&mode=append` for COPY), or `postgres:?table=users` with the connection from DATABASE_URL when set,
+ * (`&mode=append` for COPY, `&timeoutMs=30000` to close a connection that stalls mid-batch), or `postgres:?table=users` with the connection from DATABASE_URL when set,
  * else PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE. The table may come from --table instead, the
  * mapping comes from --column/--key/--version-column/--delete-when. The client loads only when used.
  *

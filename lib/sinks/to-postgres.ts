@@ -4,7 +4,7 @@ import { setImmediate as nextTurn } from 'node:timers/promises'
 import { HydratorError, errorMessage } from '../errors.js'
 import { collapseByKey, compileMapping, type CompiledMapping, type Mapping, type RowWrite } from '../mapping.js'
 import type { Sink } from '../types.js'
-import { assertString } from '../util/options.js'
+import { assertInteger, assertString } from '../util/options.js'
 import { retryReason, validateRetryPolicy, withRetry, type RetryPolicy } from '../util/retry.js'
 import { defineSink, type DriverContext, type SinkOptions, type WriteOutcome } from './define-sink.js'
 
@@ -45,6 +45,17 @@ interface SocketOptions {
 
 const nextHost = new WeakMap<SocketOptions, number>()
 
+/** A socket made by {@link postgresSocket}, with when it began waiting for an answer. */
+interface WatchedSocket {
+  readonly socket: Socket
+  /** Set by a write while nothing was outstanding, cleared by the next byte received. */
+  waitingSince: number | undefined
+}
+
+// The sockets of each client made with postgresSocket, keyed by the client's options object (the
+// one `postgres()` hands to `socket` and shows as `sql.options`): `timeoutMs` closes the stalled ones.
+const socketsOf = new WeakMap<object, Set<WatchedSocket>>()
+
 /**
  * A `socket` option for `postgres()` that turns Nagle's algorithm off (TCP_NODELAY), as libpq does.
  * Without it, the `postgres` client's small messages (the end of a COPY, a COMMIT) wait for the
@@ -61,7 +72,39 @@ export function postgresSocket(options: SocketOptions): Socket {
   const host = options.host[i]!
   const port = options.port[i] ?? options.port[0]!
   // The client reads `host` off its socket for TLS (the server name checked against the certificate).
-  return Object.assign(connect({ host, port, noDelay: true }), { host, port })
+  const socket = Object.assign(connect({ host, port, noDelay: true }), { host, port })
+  watch(options, socket)
+  return socket
+}
+
+/** Tracks whether a socket waits for an answer: a write starts the wait, any byte received ends it. */
+function watch(options: SocketOptions, socket: Socket): void {
+  let set = socketsOf.get(options)
+  if (!set) socketsOf.set(options, (set = new Set()))
+  const watched: WatchedSocket = { socket, waitingSince: undefined }
+  set.add(watched)
+  const write = socket.write
+  socket.write = function watchedWrite(this: Socket, ...args: unknown[]) {
+    watched.waitingSince ??= Date.now()
+    return (write as (...a: unknown[]) => boolean).apply(this, args)
+  } as Socket['write']
+  socket.on('data', () => (watched.waitingSince = undefined))
+  socket.once('close', () => set.delete(watched))
+}
+
+/**
+ * Closes the sockets of a client that have waited `ms` or longer for an answer: the client fails
+ * the statements sent on them with ETIMEDOUT and opens new connections for the next ones.
+ */
+function closeStalled(options: object, ms: number): number {
+  let closed = 0
+  const now = Date.now()
+  for (const w of socketsOf.get(options) ?? []) {
+    if (w.waitingSince === undefined || now - w.waitingSince < ms) continue
+    closed++
+    w.socket.destroy(Object.assign(new Error(`no answer from PostgreSQL within ${ms} ms`), { code: 'ETIMEDOUT' }))
+  }
+  return closed
 }
 
 /** How rows reach the table. */
@@ -91,6 +134,16 @@ export interface ToPostgresOptions extends SinkOptions {
   readonly retry?: RetryPolicy
   /** The URI shown in the report (password already redacted). @default built from the client's options */
   readonly uri?: string
+  /**
+   * How long a batch may wait for PostgreSQL's answer: a connection silent for this long while a
+   * statement (or COPY, or COMMIT) is outstanding is closed, and the batch goes on like after any
+   * lost connection: an upsert is retried; in append mode a lost COMMIT is settled by asking
+   * PostgreSQL whether the transaction committed (txid_status) before anything is retried. Without
+   * it, a stalled connection (a network partition, a hung proxy) can hold a run forever. Needs a
+   * client made with `{ socket: postgresSocket }` over plain TCP (not TLS).
+   * @default undefined (no limit)
+   */
+  readonly timeoutMs?: number
 }
 
 /** One event ready to be written: the mapped row and its column values as PostgreSQL text. */
@@ -179,6 +232,27 @@ export function toPostgres<In = unknown>(options: ToPostgresOptions): Sink<In> {
   } catch (error) {
     throw new HydratorError('ERR_INVALID_OPTION', errorMessage(error))
   }
+  const timeoutMs = options.timeoutMs === undefined ? undefined : assertInteger('timeoutMs', options.timeoutMs, 1)
+  if (timeoutMs !== undefined) {
+    const clientOptions = (sql as { options?: { socket?: unknown; ssl?: unknown } }).options
+    if (clientOptions?.socket !== postgresSocket) {
+      throw new HydratorError('ERR_INVALID_OPTION', '`timeoutMs` needs a client made with `postgres(url, { socket: postgresSocket })`: the sink closes stalled connections through it')
+    }
+    if (clientOptions.ssl) {
+      throw new HydratorError('ERR_INVALID_OPTION', '`timeoutMs` does not work over TLS yet: leave it out, or set `statement_timeout` and TCP keepalives on the client')
+    }
+  }
+  /**
+   * Runs `work` (one statement, one COPY with its COMMIT) while checking the client's sockets: one
+   * that has waited `timeoutMs` for an answer is closed, so `work` fails with ETIMEDOUT like after
+   * any lost connection instead of waiting forever.
+   */
+  const deadline = <T>(work: () => Promise<T>): Promise<T> => {
+    if (timeoutMs === undefined) return work()
+    const clientOptions = (sql as { options?: object }).options!
+    const timer = setInterval(() => closeStalled(clientOptions, timeoutMs), Math.max(5, Math.floor(timeoutMs / 4)))
+    return work().finally(() => clearInterval(timer))
+  }
   const keyIndexes = mapping.key.map((k) => columnNames.indexOf(k))
   const versionIndex = mapping.versionColumn === undefined ? -1 : columnNames.indexOf(mapping.versionColumn)
   const uri = options.uri ?? clientUri(sql, options.table)
@@ -250,7 +324,7 @@ export function toPostgres<In = unknown>(options: ToPostgresOptions): Sink<In> {
       // A plain INSERT commits by itself: after a loss that may have come after its commit, running
       // it again could insert the rows twice, so only losses that prove it did not run are retried.
       const policy = insertOnly ? { ...call(context), isRetryable: (e: unknown) => isRetryable(e) && !isAmbiguousLoss(e) } : call(context)
-      const done = await withRetry(() => execute(indexes.map((i) => writes[i]!), insertOnly), retry, policy)
+      const done = await withRetry(() => deadline(() => execute(indexes.map((i) => writes[i]!), insertOnly)), retry, policy)
       indexes.forEach((i, j) => (outcomes[i] = done[j]!))
     } catch (error) {
       if (insertOnly && isAmbiguousLoss(error)) {
@@ -318,7 +392,7 @@ export function toPostgres<In = unknown>(options: ToPostgresOptions): Sink<In> {
   const writeAppend = async (batch: readonly PgWrite[], context: DriverContext): Promise<WriteOutcome[]> => {
     let copied: boolean
     try {
-      copied = await withRetry(() => copyRows(sql, target!, batch, retry), retry, call(context))
+      copied = await withRetry(() => deadline(() => copyRows(sql, target!, batch, retry)), retry, call(context))
     } catch (error) {
       if (error instanceof HydratorError && error.code === 'ERR_CONNECTION') {
         // The COMMIT's outcome is unknown: fail the batch rather than risk writing it twice.
@@ -349,7 +423,7 @@ export function toPostgres<In = unknown>(options: ToPostgresOptions): Sink<In> {
       uri,
       async open(context) {
         target = await withRetry(
-          () => inspectTable(sql, tableName, options.table, compiled, mode),
+          () => deadline(() => inspectTable(sql, tableName, options.table, compiled, mode)),
           { ...retry, attempts: Math.min(retry.attempts, 3) },
           call(context),
         ).catch((error: unknown) => {

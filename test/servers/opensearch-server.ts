@@ -90,6 +90,12 @@ export interface OpenSearchTestServer {
   refresh(): void
   /** Drops all indices, PITs and fault hooks. */
   reset(): void
+  /**
+   * A node restart: stops listening and closes every connection (requests in flight get no
+   * answer), stays down for `downMs`, then listens again on the same port. Indices, documents,
+   * versions and tombstones are kept, as on disk.
+   */
+  restart(options?: { downMs?: number }): Promise<void>
   close(): Promise<void>
 }
 
@@ -125,6 +131,16 @@ export async function startOpenSearchServer(options: OpenSearchServerOptions = {
     mapping: (index) => cluster.indices.get(index)?.mappingJson(),
     refresh: () => cluster.refreshAll(),
     reset: () => cluster.reset(),
+    restart: async ({ downMs = 0 } = {}) => {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()))
+      server.closeAllConnections()
+      await closed
+      if (downMs > 0) await new Promise((r) => setTimeout(r, downMs))
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject)
+        server.listen(port, '127.0.0.1', () => (server.off('error', reject), resolve()))
+      })
+    },
     close: async () => {
       if (timer) clearInterval(timer)
       server.closeAllConnections()

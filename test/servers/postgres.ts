@@ -21,6 +21,13 @@ export interface PostgresServer {
   readonly sql: Sql
   /** Stops the cluster at once (`pg_ctl stop -m immediate`) and removes its files. */
   stop(): Promise<void>
+  /**
+   * Restarts the server on the same port with the same data directory, as an operator would:
+   * `pg_ctl stop` (`fast` by default: sessions are terminated with 57P01, open transactions roll
+   * back), then, after `downMs`, `pg_ctl start`. Resolves once it accepts connections again.
+   * `onDown` runs while the server is stopped.
+   */
+  restart(options?: { mode?: 'smart' | 'fast' | 'immediate'; downMs?: number; onDown?: () => unknown }): Promise<void>
 }
 
 /** The `bin` directory of the highest PostgreSQL version installed by Debian's packages. */
@@ -166,6 +173,13 @@ export async function startPostgres(): Promise<PostgresServer> {
     port,
     version,
     sql,
+    async restart({ mode = 'fast', downMs = 0, onDown } = {}) {
+      await exec('pg_ctl', ['stop', '-D', data, '-m', mode, '-w', '-t', '30'])
+      await onDown?.()
+      if (downMs > 0) await new Promise((r) => setTimeout(r, downMs))
+      await exec('pg_ctl', ['start', '-D', data, '-l', log, '-w', '-t', '30'])
+      await waitForConnections(sql)
+    },
     async stop() {
       await sql.end({ timeout: 1 }).catch(() => {})
       forget()

@@ -4,8 +4,8 @@ import { createServer, connect, type AddressInfo, type Server, type Socket } fro
  * A TCP proxy that injects connection faults into a byte stream it does not parse (the PostgreSQL
  * wire, for example): each chunk the client sends is shown to the armed rules, and the first that
  * matches drops the connection before the chunk reaches the server, or right after it (the server
- * acts on it, the client never hears back). It can also refuse new connections, like a server
- * that is down.
+ * acts on it, the client never hears back), or freezes the connection without closing it (a
+ * network partition). It can also refuse new connections, like a server that is down.
  */
 export interface TcpFault {
   /** Which client chunk triggers the fault. */
@@ -16,6 +16,12 @@ export interface TcpFault {
   readonly afterMs?: number
   /** Once the fault fired, refuse every new connection until {@link TcpProxy.accept} is called. */
   readonly thenRefuse?: boolean
+  /**
+   * Instead of closing the connection, freeze it (a network partition, a hung middlebox): nothing
+   * more passes either way, and both sockets stay open until the client closes its end. With
+   * `before` the server never sees the chunk; with `after` it does, and its answer never arrives.
+   */
+  readonly stall?: boolean
 }
 
 export interface TcpProxy {
@@ -24,6 +30,8 @@ export interface TcpProxy {
   arm(fault: TcpFault): void
   /** How many faults have fired. */
   readonly fired: number
+  /** Connections frozen by a `stall` fault and still open. */
+  readonly stalled: number
   /** Accept connections again after `thenRefuse`. */
   accept(): void
   close(): Promise<void>
@@ -34,6 +42,7 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
   const sockets = new Set<Socket>()
   let fired = 0
   let refusing = false
+  const frozen = new Set<Socket>()
   const server: Server = createServer((client) => {
     if (refusing) {
       client.destroy()
@@ -43,11 +52,14 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
     client.setNoDelay(true)
     sockets.add(client).add(upstream)
     let mute = false
+    let stalled = false
     const cut = () => {
+      frozen.delete(client)
       client.destroy()
       upstream.destroy()
     }
     client.on('data', (chunk: Buffer) => {
+      if (stalled) return
       const i = armed.findIndex((f) => f.when(chunk))
       if (i === -1) {
         upstream.write(chunk)
@@ -56,6 +68,12 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
       const [fault] = armed.splice(i, 1)
       fired++
       if (fault!.thenRefuse) refusing = true
+      if (fault!.stall) {
+        stalled = mute = true
+        frozen.add(client)
+        if (fault!.drop === 'after') upstream.write(chunk)
+        return
+      }
       if (fault!.drop === 'before') return cut()
       mute = true
       upstream.write(chunk)
@@ -78,6 +96,9 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
     arm: (fault) => void armed.push(fault),
     get fired() {
       return fired
+    },
+    get stalled() {
+      return frozen.size
     },
     accept: () => {
       refusing = false

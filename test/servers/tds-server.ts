@@ -90,8 +90,15 @@ export interface RecordedStatement {
 export interface Fault {
   /** Which request it applies to; the first request it returns true for gets the fault. */
   readonly when: (statement: RecordedStatement) => boolean
-  /** `drop`: close the connection; `error`: answer with this SQL Server error instead of running it. */
-  readonly kind: 'drop' | 'error'
+  /**
+   * `drop`: close the connection; `error`: answer with this SQL Server error instead of running it;
+   * `delay`: hold the request for `ms` before running it (a lock wait, a busy server). A client that
+   * gives up meanwhile sends an ATTENTION: the request is cancelled without running, as SQL Server
+   * cancels a statement, and any transaction stays open for the client to roll back.
+   */
+  readonly kind: 'drop' | 'error' | 'delay'
+  /** For `delay`. @default 1000 */
+  readonly ms?: number
   /** For `drop`: run the request first and drop before answering (the client cannot know it ran). */
   readonly execute?: boolean
   readonly number?: number
@@ -130,6 +137,13 @@ export interface TdsServer {
   clearFaults(): void
   /** Open connections. */
   readonly connections: number
+  /** Requests cancelled by an ATTENTION while a `delay` fault held them. */
+  readonly cancelled: number
+  /**
+   * A server restart: stops listening and closes every connection (open transactions roll back),
+   * stays down for `downMs`, then listens again on the same port. Tables and rows are kept.
+   */
+  restart(options?: { downMs?: number }): Promise<void>
   close(): Promise<void>
 }
 
@@ -140,6 +154,8 @@ interface Connection {
   state: 'prelogin' | 'login' | 'ready'
   packetSize: number
   packetId: number
+  /** A request a `delay` fault holds back. */
+  held?: { readonly timer: NodeJS.Timeout; readonly statement: RecordedStatement }
 }
 
 const SERVER_NAME = 'hydrator-tds-test'
@@ -163,6 +179,7 @@ export async function startTdsServer(options: TdsServerOptions = {}): Promise<Td
   const sockets = new Set<Socket>()
   let nextConnectionId = 1
   let nextTransaction = 1
+  let cancelled = 0
 
   const send = (c: Connection, type: number, payload: Buffer) => {
     if (c.socket.destroyed) return
@@ -179,6 +196,8 @@ export async function startTdsServer(options: TdsServerOptions = {}): Promise<Td
   }
 
   const dropConnection = (c: Connection) => {
+    if (c.held) clearTimeout(c.held.timer)
+    c.held = undefined
     rollbackOnClose(c)
     c.socket.destroy()
   }
@@ -257,11 +276,11 @@ export async function startTdsServer(options: TdsServerOptions = {}): Promise<Td
     c.packetSize = size
   }
 
-  const handleSqlBatch = (c: Connection, payload: Buffer) => {
+  const handleSqlBatch = (c: Connection, payload: Buffer, resumed?: RecordedStatement) => {
     const { headers, sql } = readSqlBatch(payload)
-    const statement: RecordedStatement = { connection: c.id, kind: 'sql-batch', sql, params: [], rpcParameterCount: 0, inTransaction: c.session.transaction !== null }
-    statements.push(statement)
-    if (applyFault(c, statement)) return
+    const statement: RecordedStatement = resumed ?? { connection: c.id, kind: 'sql-batch', sql, params: [], rpcParameterCount: 0, inTransaction: c.session.transaction !== null }
+    if (!resumed) statements.push(statement)
+    if (!resumed && applyFault(c, statement, (s) => handleSqlBatch(c, payload, s))) return
     const tokens: Buffer[] = []
     const descriptorError = checkDescriptor(c, headers)
     if (descriptorError) {
@@ -288,10 +307,18 @@ export async function startTdsServer(options: TdsServerOptions = {}): Promise<Td
     send(c, PACKET.TABULAR_RESULT, Buffer.concat(tokens))
   }
 
-  /** Applies an injected fault; true when the request is answered (or dropped) already. */
-  const applyFault = (c: Connection, statement: RecordedStatement): boolean => {
+  /** Applies an injected fault; true when the request is answered (or dropped, or held) already. */
+  const applyFault = (c: Connection, statement: RecordedStatement, resume: (statement: RecordedStatement) => void): boolean => {
     const fault = takeFault(statement)
     if (!fault) return false
+    if (fault.kind === 'delay') {
+      const timer = setTimeout(() => {
+        c.held = undefined
+        if (!c.socket.destroyed) resume(statement)
+      }, fault.ms ?? 1000)
+      c.held = { timer, statement }
+      return true
+    }
     if (fault.kind === 'drop') {
       if (fault.execute) {
         ;(statement as { dropAfterExecute?: boolean }).dropAfterExecute = true
@@ -317,13 +344,13 @@ export async function startTdsServer(options: TdsServerOptions = {}): Promise<Td
     return true
   }
 
-  const handleRpc = (c: Connection, payload: Buffer) => {
+  const handleRpc = (c: Connection, payload: Buffer, resumed?: RecordedStatement) => {
     const statement: RecordedStatement & { params: RecordedParameter[] } = {
       connection: c.id,
       kind: 'rpc',
       params: [],
       rpcParameterCount: 0,
-      inTransaction: c.session.transaction !== null,
+      inTransaction: resumed?.inTransaction ?? c.session.transaction !== null,
     }
     const descriptor = c.session.transaction?.descriptor ?? Buffer.alloc(8)
     const fail = (errors: readonly SqlError[], rolledBack = false) => {
@@ -344,8 +371,8 @@ export async function startTdsServer(options: TdsServerOptions = {}): Promise<Td
     ;(statement as { rpcParameterCount: number }).rpcParameterCount = rpc.parameters.length
     const [stmt, decl, ...rest] = rpc.parameters
     if (rpc.procedure === 'sp_executesql' && stmt && typeof stmt.value === 'string') (statement as { sql?: string }).sql = stmt.value
-    statements.push(statement)
-    if (applyFault(c, statement)) return
+    if (!resumed) statements.push(statement)
+    if (!resumed && applyFault(c, statement, (s) => handleRpc(c, payload, s))) return
     const descriptorError = checkDescriptor(c, rpc.headers)
     if (descriptorError) return fail([descriptorError])
     if (rpc.parameters.length > MAX_RPC_PARAMETERS) {
@@ -395,16 +422,16 @@ export async function startTdsServer(options: TdsServerOptions = {}): Promise<Td
     reply(c, statement, tokens)
   }
 
-  const handleTransaction = (c: Connection, payload: Buffer) => {
+  const handleTransaction = (c: Connection, payload: Buffer, resumed?: RecordedStatement) => {
     const request = readTransactionManager(payload)
     const kind = request.kind === 'begin' || request.kind === 'commit' || request.kind === 'rollback' ? request.kind : undefined
-    const statement: RecordedStatement = { connection: c.id, kind: kind ?? 'begin', params: [], rpcParameterCount: 0, inTransaction: c.session.transaction !== null }
-    statements.push(statement)
+    const statement: RecordedStatement = resumed ?? { connection: c.id, kind: kind ?? 'begin', params: [], rpcParameterCount: 0, inTransaction: c.session.transaction !== null }
+    if (!resumed) statements.push(statement)
     const fail = (e: SqlError) => {
       statement.error = { number: e.number, message: e.message }
       reply(c, statement, [errorTokens([e]), done(TOKEN.DONE, DONE_STATUS.ERROR, 0, 0)])
     }
-    if (applyFault(c, statement)) return
+    if (!resumed && applyFault(c, statement, (s) => handleTransaction(c, payload, s))) return
     if (!kind) return fail(new SqlError(50000, `the TDS test server does not support transaction manager request ${request.kind}`))
     const txn = c.session.transaction
     if (kind === 'begin') {
@@ -453,7 +480,17 @@ export async function startTdsServer(options: TdsServerOptions = {}): Promise<Td
       case PACKET.TRANSACTION_MANAGER:
         return handleTransaction(c, payload)
       case PACKET.ATTENTION:
-        // Requests are answered at once, so there is nothing left to cancel; acknowledge it.
+        // A held request is cancelled without running; any other was answered already. Either way
+        // the server acknowledges with DONE(ATTN), the last thing the client reads for the request.
+        if (c.held) {
+          clearTimeout(c.held.timer)
+          c.held.statement.error = { number: 3617, message: 'cancelled by the client (attention)' }
+          c.held = undefined
+          cancelled++
+          // The cancelled request still gets its (empty) response message; the acknowledgement
+          // follows as a message of its own, which is where the client looks for it.
+          send(c, PACKET.TABULAR_RESULT, done(TOKEN.DONE, DONE_STATUS.FINAL, 0, 0))
+        }
         return send(c, PACKET.TABULAR_RESULT, done(TOKEN.DONE, DONE_STATUS.ATTN, 0, 0))
       default: {
         const e = new SqlError(50000, `the TDS test server does not support TDS message type 0x${type.toString(16)} (BULK LOAD is not supported)`)
@@ -490,10 +527,17 @@ export async function startTdsServer(options: TdsServerOptions = {}): Promise<Td
     })
   })
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => resolve())
-  })
+  const listen = (port: number) =>
+    new Promise<void>((resolve, reject) => {
+      server.once('error', reject)
+      server.listen(port, '127.0.0.1', () => (server.off('error', reject), resolve()))
+    })
+  const closeAll = () =>
+    new Promise<void>((resolve) => {
+      for (const s of sockets) s.destroy()
+      server.close(() => resolve())
+    })
+  await listen(0)
   const address = server.address()
   if (!address || typeof address === 'string') throw new Error('tds-server: no TCP address')
   const port = address.port
@@ -531,10 +575,14 @@ export async function startTdsServer(options: TdsServerOptions = {}): Promise<Td
     get connections() {
       return sockets.size
     },
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const s of sockets) s.destroy()
-        server.close(() => resolve())
-      }),
+    get cancelled() {
+      return cancelled
+    },
+    async restart({ downMs = 0 } = {}) {
+      await closeAll()
+      if (downMs > 0) await new Promise((r) => setTimeout(r, downMs))
+      await listen(port)
+    },
+    close: closeAll,
   }
 }
