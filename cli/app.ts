@@ -258,10 +258,10 @@ async function runCommand(args: RunArgs, io: CliIo): Promise<number> {
     stages.push(map(fn as (event: unknown) => unknown))
   }
   if (limit !== undefined) stages.push(take(limit))
-  // Lambda sinks pace their invocations themselves (after their ordered lanes); every other sink
-  // is paced by a rate stage in front of it.
+  // Lambda and EventBridge sinks pace their calls themselves (Lambda after its ordered lanes);
+  // every other sink is paced by a rate stage in front of it.
   const perSecond = context.ratePerSecond
-  if (perSecond !== undefined && !/^lambda(-local)?:/.test(sinkUri)) stages.push(rate(perSecond, io.signal ? { signal: io.signal } : {}))
+  if (perSecond !== undefined && !/^(lambda(-local)?|eventbridge):/.test(sinkUri)) stages.push(rate(perSecond, io.signal ? { signal: io.signal } : {}))
 
   try {
     // The sink first: it checks its target (a missing table exits 2 before anything is read).

@@ -2,7 +2,7 @@ import { HydratorError } from '../errors.js'
 import { toDynamo } from '../sinks/to-dynamo.js'
 import { parseSortKeyCondition, queryDynamo } from '../sources/query-dynamo.js'
 import { scanDynamo, type DynamoClient, type DynamoReadOptions, type SegmentChoice } from '../sources/scan-dynamo.js'
-import { awsClientConfig } from '../util/aws.js'
+import { awsClientConfig, awsRequestHandler } from '../util/aws.js'
 import type { FactoryContext, ParsedUri, Plugin } from './registry.js'
 import { boolParam, checkParams, intParam } from './uri-params.js'
 
@@ -27,8 +27,9 @@ const SOURCE_PARAMS = [
   'filterValues',
   'unwrap',
   'keep',
+  'timeoutMs',
 ]
-const SINK_PARAMS = ['region', 'endpoint', 'profile', 'table']
+const SINK_PARAMS = ['region', 'endpoint', 'profile', 'table', 'timeoutMs']
 
 function tableOf(uri: ParsedUri, context: FactoryContext): string {
   const name = uri.params.get('table') || decodeURIComponent(uri.path.replace(/^\/+/, '')) || context.table
@@ -77,7 +78,7 @@ async function makeClient(uri: ParsedUri, context: FactoryContext): Promise<Dyna
   const raw = new sdk[0].DynamoDBClient({
     ...config,
     maxAttempts: 1,
-    requestHandler: { connectionTimeout: 10_000, requestTimeout: 60_000 },
+    requestHandler: awsRequestHandler({ requestTimeoutMs: intParam(uri, 'timeoutMs', 1) }),
   })
   context.onClose(() => raw.destroy())
   return sdk[1].DynamoDBDocumentClient.from(raw)

@@ -74,6 +74,32 @@ export function awsClientConfig(
   return config
 }
 
+/** How long an SDK client the CLI builds waits before it gives up on a request. */
+export interface AwsTimeouts {
+  /** Connecting to the service. @default 10000 */
+  readonly connectionTimeoutMs?: number
+  /** A whole request, answer included. @default 60000 */
+  readonly requestTimeoutMs?: number
+}
+
+/**
+ * The `requestHandler` options that keep an AWS SDK v3 client from waiting forever on a request
+ * that hangs: it fails with a TimeoutError, which the sinks retry like a dropped connection. The
+ * SDK has no timeout by default, and recent versions only log a warning when `requestTimeout`
+ * passes unless `throwOnRequestTimeout` is set (older ones ignore the flag and use
+ * `requestTimeout` as an idle timeout, which throws too). Only the CLI calls this.
+ *
+ * @example
+ * const client = new EventBridgeClient({ ...config, maxAttempts: 1, requestHandler: awsRequestHandler() })
+ */
+export function awsRequestHandler(timeouts: AwsTimeouts = {}): { connectionTimeout: number; requestTimeout: number; throwOnRequestTimeout: true } {
+  return {
+    connectionTimeout: timeouts.connectionTimeoutMs ?? 10_000,
+    requestTimeout: timeouts.requestTimeoutMs ?? 60_000,
+    throwOnRequestTimeout: true,
+  }
+}
+
 /** The AWS error name of a thrown SDK error (`ThrottlingException`), or undefined. */
 export function awsErrorName(error: unknown): string | undefined {
   const e = error as { name?: unknown; __type?: unknown } | null

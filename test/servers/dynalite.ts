@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net'
 import { createRequire } from 'node:module'
 import { CreateTableCommand, DescribeTableCommand, DynamoDBClient, type CreateTableCommandInput } from '@aws-sdk/client-dynamodb'
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb'
+import { awsRequestHandler } from '../../lib/util/aws.js'
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true'
 
@@ -44,16 +45,20 @@ export async function startDynalite(options: { maxItemSizeKb?: number } = {}): P
   }
 }
 
-/** A raw client and a document client for a local endpoint, with fake credentials. */
+/**
+ * A raw client and a document client for a local endpoint, with fake credentials; with
+ * `requestTimeoutMs`, a request unanswered that long fails with a TimeoutError.
+ */
 export function dynamoClients(
   endpoint: string,
-  options: { maxAttempts?: number } = {},
+  options: { maxAttempts?: number; requestTimeoutMs?: number } = {},
 ): { client: DynamoDBClient; doc: DynamoDBDocumentClient; destroy(): void } {
   const client = new DynamoDBClient({
     endpoint,
     region: 'us-east-1',
     credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
     ...(options.maxAttempts !== undefined ? { maxAttempts: options.maxAttempts } : {}),
+    ...(options.requestTimeoutMs !== undefined ? { requestHandler: awsRequestHandler({ requestTimeoutMs: options.requestTimeoutMs }) } : {}),
   })
   const doc = DynamoDBDocumentClient.from(client)
   return { client, doc, destroy: () => client.destroy() }

@@ -42,6 +42,8 @@ export type FaultAction =
       readonly response?: (response: ProxyResponse) => Partial<ProxyResponse> | undefined
       /** Apply upstream, then destroy the client's socket instead of answering: "did it happen?" */
       readonly dropResponse?: boolean
+      /** Apply upstream, then hold the answer this long: a client with a shorter timeout gives up. */
+      readonly holdResponseMs?: number
     }
   /** Answer without asking upstream. */
   | { readonly kind: 'respond'; readonly status: number; readonly headers?: Record<string, string>; readonly body?: Buffer | string }
@@ -78,10 +80,16 @@ export interface FaultProxy {
   /** `http://127.0.0.1:<port>` */
   readonly url: string
   readonly port: number
-  /** Requests seen, and how many times each rule applied. */
-  readonly stats: { requests: number; applied: Record<string, number> }
+  /** Requests seen, how many times each rule applied, and restarts. */
+  readonly stats: { requests: number; applied: Record<string, number>; restarts: number }
   /** Replaces the rules; their use counts and `stats.applied` start again. */
   setRules(rules: readonly FaultRule[]): void
+  /**
+   * Goes away like a restarting server: cuts every open connection (requests already forwarded
+   * are still applied upstream, their answers are lost), refuses connections for `downMs`, then
+   * listens on the same port again. Resolves once it is back.
+   */
+  restart(downMs: number): Promise<void>
   close(): Promise<void>
 }
 
@@ -95,7 +103,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
   const target = new URL(options.target)
   const random = rng(options.seed ?? 1)
   let rules: { rule: FaultRule; name: string; left: number }[] = []
-  const stats = { requests: 0, applied: {} as Record<string, number> }
+  const stats = { requests: 0, applied: {} as Record<string, number>, restarts: 0 }
   const setRules = (next: readonly FaultRule[]) => {
     rules = next.map((rule, i) => ({ rule, name: rule.name ?? `rule${i}`, left: rule.times ?? Infinity }))
     for (const name of Object.keys(stats.applied)) delete stats.applied[name]
@@ -151,6 +159,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
               req.socket.destroy()
               return
             }
+            if (action.holdResponseMs) await new Promise((r) => setTimeout(r, action.holdResponseMs))
             let out: ProxyResponse = upstream
             const changed = action.response?.(upstream)
             if (changed) {
@@ -179,18 +188,34 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     sockets.add(socket)
     socket.on('close', () => sockets.delete(socket))
   })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()))
+  const listen = (port: number) =>
+    new Promise<void>((resolve, reject) => {
+      server.once('error', reject)
+      server.listen(port, '127.0.0.1', () => {
+        server.off('error', reject)
+        resolve()
+      })
+    })
+  const stop = () =>
+    new Promise<void>((resolve) => {
+      server.close(() => resolve())
+      for (const s of sockets) s.destroy()
+    })
+  await listen(0)
   const port = (server.address() as AddressInfo).port
   return {
     url: `http://127.0.0.1:${port}`,
     port,
     stats,
     setRules,
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const s of sockets) s.destroy()
-        server.close(() => resolve())
-      }),
+    async restart(downMs) {
+      stats.restarts++
+      await stop()
+      await new Promise((r) => setTimeout(r, downMs))
+      // The same port, so clients keep their endpoint; the OS could in theory hand it out meanwhile.
+      await listen(port)
+    },
+    close: stop,
   }
 }
 
@@ -240,19 +265,35 @@ function stripHopHeaders(headers: IncomingHttpHeaders): IncomingHttpHeaders {
 }
 
 // ---------------------------------------------------------------------------------------------
-// DynamoDB rules (JSON 1.0 protocol: the operation is in the X-Amz-Target header)
+// Matching AWS requests
 
-/** The DynamoDB operation of a request (`BatchWriteItem`), from its X-Amz-Target header. */
-export function dynamoOperation(request: ProxyRequest): string | undefined {
+/**
+ * The operation of an AWS JSON-protocol request (DynamoDB `BatchWriteItem`, EventBridge
+ * `PutEvents`), from its X-Amz-Target header.
+ */
+export function awsOperation(request: ProxyRequest): string | undefined {
   const target = request.headers['x-amz-target']
   const value = Array.isArray(target) ? target[0] : target
   return value?.split('.').pop()
 }
 
-/** Matches requests for one or more DynamoDB operations. */
-export function isDynamoOp(...operations: string[]): (request: ProxyRequest) => boolean {
-  return (request) => operations.includes(dynamoOperation(request) ?? '')
+/** Matches requests for one or more operations of an AWS JSON-protocol service (DynamoDB, EventBridge). */
+export function isAwsOp(...operations: string[]): (request: ProxyRequest) => boolean {
+  return (request) => operations.includes(awsOperation(request) ?? '')
 }
+
+/** {@link awsOperation} for DynamoDB requests. */
+export const dynamoOperation = awsOperation
+/** {@link isAwsOp} for DynamoDB operations. */
+export const isDynamoOp = isAwsOp
+
+/** Matches Lambda Invoke requests (REST: `POST /2015-03-31/functions/{name}/invocations`). */
+export function isLambdaInvoke(request: ProxyRequest): boolean {
+  return request.method === 'POST' && /\/functions\/[^/]+\/invocations(\?|$)/.test(request.url)
+}
+
+// ---------------------------------------------------------------------------------------------
+// DynamoDB rules (JSON 1.0 protocol: the operation is in the X-Amz-Target header)
 
 /** A DynamoDB-style JSON error answer. */
 export function dynamoError(status: number, type: string, message: string): FaultAction {
