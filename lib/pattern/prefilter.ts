@@ -12,7 +12,13 @@ const MAX_UNION_NEEDLES = 64
  * A raw-line test. `noBackslash` says the caller knows the line holds no backslash (say, its whole
  * chunk holds none), which spares the scan for one.
  */
-export type LinePrefilter = (line: string, noBackslash?: boolean) => boolean
+export type LinePrefilter = ((line: string, noBackslash?: boolean) => boolean) & {
+  /**
+   * UTF-8 bytes that every line the test lets through holds when it has no backslash: a source may
+   * rule out such a line without them before it decodes it (a search over the whole chunk).
+   */
+  readonly anchor?: Uint8Array
+}
 
 /**
  * Compiles a raw-text test for line-based (NDJSON) sources: it returns false only for a line that
@@ -40,13 +46,18 @@ export function compilePrefilter(pattern: unknown): LinePrefilter | undefined {
   if (clauses.length === 0) return undefined
   // Most selective first: fewest alternatives, then longest needles.
   clauses.sort((a, b) => a.length - b.length || shortest(b) - shortest(a))
+  // The longest needle that a clause requires alone: the rarest text to search a chunk for.
+  let anchor: string | undefined
+  for (const clause of clauses) if (clause.length === 1 && clause[0]!.length > (anchor?.length ?? 0)) anchor = clause[0]
+  const withAnchor = (fn: (line: string, noBackslash?: boolean) => boolean): LinePrefilter =>
+    anchor === undefined ? fn : Object.assign(fn, { anchor: Buffer.from(anchor) })
   if (clauses.length === 1 && clauses[0]!.length === 1) {
     const needle = clauses[0]![0]!
-    return function prefilterLine(line: string, noBackslash?: boolean): boolean {
+    return withAnchor(function prefilterLine(line: string, noBackslash?: boolean): boolean {
       return line.includes(needle) || (!noBackslash && line.includes('\\'))
-    }
+    })
   }
-  return function prefilterLine(line: string, noBackslash?: boolean): boolean {
+  return withAnchor(function prefilterLine(line: string, noBackslash?: boolean): boolean {
     for (let c = 0; c < clauses.length; c++) {
       const needles = clauses[c]!
       let found = false
@@ -59,7 +70,7 @@ export function compilePrefilter(pattern: unknown): LinePrefilter | undefined {
       if (!found) return !noBackslash && line.includes('\\')
     }
     return true
-  }
+  })
 }
 
 function shortest(clause: Clause): number {

@@ -182,13 +182,25 @@ export function readJsonLines(location: string, options: ReadJsonLinesOptions = 
               start = nl + 1
               nl = buf.indexOf(NEWLINE, start)
             }
+            // In a chunk of valid UTF-8 without a backslash, a line without the prefilter's anchor
+            // cannot match: one search over the chunk finds the lines that hold it, and the others
+            // are counted without being decoded (if they look like objects; others go to handle()).
+            const anchor = prefilter?.anchor
+            const scan = anchor !== undefined && chunkIsUtf8 && !chunkHasBackslash
+            let hit = scan ? buf.indexOf(anchor, start) : -1
             while (nl !== -1) {
               const lineOffset = offset
               offset += nl + 1 - start
               if (nl - start > maxLineBytes) tooLong = true
-              const event = handle(buf, start, nl, lineOffset)
-              if (event) yield event
+              if (scan && (hit === -1 || hit >= nl) && !tooLong && bytesLookLikeObject(buf, start, nl)) {
+                line++
+                stats.prefiltered++
+              } else {
+                const event = handle(buf, start, nl, lineOffset)
+                if (event) yield event
+              }
               start = nl + 1
+              if (hit !== -1 && hit < start) hit = buf.indexOf(anchor!, start)
               nl = buf.indexOf(NEWLINE, start)
             }
             if (start < buf.length) {
@@ -236,6 +248,15 @@ export function readJsonLines(location: string, options: ReadJsonLinesOptions = 
 const BACKSLASH = 0x5c
 const OPEN_BRACE = 0x7b
 const CLOSE_BRACE = 0x7d
+
+/** The same test on the bytes `buf[start..end)` of a UTF-8 line. */
+function bytesLookLikeObject(buf: Buffer, start: number, end: number): boolean {
+  let i = start
+  while (i < end && buf[i]! <= 0x20) i++
+  let j = end - 1
+  while (j > i && buf[j]! <= 0x20) j--
+  return i < end && buf[i] === OPEN_BRACE && buf[j] === CLOSE_BRACE
+}
 
 /** First and last non-blank characters are `{` and `}`. */
 function looksLikeObject(text: string): boolean {

@@ -20,6 +20,19 @@ test('skips a line without the required JSON string and keeps one with it', () =
   assert.is(mayMatch('{"source":"orders-v2"}'), false)
 })
 
+test('the anchor is the longest text a field requires alone, as UTF-8 bytes; none when every field allows several', () => {
+  const anchor = (pattern: unknown) => {
+    const a = compilePrefilter(pattern)?.anchor
+    return a && Buffer.from(a).toString('utf8')
+  }
+  assert.is(anchor({ source: ['orders'], 'detail-type': ['OrderPlaced'] }), '"OrderPlaced"')
+  assert.is(anchor({ source: ['orders', 'refunds'], 'detail-type': ['OrderPlaced'] }), '"OrderPlaced"')
+  assert.is(anchor({ detail: { city: ['Zürich'] } }), '"Zürich"')
+  assert.equal(compilePrefilter({ detail: { city: ['Zürich'] } })?.anchor, Buffer.from('"Zürich"'), 'bytes, not UTF-16')
+  assert.is(anchor({ source: ['orders', 'refunds'] }), undefined)
+  assert.is(anchor({ $or: [{ source: ['orders'] }, { 'detail-type': ['OrderPlaced'] }] }), undefined)
+})
+
 test('keeps every line that holds a backslash, since escapes can spell anything', () => {
   const mayMatch = prefilter({ source: ['orders'] })
   assert.is(mayMatch('{"source":"\\u006frders"}'), true)

@@ -3,7 +3,13 @@ import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import { HydratorError } from '../../lib/errors.js'
 import { positionOf } from '../../lib/position.js'
+import fc from 'fast-check'
+import { compilePrefilter } from '../../lib/pattern/prefilter.js'
+import { run } from '../../lib/run.js'
+import { collect } from '../../lib/sinks/collect.js'
 import { readJsonLines } from '../../lib/sources/read-json-lines.js'
+import { filter } from '../../lib/stages/filter.js'
+import { tap } from '../../lib/stages/tap.js'
 import type { ItemFailure } from '../../lib/types.js'
 import { all, events, ndjson, readableOf, tempDir } from '../helpers.js'
 
@@ -193,6 +199,56 @@ test('the prefilter is told which lines cannot hold a backslash, and only those:
   for (const [line, noBackslash] of seen) if (noBackslash) assert.not.ok(line.includes('\\'), `told no backslash for ${line}`)
   assert.ok(seen.some(([, nb]) => nb === true), 'backslash-free chunks spare the scan')
   assert.ok(seen.some(([, nb]) => !nb), 'lines of the chunk with a backslash are scanned')
+})
+
+test('an anchored prefilter (a search per chunk) keeps exactly what parsing every line keeps, and reports the same failures', async () => {
+  const pattern = { source: ['orders'], 'detail-type': ['OrderPlaced'] }
+  assert.ok(compilePrefilter(pattern)?.anchor, 'the pattern has an anchor to search chunks for')
+  // Lines of every kind: matches, near misses holding the anchor elsewhere, escapes, torn and
+  // non-object lines with and without the anchor, blanks, CRLF, invalid UTF-8, and long padding
+  // so that lines cross the 256 KB chunks.
+  const kinds: ((i: number) => string | Buffer)[] = [
+    (i) => JSON.stringify({ id: `m${i}`, source: 'orders', 'detail-type': 'OrderPlaced', detail: { i } }),
+    (i) => JSON.stringify({ id: `n${i}`, source: 'users', 'detail-type': 'UserCreated', detail: { i } }),
+    (i) => JSON.stringify({ id: `a${i}`, source: 'users', 'detail-type': 'UserCreated', detail: { note: 'OrderPlaced', from: 'orders' } }),
+    (i) => JSON.stringify({ id: `o${i}`, source: 'orders', 'detail-type': 'OrderShipped' }),
+    (i) => `{"id":"e${i}","source":"\\u006frders","detail-type":"Order\\u0050laced"}`,
+    (i) => `{"id":"t${i}","source":"orders","detail-type":"OrderPl`,
+    (i) => `{"id":"u${i}","source":"us`,
+    () => '["OrderPlaced"]',
+    () => '"orders"',
+    () => '',
+    (i) => `${JSON.stringify({ id: `c${i}`, source: 'orders', 'detail-type': 'OrderPlaced' })}\r`,
+    (i) => Buffer.concat([Buffer.from(`{"id":"x${i}","source":"orders","detail-type":"OrderPlaced","b":"`), Buffer.from([0xc3, 0x28]), Buffer.from('"}')]),
+    (i) => JSON.stringify({ id: `p${i}`, source: 'users', pad: 'x'.repeat(90_000 + (i % 7) * 10_000) }),
+  ]
+  const collectAll = async (file: string, prefilter: boolean) => {
+    const failures: [string, number | undefined][] = []
+    const ids: unknown[] = []
+    const source = readJsonLines(file, { onFailure: (f) => failures.push([f.code, f.position?.line]) })
+    const report = await run({ source, stages: [filter(pattern), tap((e: { id: unknown }) => void ids.push(e.id))], sink: collect(), prefilter })
+    return { ids, report, failures }
+  }
+  let rounds = 0
+  let prefiltered = 0
+  await fc.assert(
+    // Half the files leave out the escaped and the invalid UTF-8 lines, so that whole chunks take the search.
+    fc.asyncProperty(fc.array(fc.nat({ max: kinds.length - 1 }), { minLength: 5, maxLength: 60, size: 'max' }), fc.boolean(), async (picks, clean) => {
+      const lines = picks.filter((k) => !clean || (k !== 4 && k !== 11)).map((k, i) => kinds[k]!(i))
+      const body = Buffer.concat(lines.flatMap((l) => [typeof l === 'string' ? Buffer.from(l) : l, Buffer.from('\n')]))
+      const file = await tmp.file(`anchored-${rounds++}.ndjson`, body)
+      const parsed = await collectAll(file, false)
+      const skipped = await collectAll(file, true)
+      assert.equal(skipped.ids, parsed.ids, 'the same events kept, in order')
+      assert.equal(skipped.failures, parsed.failures, 'the same failures, at the same lines')
+      prefiltered += skipped.report.filter.prefiltered
+      assert.is(skipped.report.sink.written, parsed.report.sink.written)
+      assert.is(skipped.report.source.read + skipped.report.source.failed, parsed.report.source.read + parsed.report.source.failed)
+      assert.is(skipped.report.filter.matched, parsed.report.filter.matched)
+    }),
+    { numRuns: 40, seed: 42 },
+  )
+  assert.ok(prefiltered > 100, `lines were skipped unparsed: ${prefiltered}`)
 })
 
 test('rejects bad options before any I/O', () => {
