@@ -128,7 +128,7 @@ export interface ToPostgresOptions extends SinkOptions {
    * @default 'upsert'
    */
   readonly mode?: PostgresWriteMode
-  /** Events per statement (per COPY in append mode). @default 500 */
+  /** Events per statement (per COPY in append mode). @default 500; 1000 in append mode */
   readonly batchSize?: number
   /** Retries of a batch after a lost connection, a deadlock or a serialization failure. @default 8 attempts */
   readonly retry?: RetryPolicy
@@ -453,7 +453,8 @@ export function toPostgres<In = unknown>(options: ToPostgresOptions): Sink<In> {
       }),
       write: (batch, context) => (mode === 'append' ? writeAppend(batch, context) : writeUpserts(batch, context)),
     },
-    { batchSize: 500, ...options },
+    // COPY rows are cheap: append batches are larger (measured: 1000 beat 500 and 2000).
+    { batchSize: mode === 'append' ? 1000 : 500, ...options },
   )
 
   // Keys and versions are sent as text like every other value: one `text[]` parameter per column.
