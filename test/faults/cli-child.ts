@@ -14,12 +14,24 @@ const env = {
 }
 
 /**
- * Runs the CLI from source in a child process; resolves with its exit code, -1 when killed.
+ * Runs the CLI from source in a child process; resolves with its exit code, -1 when killed, -2
+ * when it hung for 5 minutes and was killed for it.
  * `killWhen` is polled every 10 ms: once it resolves true the child gets SIGKILL.
  */
 export function hydrateChild(args: string[], killWhen?: () => Promise<boolean>): Promise<number | null> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'cli/main.ts', ...args, '--quiet'], { cwd: root, stdio: 'ignore', env })
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code, signal) => resolve(signal ? -1 : code)))
+  // A child that hangs must fail the test, not hold the suite: killed after 5 minutes, it exits -2.
+  let hung = false
+  const guard = setTimeout(() => {
+    hung = true
+    child.kill('SIGKILL')
+  }, 300_000)
+  const exited = new Promise<number | null>((resolve) =>
+    child.on('exit', (code, signal) => {
+      clearTimeout(guard)
+      resolve(hung ? -2 : signal ? -1 : code)
+    }),
+  )
   if (killWhen) {
     void (async () => {
       for (let i = 0; i < 1000 && child.exitCode === null; i++) {
