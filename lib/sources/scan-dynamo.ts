@@ -390,7 +390,8 @@ export function readDynamo<T>(
     try {
       const sdk = await loadSdk()
       let table: TableInfo
-      if (options.keyAttributes && !needsDescribe) {
+      // An index read describes the table anyway: its cursors need the index key attributes.
+      if (options.keyAttributes && !needsDescribe && !options.indexName) {
         table = { keyAttributes: options.keyAttributes }
       } else {
         const description = await describeTable(options.client, sdk, options.tableName, options.indexName, signal, common.retry)

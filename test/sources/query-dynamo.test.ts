@@ -110,6 +110,9 @@ test('resumeFrom a position in a global secondary index read goes on right after
     const rest = await drain(queryDynamo<Ev>({ ...options, resumeFrom: mark }))
     assert.equal(rest.map((e) => e.at), all.slice(k).map((e) => e.at), `after ${k}`)
   }
+  // keyAttributes spare DescribeTable for table reads; an index read still needs its key names.
+  const named = await drain(queryDynamo<Ev>({ ...options, keyAttributes: ['stream', 'seq'] }))
+  assert.equal(Object.keys((positionOf(named[3])!.cursor as Record<number, object>)[0]!).sort(), ['at', 'page', 'seq', 'stream'])
 })
 
 test('applies a sort-key condition', async () => {
