@@ -2,7 +2,7 @@ import { HydratorError } from '../errors.js'
 import { toDynamo } from '../sinks/to-dynamo.js'
 import { parseSortKeyCondition, queryDynamo } from '../sources/query-dynamo.js'
 import { scanDynamo, type DynamoClient, type DynamoReadOptions, type SegmentChoice } from '../sources/scan-dynamo.js'
-import { awsClientConfig, awsRequestHandler } from '../util/aws.js'
+import { awsClientConfig, awsRequestHandlerOf } from '../util/aws.js'
 import type { FactoryContext, ParsedUri, Plugin } from './registry.js'
 import { boolParam, checkParams, intParam } from './uri-params.js'
 
@@ -78,7 +78,7 @@ async function makeClient(uri: ParsedUri, context: FactoryContext): Promise<Dyna
   const raw = new sdk[0].DynamoDBClient({
     ...config,
     maxAttempts: 1,
-    requestHandler: awsRequestHandler({ requestTimeoutMs: intParam(uri, 'timeoutMs', 1) }),
+    requestHandler: awsRequestHandlerOf(uri, 'dynamodb'),
   })
   context.onClose(() => raw.destroy())
   return sdk[1].DynamoDBDocumentClient.from(raw)

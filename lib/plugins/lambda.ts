@@ -4,7 +4,7 @@ import { HydratorError } from '../errors.js'
 import { toEventBridge } from '../sinks/to-event-bridge.js'
 import { toLambda } from '../sinks/to-lambda.js'
 import { parseHandlerSpec, toLambdaLocal } from '../sinks/to-lambda-local.js'
-import { awsClientConfig, awsRequestHandler, type AwsClientConfig } from '../util/aws.js'
+import { awsClientConfig, awsRequestHandlerOf, type AwsClientConfig } from '../util/aws.js'
 import { parseEnvelopeOption } from '../util/envelope.js'
 import type { FactoryContext, ParsedUri, Plugin } from './registry.js'
 import { boolParam, checkParams, intParam } from './uri-params.js'
@@ -15,12 +15,6 @@ export const DEFAULT_REPLAY_NAME = 'event-hydrator'
 const LAMBDA_PARAMS = ['region', 'endpoint', 'profile', 'qualifier', 'check', 'timeoutMs']
 const LOCAL_PARAMS = ['timeoutMs', 'functionName', 'region', 'memoryLimitInMB']
 const EVENTBRIDGE_PARAMS = ['region', 'endpoint', 'profile', 'check', 'timeoutMs']
-
-/**
- * A synchronous invocation answers when the function returns, after at most 15 minutes (Lambda's
- * longest timeout): wait a little longer than that before calling a request hung.
- */
-const LAMBDA_REQUEST_TIMEOUT_MS = 15 * 60_000 + 30_000
 
 /**
  * The replay name from `--replay-name`: the default when not given, none for `''` or
@@ -106,7 +100,7 @@ async function lambdaSink(uri: ParsedUri, context: FactoryContext) {
   const client = new sdk.LambdaClient({
     ...config,
     maxAttempts: 1,
-    requestHandler: awsRequestHandler({ requestTimeoutMs: intParam(uri, 'timeoutMs', 1) ?? LAMBDA_REQUEST_TIMEOUT_MS }),
+    requestHandler: awsRequestHandlerOf(uri, 'lambda'),
   })
   context.onClose(() => client.destroy())
   return toLambda({ ...options, client })
@@ -158,7 +152,7 @@ async function eventBridgeSink(uri: ParsedUri, context: FactoryContext) {
   }
   toEventBridge({ ...options, client: { send: async () => ({}) } as unknown as EventBridgeClient })
   const sdk = await loadSdk('@aws-sdk/client-eventbridge', () => import('@aws-sdk/client-eventbridge'))
-  const client = new sdk.EventBridgeClient({ ...config, maxAttempts: 1, requestHandler: awsRequestHandler({ requestTimeoutMs: intParam(uri, 'timeoutMs', 1) }) })
+  const client = new sdk.EventBridgeClient({ ...config, maxAttempts: 1, requestHandler: awsRequestHandlerOf(uri, 'eventbridge') })
   context.onClose(() => client.destroy())
   return toEventBridge({ ...options, client })
 }

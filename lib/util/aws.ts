@@ -1,5 +1,6 @@
 import { HydratorError } from '../errors.js'
 import type { ParsedUri } from '../plugins/registry.js'
+import { intParam } from '../plugins/uri-params.js'
 
 /** The AWS services event-hydrator talks to. */
 export type AwsService = 'dynamodb' | 'lambda' | 'eventbridge'
@@ -72,6 +73,20 @@ export function awsClientConfig(
     }
   }
   return config
+}
+
+/**
+ * A synchronous Lambda invocation answers when the function returns, after at most 15 minutes
+ * (Lambda's longest timeout): a request is only hung a little after that.
+ */
+const DEFAULT_REQUEST_TIMEOUT_MS: Record<AwsService, number> = { dynamodb: 60_000, eventbridge: 60_000, lambda: 15 * 60_000 + 30_000 }
+
+/**
+ * The `requestHandler` of a client the CLI builds for `service` from a URI: `?timeoutMs=`, else the
+ * service's default (60 s; Lambda 15.5 min).
+ */
+export function awsRequestHandlerOf(uri: ParsedUri, service: AwsService): ReturnType<typeof awsRequestHandler> {
+  return awsRequestHandler({ requestTimeoutMs: intParam(uri, 'timeoutMs', 1) ?? DEFAULT_REQUEST_TIMEOUT_MS[service] })
 }
 
 /** How long an SDK client the CLI builds waits before it gives up on a request. */
