@@ -225,7 +225,7 @@ export function validateReadOptions(options: DynamoReadOptions, fn: string): Rea
 /** @internal The cursor a `resumeFrom` position carries, checked for shape. */
 export function cursorOfPosition(position: Position | undefined): DynamoCursor | undefined {
   if (position === undefined) return undefined
-  const cursor = position?.cursor
+  const cursor = position.cursor
   if (!cursor || typeof cursor !== 'object' || Array.isArray(cursor)) {
     throw new HydratorError(
       'ERR_CHECKPOINT_MISMATCH',
@@ -483,13 +483,15 @@ export function readDynamo<T>(
         // Each event's cursor: every segment's ExclusiveStartKey once this event is handled.
         const base = Object.fromEntries(cursor) as Record<number, DynamoKey | null | undefined>
         const segment = page.segment
+        // Where the segment stands after an event: past `at`, or at its start when there is none.
+        const cursorAt = (at: DynamoKey | null | undefined) => (at === undefined ? withoutSegment(base, segment) : { ...base, [segment]: at })
         let before = base[segment] // where this segment stands before the item
         for (const item of page.items) {
           const key = keyOfItem(item, table.keyAttributes)
           const after = startKeyAttributes === table.keyAttributes ? key : keyOfItem(item, startKeyAttributes)
           if (!unwrap) {
             control.stats.read++
-            yield setPosition(item as T, { source: uri, key, cursor: { ...base, [segment]: after } })
+            yield setPosition(item as T, { source: uri, key, cursor: cursorAt(after) })
           } else {
             const parts = unwrap(item)
             let skipThrough = -1
@@ -505,10 +507,9 @@ export function readDynamo<T>(
                 control.fail({ position, code: part.failure.code, message: `${formatKey(key)}: ${part.failure.message}` })
                 continue
               }
-              // Only the item's last event moves the segment past the item.
-              const at = i === parts.length - 1 ? after : before
               control.stats.read++
-              yield setPosition(part.event as T, { ...position, cursor: at === undefined ? withoutSegment(base, segment) : { ...base, [segment]: at } })
+              // Only the item's last event moves the segment past the item.
+              yield setPosition(part.event as T, { ...position, cursor: cursorAt(i === parts.length - 1 ? after : before) })
             }
           }
           before = after
