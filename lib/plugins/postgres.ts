@@ -3,6 +3,7 @@ import { postgresSocket, toPostgres, type PostgresClient, type PostgresWriteMode
 import type { Sink } from '../types.js'
 import { redactUri } from '../util/options.js'
 import type { FactoryContext, ParsedUri, Plugin } from './registry.js'
+import { intParam } from './uri-params.js'
 
 // Query parameters the sink reads; every other one goes to the client (sslmode, application_name, ...).
 const OWN_PARAMS = ['table', 'mode', 'timeoutMs']
@@ -75,11 +76,7 @@ async function postgresSink(uri: ParsedUri, context: FactoryContext): Promise<Si
   if (mode !== 'upsert' && mode !== 'append') {
     throw new HydratorError('ERR_INVALID_URI', `unknown \`mode=${mode}\` in \`${redactUri(uri.uri)}\`: use upsert or append`)
   }
-  const timeoutText = uri.params.get('timeoutMs')
-  const timeoutMs = timeoutText === null || timeoutText === undefined ? undefined : Number(timeoutText)
-  if (timeoutMs !== undefined && (!Number.isInteger(timeoutMs) || timeoutMs < 1)) {
-    throw new HydratorError('ERR_INVALID_URI', `expected \`timeoutMs\` to be a whole number of milliseconds >= 1 in \`${redactUri(uri.uri)}\`, got \`${timeoutText}\``)
-  }
+  const timeoutMs = intParam(uri, 'timeoutMs', 1)
   const connection = connectionOf(uri, context.env)
   let postgres: (url?: unknown, options?: Record<string, unknown>) => unknown
   try {

@@ -1,4 +1,5 @@
 import { HydratorError } from '../errors.js'
+import { redactUri } from '../util/options.js'
 import type { ParsedUri } from './registry.js'
 
 /** Rejects a query parameter the scheme does not know, listing the known ones (a typo fails loudly). */
@@ -16,7 +17,7 @@ export function intParam(uri: ParsedUri, name: string, min: number): number | un
   if (raw === null || raw === '') return undefined
   const n = Number(raw)
   if (!Number.isInteger(n) || n < min) {
-    throw new HydratorError('ERR_INVALID_URI', `expected \`${name}\` in \`${uri.uri}\` to be an integer >= ${min}, got \`${raw}\``)
+    throw new HydratorError('ERR_INVALID_URI', `expected \`${name}\` in \`${redactUri(uri.uri)}\` to be an integer >= ${min}, got \`${raw}\``)
   }
   return n
 }

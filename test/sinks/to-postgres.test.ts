@@ -590,4 +590,15 @@ test('plugin: a missing mapping or table is a usage error naming the flags', asy
   assert.not.match(noTable.message, /pw/)
 })
 
+test('plugin: ?timeoutMs= must be a whole number of milliseconds, and the error hides the password', async () => {
+  const factory = postgresPlugin.sinks!.postgres!
+  for (const bad of ['0', 'soon', '1.5']) {
+    const error = await rejection(Promise.resolve().then(() => factory(parseUri(`postgres://u:pw@h/db?table=t&timeoutMs=${bad}`), factoryContext())))
+    assert.is(error.code, 'ERR_INVALID_URI')
+    assert.match(error.message, /timeoutMs/)
+    assert.match(error.message, new RegExp(`got \`${bad.replace('.', '\\.')}\``))
+    assert.not.match(error.message, /pw/)
+  }
+})
+
 test.run()
