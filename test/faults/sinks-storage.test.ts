@@ -3,6 +3,8 @@
 // kind of fault a real target produces is injected into a realistic run (a few thousand versioned
 // events, several per key, deletes, a filter), and afterwards the target holds exactly what a clean
 // run leaves, the report accounts for every event read, and the retries show in it by reason.
+import { spawn, type ChildProcess } from 'node:child_process'
+import path from 'node:path'
 import { Client } from '@opensearch-project/opensearch'
 import mssql, { type ConnectionPool } from 'mssql'
 import postgres, { type Sql } from 'postgres'
@@ -22,7 +24,7 @@ import type { RetryPolicy } from '../../lib/util/retry.js'
 import { ndjson, tempDir } from '../helpers.js'
 import { startFaultProxy, type FaultProxy, type FaultRule, type ProxyRequest } from '../servers/fault-proxy.js'
 import { startOpenSearchServer, type OpenSearchTestServer } from '../servers/opensearch-server.js'
-import { createDatabase, startPostgres, type PostgresServer, type TestDatabase } from '../servers/postgres.js'
+import { createDatabase, findPostgresBin, startPostgres, type PostgresServer, type TestDatabase } from '../servers/postgres.js'
 import { startTcpProxy, type TcpProxy } from '../servers/tcp-proxy.js'
 import { startTdsServer, type RecordedStatement, type TdsServer } from '../servers/tds-server.js'
 
@@ -296,14 +298,28 @@ for (const [drop, what, afterMs] of [
 test('PostgreSQL, restart: pg_ctl restart in the middle of a run is retried through', async () => {
   const t = await pgTarget('pg_restart', { retry: PATIENT })
   let restarted: Promise<void> | undefined
+  let locker: ChildProcess | undefined
   let down = false
   try {
-    // The run goes on while the server is down: the next batches meet a refused connection.
-    const restart = () =>
-      new Promise<void>((resolve) => {
-        restarted = pg.restart({ mode: 'fast', downMs: 300, onDown: () => ((down = true), resolve()) })
-        restarted.catch(resolve)
+    // A batch must be in flight when the server goes (the client waits out a restart for queries
+    // sent while it reconnects, so only those in flight fail): another session locks the table,
+    // the next batch waits for it, and the restart ends both sessions.
+    // (psql holds the lock: a postgres.js client whose session dies mid-transaction can crash the
+    // process when it next writes, a bug of the client, not of the sink.)
+    const restart = async () => {
+      locker = spawn(path.join(findPostgresBin().bin, 'psql'), [pgDb.url, '-c', 'begin', '-c', 'lock table pg_restart in access exclusive mode', '-c', 'select pg_sleep(120)'], { stdio: 'ignore' })
+      await until('psql to hold the lock', async () => {
+        const [row] = await pgDb.sql`select count(*)::int as n from pg_locks l join pg_class c on c.oid = l.relation where c.relname = 'pg_restart' and l.mode = 'AccessExclusiveLock' and l.granted`
+        return row!.n > 0
       })
+      restarted = (async () => {
+        await until('a batch to wait for the lock', async () => {
+          const [row] = await pg.sql`select count(*)::int as n from pg_stat_activity where application_name = ${APP} and wait_event_type = 'Lock'`
+          return row!.n > 0
+        })
+        await pg.restart({ mode: 'fast', downMs: 300, onDown: () => void (down = true) })
+      })()
+    }
     const report = await hydrate(files.clean, t.sink(), [{ at: 1000, fn: restart }])
     await restarted
     assert.ok(down, 'the server was down mid-run')
@@ -312,6 +328,7 @@ test('PostgreSQL, restart: pg_ctl restart in the middle of a run is retried thro
     assert.equal(await t.rows(), clean.postgres)
   } finally {
     await restarted?.catch(() => {})
+    locker?.kill()
     await t.close()
   }
 })
