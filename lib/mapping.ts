@@ -1,6 +1,6 @@
 import { HydratorError } from './errors.js'
 import { compilePattern, type EventPattern } from './pattern/index.js'
-import { compilePath, type PathGetter } from './util/json-path.js'
+import { compileProjection } from './util/json-path.js'
 
 /**
  * How events become rows (or items, or documents): shared by every storage sink. The CLI builds it
@@ -68,7 +68,7 @@ export function compileMapping(mapping: Mapping): CompiledMapping {
     throw new HydratorError('ERR_INVALID_OPTION', 'a mapping needs at least one column (`--column name=json.path`)')
   }
   const columnNames = Object.keys(mapping.columns)
-  const getters: [string, PathGetter][] = columnNames.map((name) => [name, compilePath(mapping.columns[name]!)])
+  const project = compileProjection(mapping.columns)
   const key = [...(mapping.key ?? [])]
   if (key.length === 0) {
     throw new HydratorError('ERR_INVALID_OPTION', `a mapping needs a key (\`--key\`), one or more of: ${columnNames.join(', ')}`)
@@ -96,12 +96,10 @@ export function compileMapping(mapping: Mapping): CompiledMapping {
     mapping,
     columnNames,
     toRow(event) {
-      const row: Record<string, unknown> = {}
-      for (const [name, get] of getters) {
-        const value = get(event)
-        row[name] = value === undefined ? null : value
-      }
-      const keyValues = key.map((k) => {
+      const row = project(event)
+      const keyValues: unknown[] = new Array(key.length)
+      for (let i = 0; i < key.length; i++) {
+        const k = key[i]!
         const v = row[k]
         if (v === null || v === undefined || v === '') {
           throw new HydratorError('ERR_MAPPING', `key column \`${k}\` (${mapping.columns[k]}) is missing in the event`)
@@ -109,8 +107,8 @@ export function compileMapping(mapping: Mapping): CompiledMapping {
         if (typeof v === 'object') {
           throw new HydratorError('ERR_MAPPING', `key column \`${k}\` (${mapping.columns[k]}) is an object or array, expected a string or number`)
         }
-        return v
-      })
+        keyValues[i] = v
+      }
       let version: number | undefined
       if (versionColumn !== undefined) {
         const raw = row[versionColumn]
