@@ -412,7 +412,8 @@ export function toPostgres<In = unknown>(options: ToPostgresOptions): Sink<In> {
       }
       copied = false
     }
-    if (copied) return batch.map((w) => ({ status: 'written', key: keyOf(w.row) }))
+    // Only failures carry keys to the report: every copied row shares one outcome.
+    if (copied) return new Array<WriteOutcome>(batch.length).fill(WRITTEN)
     const outcomes: WriteOutcome[] = new Array(batch.length)
     await apply(batch, batch.map((_, i) => i), outcomes, context, true)
     return outcomes
@@ -433,13 +434,15 @@ export function toPostgres<In = unknown>(options: ToPostgresOptions): Sink<In> {
       prepare(event) {
         const row = compiled.toRow(event)
         const columns = target!.columns
-        const texts = columnNames.map((name, i) => {
-          try {
-            return toText(row.row[name], columns[i]!.kind)
-          } catch (error) {
-            throw new HydratorError('ERR_MAPPING', `column \`${name}\` (${mapping.columns[name]}): ${errorMessage(error)}`)
-          }
-        })
+        const values = row.row
+        const texts: (string | null)[] = new Array(columnNames.length)
+        let i = 0
+        try {
+          for (; i < texts.length; i++) texts[i] = toText(values[columnNames[i]!], columns[i]!.kind)
+        } catch (error) {
+          const name = columnNames[i]!
+          throw new HydratorError('ERR_MAPPING', `column \`${name}\` (${mapping.columns[name]}): ${errorMessage(error)}`)
+        }
         return { row, texts }
       },
       keyOf: (write) => write.row.keyString,
@@ -879,6 +882,8 @@ function arrayLiteral(values: readonly unknown[]): string {
   }
   return out + '}'
 }
+
+const WRITTEN: WriteOutcome = Object.freeze({ status: 'written' })
 
 const COPY_ESCAPES: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' }
 const COPY_SPECIAL = /[\\\t\n\r]/
