@@ -20,6 +20,7 @@ import { parseRate, rate } from '../lib/stages/rate.js'
 import { take } from '../lib/stages/take.js'
 import type { Stage } from '../lib/types.js'
 import { redactUri } from '../lib/util/options.js'
+import { stringifyTagged } from '../lib/util/tagged-json.js'
 import { patternCommands } from './pattern.js'
 import { startProgress } from './progress.js'
 
@@ -293,11 +294,11 @@ async function runCommand(args: RunArgs, io: CliIo): Promise<number> {
       progress?.stop()
     }
     if (args.report === 'json') {
-      const text = JSON.stringify(report, null, 2) + '\n'
+      const text = stringifyTagged(report, 2) + '\n'
       if (args.reportFile) await writeFile(path.resolve(io.cwd, args.reportFile), text)
       else io.stdout.write(text)
     } else if (args.reportFile) {
-      await writeFile(path.resolve(io.cwd, args.reportFile), JSON.stringify(report, null, 2) + '\n')
+      await writeFile(path.resolve(io.cwd, args.reportFile), stringifyTagged(report, 2) + '\n')
     }
     if (!args.quiet || report.status !== 'ok') io.stderr.write(formatReport(report))
     if (report.status === 'aborted') return EXIT.interrupted

@@ -3,6 +3,7 @@ import { readFile, rename, writeFile } from 'node:fs/promises'
 import { HydratorError, errorMessage } from './errors.js'
 import { positionOf } from './position.js'
 import type { Position } from './types.js'
+import { parseTagged, stringifyTagged } from './util/tagged-json.js'
 
 /** What a checkpoint must match so it is never applied to a different run by mistake. */
 export interface CheckpointIdentity {
@@ -39,11 +40,12 @@ export interface Checkpoint {
 
 /**
  * Writes a checkpoint atomically: a temporary file beside it, then a rename, so a crash leaves the
- * old or the new checkpoint, never a torn one.
+ * old or the new checkpoint, never a torn one. Binary values (DynamoDB B keys in a cursor) are
+ * written as `{ "$binary": base64 }` and read back as Uint8Arrays.
  */
 export async function writeCheckpoint(file: string, checkpoint: Checkpoint): Promise<void> {
   const temp = `${file}.${randomBytes(4).toString('hex')}.tmp`
-  await writeFile(temp, JSON.stringify(checkpoint, null, 2) + '\n')
+  await writeFile(temp, stringifyTagged(checkpoint, 2) + '\n')
   await rename(temp, file)
 }
 
@@ -64,7 +66,7 @@ export async function readCheckpoint(file: string, identity: CheckpointIdentity)
   }
   let checkpoint: Checkpoint
   try {
-    checkpoint = JSON.parse(text) as Checkpoint
+    checkpoint = parseTagged(text) as Checkpoint
   } catch (error) {
     throw new HydratorError('ERR_CHECKPOINT_MISMATCH', `--checkpoint ${file}: not a checkpoint file (${errorMessage(error)})`)
   }

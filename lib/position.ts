@@ -1,4 +1,5 @@
 import type { Position } from './types.js'
+import { stringifyTagged } from './util/tagged-json.js'
 
 // Positions ride on events as a private class field, stamped on by the "return override" of a base
 // constructor: invisible to JSON.stringify, Object.keys, Reflect.ownKeys, spread and deepStrictEqual,
@@ -76,9 +77,9 @@ export function formatPosition(position: Position | undefined): string {
   if (position.line !== undefined) return `${where}:${position.line}`
   if (position.key !== undefined) {
     const part = position.part !== undefined ? ` #${position.part}` : ''
-    return `${where} ${JSON.stringify(position.key)}${part}`
+    return `${where} ${stringifyTagged(position.key)}${part}`
   }
-  if (position.sort !== undefined) return `${where} ${JSON.stringify(position.sort)}`
+  if (position.sort !== undefined) return `${where} ${stringifyTagged(position.sort)}`
   if (position.index !== undefined) return `${where}[${position.index}]`
   return where
 }

@@ -1,15 +1,16 @@
 import { readFile } from 'node:fs/promises'
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
-import { CheckpointTracker, readCheckpoint, resumeOptions, type Checkpoint } from '../lib/checkpoint.js'
+import { CheckpointTracker, readCheckpoint, resumeOptions, writeCheckpoint, type Checkpoint } from '../lib/checkpoint.js'
 import { openDeadLetters } from '../lib/dead-letter.js'
 import type { HydratorError } from '../lib/errors.js'
-import { setPosition } from '../lib/position.js'
+import { formatPosition, setPosition } from '../lib/position.js'
 import { run } from '../lib/run.js'
 import { collect } from '../lib/sinks/collect.js'
 import { defineSink } from '../lib/sinks/define-sink.js'
 import { readJsonLines } from '../lib/sources/read-json-lines.js'
 import { filter } from '../lib/stages/filter.js'
+import { parseTagged, stringifyTagged } from '../lib/util/tagged-json.js'
 import { all, events, ndjson, tempDir } from './helpers.js'
 
 const test = suite('checkpoints and dead letters')
@@ -93,6 +94,28 @@ test('a run writes a checkpoint, and a run resumed from it reads only the rest',
   assert.is(done.complete, true)
   assert.is(done.totals.written, 50)
   assert.is(done.totals.read, 50)
+})
+
+test('binary key values (DynamoDB B) survive a checkpoint file as Uint8Arrays', async () => {
+  const bytes = new Uint8Array([0, 1, 254, 255])
+  const buffer = Buffer.from([9, 8, 7])
+  const pooled = Buffer.from([1, 2, 3, 4, 5])
+  const sliced = new Uint8Array(pooled.buffer, pooled.byteOffset + 1, 2)
+  const position = { source: 'dynamo:t', key: { pk: 'a', sk: bytes }, cursor: { 0: { pk: 'a', sk: buffer }, 1: null, 2: { pk: 'b', sk: sliced } } }
+  const file = `${tmp.dir}/binary.ckpt`
+  const totals = { read: 1, matched: 1, unmatched: 0, written: 1, skipped: 0, failed: 0, sourceFailed: 0 }
+  await writeCheckpoint(file, { version: 1, identity, position, complete: false, totals, updatedAt: new Date().toISOString() })
+  const text = await readFile(file, 'utf8')
+  assert.ok(text.includes('"$binary": "AAH+/w=="'), text)
+  const back = (await readCheckpoint(file, identity))!.position as unknown as typeof position
+  for (const v of [back.key.sk, back.cursor[0]!.sk, back.cursor[2]!.sk]) assert.instance(v, Uint8Array)
+  assert.equal([...back.key.sk], [0, 1, 254, 255])
+  assert.equal([...back.cursor[0]!.sk], [9, 8, 7])
+  assert.equal([...back.cursor[2]!.sk], [2, 3], 'only the viewed bytes of a sliced array')
+  assert.is(back.cursor[1], null)
+  // Everything else reads back as written; `$binary` next to other keys is an ordinary object.
+  assert.equal(parseTagged(stringifyTagged({ a: [1, 'x', null], b: { $binary: 'AQ==', c: 1 } })), { a: [1, 'x', null], b: { $binary: 'AQ==', c: 1 } })
+  assert.is(formatPosition(position), 'dynamo:t {"pk":"a","sk":{"$binary":"AAH+/w=="}}')
 })
 
 test('a checkpoint of another run is refused with ERR_CHECKPOINT_MISMATCH', async () => {

@@ -1,4 +1,5 @@
 import { formatPosition } from '../position.js'
+import { stringifyTagged } from '../util/tagged-json.js'
 import type { RunReport } from './report.js'
 
 const n = (x: number) => x.toLocaleString('en-US')
@@ -29,7 +30,7 @@ export function formatReport(report: RunReport, { samples = 10 }: { samples?: nu
   if (report.failures.count > 0) {
     lines.push(`  failures ${n(report.failures.count)}${report.failures.count > report.failures.samples.length ? ` (first ${report.failures.samples.length} kept)` : ''}:`)
     for (const f of report.failures.samples.slice(0, samples)) {
-      const key = f.key !== undefined ? ` key ${JSON.stringify(f.key)}` : ''
+      const key = f.key !== undefined ? ` key ${stringifyTagged(f.key)}` : ''
       const where = formatPosition(f.position)
       // Source messages already start with file:line; say it once.
       const message = f.message.startsWith(`${where}: `) ? f.message.slice(where.length + 2) : f.message
@@ -40,7 +41,7 @@ export function formatReport(report: RunReport, { samples = 10 }: { samples?: nu
   if (report.dryRun && report.sink.previews.length > 0) {
     lines.push(`  previews (first ${report.sink.previews.length}):`)
     for (const p of report.sink.previews) {
-      const text = JSON.stringify(p)
+      const text = stringifyTagged(p)
       lines.push(`    ${text.length > 200 ? `${text.slice(0, 197)}...` : text}`)
     }
   }

@@ -87,6 +87,24 @@ test('DynamoDB: a parallel scan killed and resumed writes exactly the output of 
   await killAndResumeAll(`dynamo:events?endpoint=${encodeURIComponent(dynamo.endpoint)}&region=us-east-1&parallelism=3&pageSize=25`, 'dynamo', 'cursor')
 })
 
+test('DynamoDB: a scan of a table with a binary (B) sort key resumes from its checkpoint too', async () => {
+  const { client, doc, destroy } = dynamoClients(dynamo.endpoint)
+  try {
+    await createTable(client, 'binary', { partition: ['stream', 'S'], sort: ['seq', 'B'] })
+    const items = Array.from({ length: COUNT }, (_, i) => {
+      const seq = Buffer.alloc(4)
+      seq.writeUInt32BE(Math.floor(i / 40))
+      return { ...event(i), seq: new Uint8Array(seq) }
+    })
+    for (let i = 0; i < items.length; i += 25) {
+      await doc.send(new BatchWriteCommand({ RequestItems: { binary: items.slice(i, i + 25).map((Item) => ({ PutRequest: { Item } })) } }))
+    }
+  } finally {
+    destroy()
+  }
+  await killAndResumeAll(`dynamo:binary?endpoint=${encodeURIComponent(dynamo.endpoint)}&region=us-east-1&parallelism=2&pageSize=25`, 'dynamo-binary', 'cursor')
+})
+
 test('OpenSearch: a sliced read killed and resumed writes exactly the output of a clean run', async () => {
   const client = new Client({ node: opensearch.url })
   try {
