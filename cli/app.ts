@@ -14,6 +14,7 @@ import type { FactoryContext, Plugin, Registry } from '../lib/plugins/registry.j
 import { formatReport } from '../lib/report/format.js'
 import type { RunReport } from '../lib/report/report.js'
 import { run } from '../lib/run.js'
+import { sinkInfo } from '../lib/sinks/define-sink.js'
 import { filter } from '../lib/stages/filter.js'
 import { map } from '../lib/stages/map.js'
 import { parseRate, rate } from '../lib/stages/rate.js'
@@ -259,14 +260,14 @@ async function runCommand(args: RunArgs, io: CliIo): Promise<number> {
     stages.push(map(fn as (event: unknown) => unknown))
   }
   if (limit !== undefined) stages.push(take(limit))
-  // Lambda and EventBridge sinks pace their calls themselves (Lambda after its ordered lanes);
-  // every other sink is paced by a rate stage in front of it.
-  const perSecond = context.ratePerSecond
-  if (perSecond !== undefined && !/^(lambda(-local)?|eventbridge):/.test(sinkUri)) stages.push(rate(perSecond, io.signal ? { signal: io.signal } : {}))
 
   try {
     // The sink first: it checks its target (a missing table exits 2 before anything is read).
     const sink = await registry.createSink(sinkUri, context)
+    // Sinks that pace their own calls say so (Lambda after its ordered lanes, EventBridge per
+    // request, a plugin's with withSinkInfo); every other sink is paced by a rate stage in front.
+    const perSecond = context.ratePerSecond
+    if (perSecond !== undefined && sinkInfo(sink).pacedPerSecond === undefined) stages.push(rate(perSecond, io.signal ? { signal: io.signal } : {}))
     const source = await registry.createSource(args.source, context)
     const progress = !args.quiet && io.stderr.isTTY ? startProgress(io.stderr) : undefined
     const deadLetters = args.deadLetter ? await openDeadLetters(path.resolve(io.cwd, args.deadLetter)) : undefined

@@ -59,7 +59,7 @@ export { compileMapping, collapseByKey, type Mapping, type RowWrite, type Compil
 // Building your own sources, sinks and plugins
 export { positionOf, setPosition, formatPosition } from './position.js'
 export { defineSource, sourceStats, type StatefulSource, type SourceControl } from './sources/define-source.js'
-export { defineSink, newTally, type SinkDriver, type SinkOptions, type WriteOutcome, type DriverContext } from './sinks/define-sink.js'
+export { defineSink, newTally, sinkInfo, withSinkInfo, type SinkDriver, type SinkInfo, type SinkOptions, type WriteOutcome, type DriverContext } from './sinks/define-sink.js'
 export { Registry, parseUri, type Plugin, type ParsedUri, type FactoryContext, type SourceFactory, type SinkFactory } from './plugins/registry.js'
 export { defaultRegistry, builtinPlugins } from './plugins/builtins.js'
 export { withRetry, DEFAULT_RETRY, type RetryPolicy } from './util/retry.js'

@@ -287,3 +287,32 @@ export function defineSink<In, W = In>(
     }
   }
 }
+
+/** What the CLI knows about a sink beyond its shape. */
+export interface SinkInfo {
+  /**
+   * The sink paces its own calls at this many events per second (Lambda after its ordered lanes,
+   * EventBridge per request), so `--rate` must not add a rate stage in front of it as well.
+   */
+  readonly pacedPerSecond?: number
+}
+
+const SINK_INFO = Symbol.for('event-hydrator.sink-info')
+
+/**
+ * Tags a sink with its info (kept on the function). A plugin whose sink honours the factory
+ * context's `ratePerSecond` itself says so with `withSinkInfo(sink, { pacedPerSecond })`; the CLI
+ * paces every other sink with a rate stage.
+ *
+ * @example
+ * return withSinkInfo(mySink, { pacedPerSecond: context.ratePerSecond })
+ */
+export function withSinkInfo<F extends object>(sink: F, info: SinkInfo): F {
+  Object.defineProperty(sink, SINK_INFO, { value: info, configurable: true })
+  return sink
+}
+
+/** The info of a sink; sinks without any give `{}`. */
+export function sinkInfo(sink: unknown): SinkInfo {
+  return ((sink as Record<symbol, SinkInfo> | null)?.[SINK_INFO]) ?? {}
+}

@@ -1,12 +1,12 @@
 import type { EventBridgeClient, PutEventsRequestEntry, PutEventsResultEntry } from '@aws-sdk/client-eventbridge'
 import { HydratorError, errorMessage } from '../errors.js'
-import type { Sink } from '../types.js'
+import type { Sink, SinkContext } from '../types.js'
 import { awsConfigError, awsErrorName, isRetryableAwsError } from '../util/aws.js'
 import { asTime, compileEnvelope, validateEnvelope, type Envelope, type EnvelopeDefaults } from '../util/envelope.js'
 import { tokenBucket, type TokenBucket } from '../stages/rate.js'
 import { assertInteger, assertString } from '../util/options.js'
 import { validateRetryPolicy, withRetry, type RetryPolicy } from '../util/retry.js'
-import { defineSink, type DriverContext, type SinkOptions, type WriteOutcome } from './define-sink.js'
+import { defineSink, withSinkInfo, type DriverContext, type SinkOptions, type WriteOutcome } from './define-sink.js'
 
 /** PutEvents takes at most this many entries per request. */
 export const PUT_EVENTS_MAX_ENTRIES = 10
@@ -262,7 +262,10 @@ export function toEventBridge(options: ToEventBridgeOptions): Sink<unknown> {
     )
   const newBucket = () => (options.ratePerSecond === undefined ? undefined : tokenBucket(options.ratePerSecond))
   build(newBucket()) // checks defineSink's own options now, before any I/O
-  return function toEventBridgeRun(source, context) {
-    return build(newBucket())(source, context)
-  }
+  return withSinkInfo(
+    function toEventBridgeRun(source: AsyncIterable<unknown>, context?: SinkContext) {
+      return build(newBucket())(source, context)
+    },
+    { pacedPerSecond: options.ratePerSecond },
+  )
 }

@@ -2,13 +2,13 @@ import type { InvokeCommandInput, InvokeCommandOutput, LambdaClient } from '@aws
 import { HydratorError, errorMessage, isConfigError } from '../errors.js'
 import { createLanes, defaultMaxBuffered, laneKeyOf, laneKeyValue, type LaneKey, type Lanes } from '../stages/ordered-lanes.js'
 import { tokenBucket, type TokenBucket } from '../stages/rate.js'
-import type { Sink } from '../types.js'
+import type { Sink, SinkContext } from '../types.js'
 import { awsConfigError, awsErrorName, isRetryableAwsError } from '../util/aws.js'
 import { compileEnvelope, validateEnvelope, withReplayName, type Envelope, type EnvelopeDefaults } from '../util/envelope.js'
 import { compilePath } from '../util/json-path.js'
 import { assertInteger, assertString } from '../util/options.js'
 import { validateRetryPolicy, withRetry, type RetryPolicy } from '../util/retry.js'
-import { defineSink, type DriverContext, type SinkOptions, type WriteOutcome } from './define-sink.js'
+import { defineSink, withSinkInfo, type DriverContext, type SinkOptions, type WriteOutcome } from './define-sink.js'
 
 /** Options shared by {@link toLambda} and `toLambdaLocal`: the payload, its order and its pace. */
 export interface InvokeOptions extends Omit<SinkOptions, 'batchSize' | 'maxBatchBytes'> {
@@ -235,9 +235,12 @@ export function invocationSink(invoker: Invoker, options: InvokeOptions): Sink<u
     bucket: options.ratePerSecond === undefined ? undefined : tokenBucket(options.ratePerSecond),
   })
   build(newRun()) // checks defineSink's own options now, before any I/O
-  return function invocationSinkRun(source, context) {
-    return build(newRun())(source, context)
-  }
+  return withSinkInfo(
+    function invocationSinkRun(source: AsyncIterable<unknown>, context?: SinkContext) {
+      return build(newRun())(source, context)
+    },
+    { pacedPerSecond: options.ratePerSecond },
+  )
 }
 
 /** What one run of an invocation sink keeps. */

@@ -125,6 +125,37 @@ test('--rate paces any sink, not only Lambda', async () => {
   assert.ok(report.durationMs >= 19 * 25 - 5, `took ${report.durationMs} ms`)
 })
 
+test('--rate leaves sinks that pace themselves alone: lambda-local, and plugins that say so', async () => {
+  // A plugin sink that takes the rate itself and says so, and one that does not.
+  const plugin = `${tmp.dir}/pacing-plugin.mjs`
+  await writeFile(
+    plugin,
+    `import { collect, withSinkInfo } from ${JSON.stringify(path.join(root, 'lib/index.ts'))}
+export const seen = []
+export default {
+  name: 'pacing',
+  sinks: {
+    selfpaced: (uri, context) => { seen.push(context.ratePerSecond); return withSinkInfo(collect(), { pacedPerSecond: context.ratePerSecond }) },
+    plain: () => collect(),
+  },
+}
+`,
+  )
+  const runWith = async (sink: string, extra: string[] = []) => {
+    const r = await hydrate(['--plugin', plugin, '--source', 'json:examples/events/events.ndjson', '--limit', '10', '--rate', '1000/s', '--sink', sink, '--report', 'json', ...extra])
+    assert.is(r.code, 0, r.stderr)
+    return JSON.parse(r.stdout) as RunReport
+  }
+  const paced = (report: RunReport) => report.stages.some((s) => s.name === 'rateStage')
+  assert.not.ok(paced(await runWith('selfpaced:')), 'a plugin sink with pacedPerSecond gets no rate stage')
+  const { seen } = (await import(plugin)) as { seen: number[] }
+  assert.equal(seen, [1000], 'it was given the rate')
+  assert.ok(paced(await runWith('plain:')), 'a plugin sink without it is paced by the CLI')
+  const local = await runWith(`lambda-local:${path.join(root, 'test/fixtures/handlers/recorder.mjs')}#handler`)
+  assert.is(local.sink.written, 10)
+  assert.not.ok(paced(local), 'lambda-local paces its calls itself')
+})
+
 test('an external plugin loaded with --plugin adds a sink scheme', async () => {
   const r = await hydrate(['--plugin', './examples/plugin/memory-plugin.mjs', '--source', 'json:examples/events/events.ndjson', '--sink', 'count:', '--report', 'json'])
   assert.is(r.code, 0, r.stderr)
