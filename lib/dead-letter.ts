@@ -4,6 +4,7 @@ import { mkdir } from 'node:fs/promises'
 import path from 'node:path'
 import { HydratorError, errorMessage } from './errors.js'
 import type { ItemFailure } from './types.js'
+import { reviveTagged, stringifyTagged } from './util/tagged-json.js'
 
 /** The marker property of a dead-letter line; readers unwrap such lines back to their event. */
 export const DEAD_LETTER_MARK = '$eventHydratorDeadLetter'
@@ -22,11 +23,14 @@ export interface DeadLetter {
   readonly event?: unknown
 }
 
-/** If `value` is a dead-letter line with an event, that event; else `value` itself. */
+/**
+ * If `value` is a dead-letter line with an event, that event (binary values written as
+ * `{ "$binary": base64 }` read back as Uint8Arrays); else `value` itself.
+ */
 export function unwrapDeadLetter(value: Record<string, unknown>): Record<string, unknown> | undefined {
   if (value[DEAD_LETTER_MARK] !== 1) return value
   const event = value.event
-  return event && typeof event === 'object' && !Array.isArray(event) ? (event as Record<string, unknown>) : undefined
+  return event && typeof event === 'object' && !Array.isArray(event) ? (reviveTagged(event) as Record<string, unknown>) : undefined
 }
 
 /**
@@ -62,7 +66,8 @@ export async function openDeadLetters(file: string): Promise<{ write: (failure: 
         ...(event !== undefined ? { event } : {}),
       }
       written++
-      stream.write(JSON.stringify(letter) + '\n')
+      // Binary values (DynamoDB B attributes) as { "$binary": base64 }, so a replay gets the bytes back.
+      stream.write(stringifyTagged(letter) + '\n')
     },
     drained: () => (stream.writableNeedDrain ? once(stream, 'drain').then(() => undefined) : Promise.resolve()),
     close: () => new Promise<void>((resolve, reject) => stream.end((error?: Error | null) => (error ? reject(error) : resolve()))),

@@ -118,6 +118,24 @@ test('binary key values (DynamoDB B) survive a checkpoint file as Uint8Arrays', 
   assert.is(formatPosition(position), 'dynamo:t {"pk":"a","sk":{"$binary":"AAH+/w=="}}')
 })
 
+test('a dead-lettered event with binary values (DynamoDB B) reads back with the same bytes', async () => {
+  const dlFile = `${tmp.dir}/binary-letters.ndjson`
+  const dl = await openDeadLetters(dlFile)
+  const event = { id: 'e1', detail: { blob: new Uint8Array([0, 255, 10]), list: [Buffer.from('hi'), 'text'], plain: { $binary: 'x', other: 1 } } }
+  const position = { source: 'dynamo:t', key: { pk: new Uint8Array([1]) } }
+  dl.write({ stage: 'sink', code: 'ERR_WRITE_REJECTED', message: 'no', position, key: { pk: new Uint8Array([1]) } }, event)
+  await dl.close()
+  const letter = JSON.parse(await readFile(dlFile, 'utf8'))
+  assert.equal(letter.event.detail.blob, { $binary: 'AP8K' })
+  assert.equal(letter.key, { pk: { $binary: 'AQ==' } })
+  const [back] = (await all(readJsonLines(dlFile))) as (typeof event)[]
+  assert.instance(back!.detail.blob, Uint8Array)
+  assert.equal([...back!.detail.blob], [0, 255, 10])
+  assert.equal([...(back!.detail.list[0] as Uint8Array)], [...Buffer.from('hi')])
+  assert.is(back!.detail.list[1], 'text')
+  assert.equal(back!.detail.plain, { $binary: 'x', other: 1 }, 'an object with more keys than $binary is left alone')
+})
+
 test('a checkpoint of another run is refused with ERR_CHECKPOINT_MISMATCH', async () => {
   const ckFile = `${tmp.dir}/other.ckpt`
   await run({ source: readJsonLines(await tmp.file('o.ndjson', ndjson(events(3)))), sink: collect(), checkpoint: { file: ckFile, identity } })

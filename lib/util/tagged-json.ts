@@ -29,3 +29,13 @@ export function stringifyTagged(value: unknown, space?: number): string {
 export function parseTagged(text: string): unknown {
   return JSON.parse(text, reviver)
 }
+
+/** Replaces `{ "$binary": base64 }` objects inside an already parsed value by Uint8Arrays, in place. */
+export function reviveTagged(value: unknown): unknown {
+  if (value === null || typeof value !== 'object') return value
+  const revived = reviver('', value)
+  if (revived !== value) return revived
+  const entries = value as Record<string, unknown>
+  for (const key of Object.keys(entries)) entries[key] = reviveTagged(entries[key])
+  return value
+}
