@@ -73,35 +73,31 @@ async function killAndResumeAll(source: string, label: string, resumeField: 'cur
   }
 }
 
-test('DynamoDB: a parallel scan killed and resumed writes exactly the output of a clean run', async () => {
+/** A table keyed by stream and seq (of type `seqType`) holding COUNT items made by `item`. */
+async function seedTable(table: string, seqType: 'N' | 'B', item: (i: number) => Record<string, unknown>) {
   const { client, doc, destroy } = dynamoClients(dynamo.endpoint)
   try {
-    await createTable(client, 'events', { partition: ['stream', 'S'], sort: ['seq', 'N'] })
-    const items = Array.from({ length: COUNT }, (_, i) => event(i))
+    await createTable(client, table, { partition: ['stream', 'S'], sort: ['seq', seqType] })
+    const items = Array.from({ length: COUNT }, (_, i) => item(i))
     for (let i = 0; i < items.length; i += 25) {
-      await doc.send(new BatchWriteCommand({ RequestItems: { events: items.slice(i, i + 25).map((Item) => ({ PutRequest: { Item } })) } }))
+      await doc.send(new BatchWriteCommand({ RequestItems: { [table]: items.slice(i, i + 25).map((Item) => ({ PutRequest: { Item } })) } }))
     }
   } finally {
     destroy()
   }
+}
+
+test('DynamoDB: a parallel scan killed and resumed writes exactly the output of a clean run', async () => {
+  await seedTable('events', 'N', (i) => event(i))
   await killAndResumeAll(`dynamo:events?endpoint=${encodeURIComponent(dynamo.endpoint)}&region=us-east-1&parallelism=3&pageSize=25`, 'dynamo', 'cursor')
 })
 
 test('DynamoDB: a scan of a table with a binary (B) sort key resumes from its checkpoint too', async () => {
-  const { client, doc, destroy } = dynamoClients(dynamo.endpoint)
-  try {
-    await createTable(client, 'binary', { partition: ['stream', 'S'], sort: ['seq', 'B'] })
-    const items = Array.from({ length: COUNT }, (_, i) => {
-      const seq = Buffer.alloc(4)
-      seq.writeUInt32BE(Math.floor(i / 40))
-      return { ...event(i), seq: new Uint8Array(seq) }
-    })
-    for (let i = 0; i < items.length; i += 25) {
-      await doc.send(new BatchWriteCommand({ RequestItems: { binary: items.slice(i, i + 25).map((Item) => ({ PutRequest: { Item } })) } }))
-    }
-  } finally {
-    destroy()
-  }
+  await seedTable('binary', 'B', (i) => {
+    const seq = Buffer.alloc(4)
+    seq.writeUInt32BE(Math.floor(i / 40))
+    return { ...event(i), seq: new Uint8Array(seq) }
+  })
   await killAndResumeAll(`dynamo:binary?endpoint=${encodeURIComponent(dynamo.endpoint)}&region=us-east-1&parallelism=2&pageSize=25`, 'dynamo-binary', 'cursor')
 })
 
