@@ -694,37 +694,36 @@ async function commitStatus(
   lostWith: unknown,
   retry: Required<RetryPolicy>,
 ): Promise<boolean> {
-  let last: unknown = lostWith
-  for (let attempt = 0; attempt < Math.max(retry.attempts, 3); attempt++) {
-    if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, Math.min(retry.minDelayMs * 2 ** attempt, retry.maxDelayMs)))
-    try {
-      // The client keeps a query queued while it reconnects, so each attempt gets its own deadline.
-      const wait = Math.min(Math.max(retry.maxDelayMs * 4, 1000), 10_000)
-      let timer: NodeJS.Timeout | undefined
-      const deadline = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(Object.assign(new Error(`no answer within ${wait} ms`), { code: 'ETIMEDOUT' })), wait)
-      })
-      const [row] = await Promise.race([sql.unsafe('select txid_status($1::int8) as status', [xid]), deadline]).finally(() => clearTimeout(timer))
-      const status = row?.status
-      if (status === 'committed') return true
-      if (status === 'aborted') return false
-      // 'in progress': the server has not yet noticed the connection is gone.
-      last = new Error(`transaction ${xid} is still ${String(status)}`)
-    } catch (error) {
-      if (!isRetryable(error)) {
-        last = error
-        break
-      }
-      last = error
-    }
+  // The client keeps a query queued while it reconnects, so each attempt gets its own deadline.
+  const wait = Math.min(Math.max(retry.maxDelayMs * 4, 1000), 10_000)
+  const ask = async (): Promise<boolean> => {
+    let timer: NodeJS.Timeout | undefined
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(Object.assign(new Error(`no answer within ${wait} ms`), { code: 'ETIMEDOUT' })), wait)
+    })
+    const [row] = await Promise.race([sql.unsafe('select txid_status($1::int8) as status', [xid]), deadline]).finally(() => clearTimeout(timer))
+    const status = row?.status
+    if (status === 'committed') return true
+    if (status === 'aborted') return false
+    // 'in progress': the server has not yet noticed the connection is gone.
+    throw Object.assign(new Error(`transaction ${xid} is still ${String(status)}`), { code: IN_PROGRESS })
   }
-  throw new HydratorError(
-    'ERR_CONNECTION',
-    `the connection to ${target.display} was lost during COMMIT and PostgreSQL could not say whether transaction ${xid} committed ` +
-      `(${errorMessage(last)}): the ${rows} rows of this batch may or may not be in the table; check before redriving them`,
-    { cause: lostWith },
-  )
+  try {
+    return await withRetry(ask, { ...retry, attempts: Math.max(retry.attempts, 3) }, {
+      isRetryable: (error) => isRetryable(error) || (error as { code?: unknown }).code === IN_PROGRESS,
+    })
+  } catch (error) {
+    throw new HydratorError(
+      'ERR_CONNECTION',
+      `the connection to ${target.display} was lost during COMMIT and PostgreSQL could not say whether transaction ${xid} committed ` +
+        `(${errorMessage(error)}): the ${rows} rows of this batch may or may not be in the table; check before redriving them`,
+      { cause: lostWith },
+    )
+  }
 }
+
+/** The code of a commitStatus attempt that found the transaction still in progress. */
+const IN_PROGRESS = 'TXN_IN_PROGRESS'
 
 const RELKINDS: Record<string, string> = {
   i: 'an index',
