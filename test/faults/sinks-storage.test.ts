@@ -131,6 +131,23 @@ function assertRetried(report: RunReport, reason: RegExp, atLeast = 1): void {
   assert.ok(n >= atLeast, `expected at least ${atLeast} retries for ${reason}, got ${JSON.stringify(report.sink.retries)}`)
 }
 
+/**
+ * The clean history into `sink` while the server restarts at the 1000th matched event: every event
+ * is accounted for, none fails, and retries are counted under `reason`.
+ */
+async function throughRestart(sink: Sink, restart: () => Promise<void>, reason: RegExp): Promise<void> {
+  let restarted: Promise<void> | undefined
+  try {
+    const report = await hydrate(files.clean, sink, [{ at: 1000, fn: () => void (restarted = restart()) }])
+    await restarted
+    assert.ok(restarted, 'restarted mid-run')
+    accounted(report)
+    assertRetried(report, reason)
+  } finally {
+    await restarted?.catch(() => {})
+  }
+}
+
 /** The poisoned keys failed alone, with their keys and the target's reason. */
 function assertPoisonedFailed(report: RunReport, key: (id: string) => unknown, message: RegExp): void {
   accounted(report, POISONED.length)
@@ -503,16 +520,10 @@ for (const [name, what, action] of [
 
 test('OpenSearch, restart: the node restarts mid-run with its data kept and the sink retries through it', async () => {
   const t = await osTarget('os_restart', { direct: true, retry: PATIENT })
-  let restarted: Promise<void> | undefined
   try {
-    const report = await hydrate(files.clean, t.sink(), [{ at: 1000, fn: () => void (restarted = os.restart({ downMs: 500 })) }])
-    await restarted
-    assert.ok(restarted, 'restarted mid-run')
-    accounted(report)
-    assertRetried(report, /ConnectionError|ECONN/)
+    await throughRestart(t.sink(), () => os.restart({ downMs: 500 }), /ConnectionError|ECONN/)
     assert.equal(t.documents(), clean.opensearch)
   } finally {
-    await restarted?.catch(() => {})
     await t.close()
   }
 })
@@ -625,16 +636,10 @@ test('SQL Server, dropped connection: after the MERGE ran (rolled back) and afte
 
 test('SQL Server, restart: the server restarts mid-run with its tables kept and the sink retries through it', async () => {
   const t = await sqlTarget('sql_restart', { retry: PATIENT })
-  let restarted: Promise<void> | undefined
   try {
-    const report = await hydrate(files.clean, t.sink(), [{ at: 1000, fn: () => void (restarted = tds.restart({ downMs: 500 })) }])
-    await restarted
-    assert.ok(restarted, 'restarted mid-run')
-    accounted(report)
-    assertRetried(report, /^E[A-Z]+$/)
+    await throughRestart(t.sink(), () => tds.restart({ downMs: 500 }), /^E[A-Z]+$/)
     assert.equal(t.rows(), clean.sqlserver)
   } finally {
-    await restarted?.catch(() => {})
     await t.close()
   }
 })

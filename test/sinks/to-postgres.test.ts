@@ -431,39 +431,33 @@ async function idCounts(sql: Sql, table: string) {
   return [...(await sql.unsafe(`select id, count(*)::int as n from ${table} group by id order by id`))]
 }
 
-test('append: a connection lost after COMMIT reached the server is not retried when the COPY committed', async (context) => {
-  await context.sql.unsafe('create table lost_after (id text, version int, amount int)')
+/** 30 events appended in batches of 10 while the proxy drops the connection once, `drop` the first COMMIT. */
+async function appendThroughDrop(context: { server: PostgresServer; db: TestDatabase; sql: Sql }, table: string, drop: 'before' | 'after') {
+  await context.sql.unsafe(`create table ${table} (id text, version int, amount int)`)
   const { proxy, sql, close } = await proxied(context)
   try {
-    proxy.arm({ when: isCommit, drop: 'after' })
-    const events = Array.from({ length: 30 }, (_, i) => event(`a${i}`, 1))
-    const result = adds(await toPostgres({ sql: sql as never, table: 'lost_after', mapping: versioned, mode: 'append', batchSize: 10, retry: fastRetry })(from(events)))
+    proxy.arm({ when: isCommit, drop })
+    const events = Array.from({ length: 30 }, (_, i) => event(`${table}-${i}`, 1))
+    const result = adds(await toPostgres({ sql: sql as never, table, mapping: versioned, mode: 'append', batchSize: 10, retry: fastRetry })(from(events)))
     assert.is(proxy.fired, 1)
     assert.equal([result.written, result.failed], [30, 0])
-    const counts = await idCounts(context.sql, 'lost_after')
+    const counts = await idCounts(context.sql, table)
     assert.is(counts.length, 30)
-    assert.ok(counts.every((r) => r.n === 1), 'a committed batch was copied again')
+    return { result, counts }
   } finally {
     await close()
   }
+}
+
+test('append: a connection lost after COMMIT reached the server is not retried when the COPY committed', async (context) => {
+  const { counts } = await appendThroughDrop(context, 'lost_after', 'after')
+  assert.ok(counts.every((r) => r.n === 1), 'a committed batch was copied again')
 })
 
 test('append: a connection lost before COMMIT reached the server retries the batch, which lands once', async (context) => {
-  await context.sql.unsafe('create table lost_before (id text, version int, amount int)')
-  const { proxy, sql, close } = await proxied(context)
-  try {
-    proxy.arm({ when: isCommit, drop: 'before' })
-    const events = Array.from({ length: 30 }, (_, i) => event(`b${i}`, 1))
-    const result = adds(await toPostgres({ sql: sql as never, table: 'lost_before', mapping: versioned, mode: 'append', batchSize: 10, retry: fastRetry })(from(events)))
-    assert.is(proxy.fired, 1)
-    assert.equal([result.written, result.failed], [30, 0])
-    assert.ok(Object.values(result.retries).reduce((a, b) => a + b, 0) >= 1, JSON.stringify(result.retries))
-    const counts = await idCounts(context.sql, 'lost_before')
-    assert.is(counts.length, 30)
-    assert.ok(counts.every((r) => r.n === 1))
-  } finally {
-    await close()
-  }
+  const { result, counts } = await appendThroughDrop(context, 'lost_before', 'before')
+  assert.ok(Object.values(result.retries).reduce((a, b) => a + b, 0) >= 1, JSON.stringify(result.retries))
+  assert.ok(counts.every((r) => r.n === 1))
 })
 
 test('append: when PostgreSQL cannot be asked whether a lost COMMIT landed, the batch fails with ERR_CONNECTION, not twice', async (context) => {
