@@ -606,7 +606,8 @@ export function toPostgres<In = unknown>(options: ToPostgresOptions): Sink<In> {
  * the process from a timer (porsager/postgres#1208), so every query here is sent while the
  * connection is known to be open (BEGIN and COPY at once, COMMIT from inside the stream's final
  * step), and a connection that was lost is never queried or released again: the pool already
- * counts it as closed and reconnects it.
+ * counts it as closed and reconnects it. A third: a query sent after the socket failed but before
+ * it closed never settles, so the COMMIT is sent in the same microtask run as the end of the COPY.
  *
  * A connection lost after COMMIT was sent leaves the outcome unknown, and retrying a COPY that did
  * commit would insert the batch twice. So the transaction's id is asked for with BEGIN (pipelined,
@@ -646,11 +647,17 @@ async function copyRows(sql: PostgresClient, target: Target, batch: readonly PgW
       })
       const final = stream._final
       stream._final = function finalThenCommit(callback) {
-        final.call(this, callback)
-        if (!inTransaction) return
+        if (!inTransaction) return final.call(this, callback)
         inTransaction = false
         const commit = connection.unsafe('commit')
         commitSent = true
+        // The end of the COPY and the COMMIT go out in one run of microtasks: the client sends a
+        // query a microtask after execute(), and the end of the COPY runs in the microtask queued
+        // before it. If writing the end fails (the backend is gone), the socket reports its error
+        // after both, so the client fails the COMMIT with it. Sent the other way round, the COMMIT
+        // reached the client after the error but before the close, and postgres 3.4.9 never settles
+        // a query sent then: the sink hung for ever (test: "a socket that fails as the COPY ends").
+        queueMicrotask(() => final.call(this, callback))
         commit.execute()
         resolve({ commit })
       }
