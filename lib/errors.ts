@@ -16,6 +16,7 @@ export type ErrorCode =
   | 'ERR_TARGET_SCHEMA'
   | 'ERR_AUTH'
   | 'ERR_CHECKPOINT_MISMATCH'
+  | 'ERR_CHECKPOINT_LOCKED'
   // data problems: one event fails, the run goes on
   | 'ERR_INVALID_JSON'
   | 'ERR_NOT_AN_OBJECT'
@@ -28,11 +29,14 @@ export type ErrorCode =
   | 'ERR_FUNCTION_ERROR'
   | 'ERR_RETRIES_EXHAUSTED'
   | 'ERR_NOT_HANDLED'
+  | 'ERR_FILE_UNREADABLE'
+  | 'ERR_UNSERIALIZABLE'
   // the run as a whole
   | 'ERR_SOURCE_READ'
   | 'ERR_CONNECTION'
   | 'ERR_TOO_MANY_FAILURES'
   | 'ERR_ABORTED'
+  | 'ERR_OUTPUT'
   | 'ERR_INTERNAL'
 
 /** Codes that mean "the command or its configuration is wrong": the CLI exits with 2 for these. */
@@ -48,6 +52,7 @@ export const CONFIG_ERROR_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'ERR_TARGET_SCHEMA',
   'ERR_AUTH',
   'ERR_CHECKPOINT_MISMATCH',
+  'ERR_CHECKPOINT_LOCKED',
 ])
 
 /**
