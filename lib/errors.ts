@@ -1,3 +1,5 @@
+import { redactSecrets } from './util/redact.js'
+
 /**
  * Every error code event-hydrator uses. Program and configuration problems are thrown as a
  * {@link HydratorError}; data problems (one bad line, one rejected row) are reported as failures with
@@ -57,7 +59,8 @@ export const CONFIG_ERROR_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
 
 /**
  * The one error class of event-hydrator: a stable string `code`, a message that names the bad value
- * and the place, and the underlying `cause` when there is one.
+ * and the place, and the underlying `cause` when there is one. The message is passed through
+ * {@link redactSecrets}: passwords and password-like parameters in it read `***`.
  *
  * @example
  * try { await run(job) } catch (error) {
@@ -69,7 +72,8 @@ export class HydratorError extends Error {
   readonly code: ErrorCode
 
   constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options)
+    // Whatever code built the message, a password or token in it never leaves.
+    super(redactSecrets(message), options)
     this.name = 'HydratorError'
     this.code = code
   }

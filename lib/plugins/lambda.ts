@@ -7,7 +7,7 @@ import { parseHandlerSpec, toLambdaLocal } from '../sinks/to-lambda-local.js'
 import { awsClientConfig, awsRequestHandlerOf, type AwsClientConfig } from '../util/aws.js'
 import { parseEnvelopeOption } from '../util/envelope.js'
 import type { FactoryContext, ParsedUri, Plugin } from './registry.js'
-import { boolParam, checkParams, intParam } from './uri-params.js'
+import { boolParam, checkParams, decodeUriPart, intParam } from './uri-params.js'
 
 /** The `replay-name` the CLI puts on hydration events unless told otherwise (`--replay-name ''`). */
 export const DEFAULT_REPLAY_NAME = 'event-hydrator'
@@ -80,7 +80,7 @@ async function loadSdk<T>(name: string, load: () => Promise<T>): Promise<T> {
 /** `lambda:<name | name:alias | ARN>?qualifier=&region=&endpoint=&profile=&check=false` */
 async function lambdaSink(uri: ParsedUri, context: FactoryContext) {
   checkParams(uri, LAMBDA_PARAMS)
-  const functionName = decodeURIComponent(uri.path)
+  const functionName = decodeUriPart(uri, uri.path, 'the function name')
   if (!functionName) {
     throw new HydratorError('ERR_INVALID_URI', `\`${uri.uri}\` names no function: use e.g. \`lambda:my-function\` or \`lambda:arn:aws:lambda:eu-west-1:123456789012:function:my-function:live\``)
   }
@@ -109,7 +109,7 @@ async function lambdaSink(uri: ParsedUri, context: FactoryContext) {
 /** `lambda-local:<module path>#<export>?timeoutMs=&functionName=&region=&memoryLimitInMB=` */
 function lambdaLocalSink(uri: ParsedUri, context: FactoryContext) {
   checkParams(uri, LOCAL_PARAMS)
-  const handler = decodeURIComponent(uri.path)
+  const handler = decodeUriPart(uri, uri.path, 'the handler')
   if (!handler) throw new HydratorError('ERR_INVALID_URI', `\`${uri.uri}\` names no handler: use e.g. \`lambda-local:./dist/handler.js#handler\``)
   parseHandlerSpec(handler)
   const region = uri.params.get('region') || context.env.AWS_REGION || context.env.AWS_DEFAULT_REGION || undefined
@@ -129,7 +129,7 @@ function lambdaLocalSink(uri: ParsedUri, context: FactoryContext) {
 /** `eventbridge:<bus name | bus ARN>?region=&endpoint=&profile=&check=false` (no name: `default`). */
 async function eventBridgeSink(uri: ParsedUri, context: FactoryContext) {
   checkParams(uri, EVENTBRIDGE_PARAMS)
-  const eventBusName = decodeURIComponent(uri.path) || 'default'
+  const eventBusName = decodeUriPart(uri, uri.path, 'the bus name') || 'default'
   const config = clientConfig(uri, context, 'eventbridge', eventBusName)
   const { concurrency, dryRun, replayName, envelope, retry } = invokeOptions(context)
   if (context.orderKey) {

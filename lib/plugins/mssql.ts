@@ -4,6 +4,7 @@ import { toSqlServer } from '../sinks/to-sql-server.js'
 import type { Sink } from '../types.js'
 import { redactUri } from '../util/options.js'
 import type { FactoryContext, ParsedUri, Plugin } from './registry.js'
+import { decodeUriPart, parseServerUrl } from './uri-params.js'
 
 const PARAMS = new Set(['table', 'mode', 'encrypt', 'trustServerCertificate', 'instance', 'connectTimeoutMs', 'requestTimeoutMs'])
 
@@ -43,12 +44,9 @@ interface Target {
  */
 export function parseMssqlUri(uri: ParsedUri, context: Pick<FactoryContext, 'env' | 'table' | 'concurrency'>): Target {
   const shown = redactUri(uri.uri)
-  let url: URL
-  try {
-    url = new URL(uri.uri)
-  } catch {
-    throw new HydratorError('ERR_INVALID_URI', `\`${shown}\` is not a SQL Server URI; expected \`${uri.scheme}://user:password@host:1433/database?table=dbo.users\``)
-  }
+  // Also refuses a password the URL parser would read differently from the redaction (an unencoded
+  // `/`, `?` or `#`), which would otherwise reach the server, or a message, as a host or parameter.
+  const url = parseServerUrl(uri.uri, { expected: `${uri.scheme}://user@host:1433/database?table=dbo.users` })
   if (!url.hostname) throw new HydratorError('ERR_INVALID_URI', `\`${shown}\` names no host; expected \`${uri.scheme}://user@host:1433/database?table=dbo.users\``)
   for (const key of url.searchParams.keys()) {
     if (!PARAMS.has(key)) {
@@ -71,7 +69,7 @@ export function parseMssqlUri(uri: ParsedUri, context: Pick<FactoryContext, 'env
   const user = decodeURIComponent(url.username) || context.env.MSSQL_USER
   const password = url.password ? decodeURIComponent(url.password) : context.env.MSSQL_PASSWORD
   if (!user) throw new HydratorError('ERR_INVALID_URI', `\`${shown}\` names no user; use \`${uri.scheme}://user@host/...\` or set MSSQL_USER`)
-  const database = decodeURIComponent(url.pathname.replace(/^\//, ''))
+  const database = decodeUriPart(uri, url.pathname.replace(/^\//, ''), 'the database name')
   if (!database || database.includes('/')) {
     throw new HydratorError('ERR_INVALID_URI', `\`${shown}\` names no database; expected \`${uri.scheme}://user@host:1433/database?table=dbo.users\``)
   }

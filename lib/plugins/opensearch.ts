@@ -6,6 +6,7 @@ import { searchOpenSearch, type OpenSearchCursor } from '../sources/search-open-
 import type { Position, Sink, Source } from '../types.js'
 import { redactUri } from '../util/options.js'
 import type { FactoryContext, ParsedUri, Plugin } from './registry.js'
+import { decodeUriPart, parseServerUrl } from './uri-params.js'
 
 /** Query parameters read by the scheme itself; they never reach the report with secrets in them. */
 interface Target {
@@ -35,16 +36,16 @@ function targetOf(uri: ParsedUri, env: FactoryContext['env']): Target {
     const base = env.OPENSEARCH_URL
     if (!base) throw new HydratorError('ERR_USAGE', `\`${redactUri(uri.uri)}\` names no cluster and OPENSEARCH_URL is not set: ${USAGE}`)
     if (!/^https?:\/\//i.test(base)) throw new HydratorError('ERR_INVALID_URI', `OPENSEARCH_URL must be an http(s) URL, got \`${redactUri(base)}\``)
-    const base_ = new URL(base)
+    const base_ = parseServerUrl(base, { expected: 'http(s)://user@host:9200', label: 'OPENSEARCH_URL' })
     urlText = `${base_.protocol}//${base_.username ? `${base_.username}${base_.password ? `:${base_.password}` : ''}@` : ''}${base_.host}/${rest}`
   }
-  let url: URL
-  try {
-    url = new URL(urlText)
-  } catch {
-    throw new HydratorError('ERR_INVALID_URI', `\`${redactUri(uri.uri)}\` is not a valid URL: ${USAGE}`)
-  }
-  const segments = url.pathname.split('/').filter(Boolean).map(decodeURIComponent)
+  // The client would throw a bare TypeError, or send part of a password with an unencoded `/`, `?`
+  // or `#` as the path: checked here, with the password hidden.
+  const url = parseServerUrl(urlText, { expected: `opensearch:http://localhost:9200/<index>`, shown: uri.uri })
+  const segments = url.pathname
+    .split('/')
+    .filter(Boolean)
+    .map((segment) => decodeUriPart(uri, segment, 'the index name'))
   if (segments.length > 1) {
     throw new HydratorError('ERR_INVALID_URI', `\`${redactUri(uri.uri)}\`: the path is the index name, one segment, got \`${url.pathname}\``)
   }

@@ -3,10 +3,12 @@ import { postgresSocket, toPostgres, type PostgresClient, type PostgresWriteMode
 import type { Sink } from '../types.js'
 import { redactUri } from '../util/options.js'
 import type { FactoryContext, ParsedUri, Plugin } from './registry.js'
-import { intParam } from './uri-params.js'
+import { intParam, parseServerUrl } from './uri-params.js'
 
 // Query parameters the sink reads; every other one goes to the client (sslmode, application_name, ...).
 const OWN_PARAMS = ['table', 'mode', 'timeoutMs']
+
+const EXPECTED = 'postgres://user@host:5432/database?table=t'
 
 /** Where to connect, from the URI or else from the environment the CLI passed in. */
 interface Connection {
@@ -22,6 +24,9 @@ function connectionOf(uri: ParsedUri, env: FactoryContext['env']): Connection {
   for (const p of OWN_PARAMS) query.delete(p)
   const rest = query.toString()
   if (uri.path.startsWith('//')) {
+    // The client would throw a bare `TypeError: Invalid URL` (or connect to part of a password
+    // holding an unencoded `/`, `?` or `#`): check it here, with the password hidden.
+    parseServerUrl(uri.uri, { expected: EXPECTED, multiHost: true })
     const url = `${uri.scheme}:${uri.path}${rest ? `?${rest}` : ''}`
     return { url, options: {}, display: redactUri(url) }
   }
@@ -36,6 +41,7 @@ function connectionOf(uri: ParsedUri, env: FactoryContext['env']): Connection {
     if (!/^postgres(ql)?:\/\//i.test(databaseUrl)) {
       throw new HydratorError('ERR_INVALID_URI', `DATABASE_URL is not a postgres:// URL: \`${redactUri(databaseUrl)}\``)
     }
+    parseServerUrl(databaseUrl, { expected: EXPECTED, multiHost: true, label: 'DATABASE_URL' })
     const url = rest ? `${databaseUrl}${databaseUrl.includes('?') ? '&' : '?'}${rest}` : databaseUrl
     return { url, options: {}, display: redactUri(url) }
   }
@@ -62,6 +68,8 @@ function connectionOf(uri: ParsedUri, env: FactoryContext['env']): Connection {
 }
 
 async function postgresSink(uri: ParsedUri, context: FactoryContext): Promise<Sink> {
+  // First: a URL the client cannot parse is the problem to name, whatever else is missing.
+  const connection = connectionOf(uri, context.env)
   const table = uri.params.get('table') || context.table
   if (!table) {
     throw new HydratorError('ERR_USAGE', `the postgres sink needs a table: add \`?table=<name>\` to \`${redactUri(uri.uri)}\` or pass --table <name>`)
@@ -77,7 +85,6 @@ async function postgresSink(uri: ParsedUri, context: FactoryContext): Promise<Si
     throw new HydratorError('ERR_INVALID_URI', `unknown \`mode=${mode}\` in \`${redactUri(uri.uri)}\`: use upsert or append`)
   }
   const timeoutMs = intParam(uri, 'timeoutMs', 1)
-  const connection = connectionOf(uri, context.env)
   let postgres: (url?: unknown, options?: Record<string, unknown>) => unknown
   try {
     postgres = (await import('postgres')).default as typeof postgres
@@ -93,8 +100,13 @@ async function postgresSink(uri: ParsedUri, context: FactoryContext): Promise<Si
     onnotice: () => {},
     connection: { application_name: 'event-hydrator', ...(connection.options.connection as object | undefined) },
   }
-  const sql = (connection.url ? postgres(connection.url, clientOptions) : postgres(clientOptions)) as PostgresClient & {
-    end(options?: { timeout?: number }): Promise<void>
+  type Client = PostgresClient & { end(options?: { timeout?: number }): Promise<void> }
+  let sql: Client
+  try {
+    sql = (connection.url ? postgres(connection.url, clientOptions) : postgres(clientOptions)) as Client
+  } catch (error) {
+    // The client checks its options when made (`target_session_attrs=bogus`): a URI problem, not a crash.
+    throw new HydratorError('ERR_INVALID_URI', `\`${connection.display}\`: ${errorMessage(error)}`, { cause: error })
   }
   context.onClose(() => sql.end({ timeout: 5 }))
   const display = `${connection.display}${connection.display.includes('?') ? '&' : '?'}table=${encodeURIComponent(table)}${mode === 'append' ? '&mode=append' : ''}`

@@ -1,4 +1,5 @@
 import { HydratorError } from '../errors.js'
+import { redactSecrets } from './redact.js'
 
 /** Checks an integer option at call time, echoing the bad value (p-queue style). */
 export function assertInteger(name: string, value: unknown, min: number, max = Number.MAX_SAFE_INTEGER): number {
@@ -20,7 +21,14 @@ export function assertString(name: string, value: unknown): string {
   return value
 }
 
-/** Replaces the password of a URI (in the userinfo, or a `password=` parameter) with `***`, for reports and messages. */
+/**
+ * Replaces the secrets of a URI (the password of its userinfo, password-like parameters such as
+ * `password=`, `pwd=`, `token=`) with `***`, for reports and messages, whether or not it parses.
+ * The same as {@link redactSecrets}, under the name the plugins and the CLI use.
+ *
+ * @example
+ * redactUri('postgres://app:p@ss@db/app?table=t') // 'postgres://app:***@db/app?table=t'
+ */
 export function redactUri(uri: string): string {
-  return uri.replace(/(\/\/[^/:@?#]*):[^@/?#]*@/, '$1:***@').replace(/([?&;]password=)[^&;]*/gi, '$1***')
+  return redactSecrets(uri)
 }
