@@ -8,6 +8,7 @@ import { readJsonFiles } from '../sources/read-json-files.js'
 import { readJsonLines } from '../sources/read-json-lines.js'
 import { resolveFiles } from '../util/files.js'
 import type { FactoryContext, ParsedUri, Plugin } from './registry.js'
+import { decodeUriPart } from './uri-params.js'
 
 async function firstChar(file: string): Promise<string> {
   const handle = await open(file, 'r')
@@ -27,7 +28,7 @@ async function firstChar(file: string): Promise<string> {
  * overrides the guess.
  */
 async function jsonSource(uri: ParsedUri, context: FactoryContext, forceLines = false) {
-  const location = decodeURIComponent(uri.path)
+  const location = decodeUriPart(uri, uri.path, 'the file name')
   if (!location) throw new HydratorError('ERR_INVALID_URI', `\`${uri.uri}\` names no file: use e.g. \`json:./events.ndjson\` or \`json:-\``)
   const format = forceLines ? 'lines' : uri.params.get('format')
   const common = { cwd: context.cwd, ...(context.stdin ? { stdin: context.stdin } : {}), maxFailures: numberParam(context.flags.maxFailures), ...resumeOptions(context.resume) }
@@ -38,13 +39,15 @@ async function jsonSource(uri: ParsedUri, context: FactoryContext, forceLines = 
   if (format) throw new HydratorError('ERR_INVALID_URI', `unknown \`format=${format}\` in \`${uri.uri}\`: use lines, array or files`)
   if (/[*?[\]{}]/.test(location) || /\.(ndjson|jsonl)(\.gz)?$|\.gz$/i.test(location)) return readJsonLines(location, { ...common, glob })
   const files = await resolveFiles(location, '*', context.cwd)
-  const isDir = files.length !== 1 || files[0] !== path.resolve(context.cwd, location)
+  const isDir = files.length !== 1 || files[0]!.file !== path.resolve(context.cwd, location)
   if (isDir) {
-    const lines = files.some((f) => /\.(ndjson|jsonl)(\.gz)?$/i.test(f))
+    // Names decide, also of links that cannot be read: a folder of NDJSON links that all dangle
+    // is read as NDJSON, and each link is reported.
+    const lines = files.some((f) => /\.(ndjson|jsonl)(\.gz)?$/i.test(f.file))
     return lines ? readJsonLines(location, { ...common, glob }) : readJsonFiles(location, { ...common, glob })
   }
   if (uri.params.has('path')) return readJsonArray(location, { ...common, path: uri.params.get('path')! })
-  return (await firstChar(files[0]!)) === '[' ? readJsonArray(location, common) : readJsonLines(location, common)
+  return (await firstChar(files[0]!.file)) === '[' ? readJsonArray(location, common) : readJsonLines(location, common)
 }
 
 function numberParam(value: unknown): number | undefined {
@@ -52,7 +55,7 @@ function numberParam(value: unknown): number | undefined {
 }
 
 function ndjsonSink(uri: ParsedUri, context: FactoryContext) {
-  const location = decodeURIComponent(uri.path)
+  const location = decodeUriPart(uri, uri.path, 'the file name')
   if (!location) throw new HydratorError('ERR_INVALID_URI', `\`${uri.uri}\` names no file: use e.g. \`ndjson:./out.ndjson\` or \`ndjson:-\``)
   return toJsonLines(location, {
     cwd: context.cwd,

@@ -39,9 +39,12 @@ export function readJsonArray(file: string, options: ReadJsonArrayOptions = {}):
   const jsonPath = property ? `$.${property}.*` : '$.*'
 
   return defineSource<Record<string, unknown>>(file, options, async function* readJsonArraySource({ stats, fail, signal }) {
-    const [full] = await resolveFiles(file, '*.json', cwd)
-    const name = displayPath(full!, cwd)
-    stats.bytesTotal = await totalSize([full!])
+    const entries = await resolveFiles(file, '*.json', cwd)
+    const entry = entries.find((e) => e.problem === undefined && e.duplicateOf === undefined) ?? entries[0]!
+    const full = entry.file
+    const name = displayPath(full, cwd)
+    if (entry.problem !== undefined) throw new HydratorError('ERR_FILE_NOT_FOUND', `cannot read \`${name}\`: ${entry.problem}`)
+    stats.bytesTotal = await totalSize([entry])
     if (startIndex > 0) stats.startedAt = { source: file, file: name, index: startIndex }
     const queue: unknown[] = []
     let index = 0
@@ -57,11 +60,11 @@ export function readJsonArray(file: string, options: ReadJsonArrayOptions = {}):
     parser.onError = (error) => {
       parseError ??= error
     }
-    const raw = createReadStream(full!, { highWaterMark: 1 << 20 })
+    const raw = createReadStream(full, { highWaterMark: 1 << 20 })
     raw.on('data', (chunk) => {
       stats.bytesRead += chunk.length
     })
-    const input = full!.endsWith('.gz') ? raw.pipe(createGunzip()) : raw
+    const input = full.endsWith('.gz') ? raw.pipe(createGunzip()) : raw
     try {
       for await (const chunk of input as AsyncIterable<Buffer>) {
         if (!parseError) {
@@ -103,7 +106,7 @@ export function readJsonArray(file: string, options: ReadJsonArrayOptions = {}):
         // An empty array is fine; a top-level value that is not an array (at `path`) is not.
         const { readFile } = await import('node:fs/promises')
         if (stats.bytesTotal! < 1 << 20) {
-          const text = (await readFile(full!, 'utf8')).trim()
+          const text = (await readFile(full, 'utf8')).trim()
           let empty = false
           try {
             const parsed = JSON.parse(text) as unknown

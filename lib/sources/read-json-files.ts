@@ -20,7 +20,9 @@ export interface ReadJsonFilesOptions extends SourceOptions {
 /**
  * Reads a folder of one-event-per-file files (`event_1_<id>.event`, `another_event_<id>.event`) in
  * natural order (event_2 before event_10). A file that is not a JSON object is a failure naming the
- * file, and reading goes on. Memory holds the list of names and one file at a time.
+ * file, and reading goes on; so is a link that cannot be read (dangling, looping: ERR_FILE_UNREADABLE).
+ * Each real file is read once, under its first name in that order. Memory holds the list of names
+ * and one file at a time.
  *
  * @example
  * for await (const event of readJsonFiles('./events', { glob: '*.event' })) ...
@@ -35,14 +37,25 @@ export function readJsonFiles(dir: string, options: ReadJsonFilesOptions = {}): 
   const cwd = options.cwd ?? process.cwd()
 
   return defineSource<Record<string, unknown>>(dir, options, async function* readJsonFilesSource({ stats, fail, signal }) {
+    // Links that cannot be read and second paths to a file stay in the list: an index names the
+    // same file in a run and in its resume.
     const files = await resolveFiles(dir, pattern, cwd)
     stats.bytesTotal = files.length // progress in files for folders
-    if (startIndex > 0) stats.startedAt = { source: dir, index: startIndex, file: displayPath(files[startIndex] ?? dir, cwd) }
+    if (startIndex > 0) stats.startedAt = { source: dir, index: startIndex, file: displayPath(files[startIndex]?.file ?? dir, cwd) }
     for (let index = startIndex; index < files.length; index++) {
       if (signal?.aborted) return
-      const file = files[index]!
+      const { file, problem, duplicateOf } = files[index]!
+      if (duplicateOf !== undefined) {
+        stats.bytesRead = index + 1
+        continue
+      }
       const name = displayPath(file, cwd)
       const position = { source: dir, file: name, index, line: 1 }
+      if (problem !== undefined) {
+        stats.bytesRead = index + 1
+        fail({ position, code: 'ERR_FILE_UNREADABLE', message: `${name}: unreadable (${problem})` })
+        continue
+      }
       let buf: Buffer
       try {
         buf = await readFile(file)

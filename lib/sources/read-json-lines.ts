@@ -7,7 +7,7 @@ import { unwrapDeadLetter } from '../dead-letter.js'
 import { HydratorError, errorMessage } from '../errors.js'
 import { setPosition } from '../position.js'
 import type { Position, SourceOptions } from '../types.js'
-import { displayPath, resolveFiles, totalSize } from '../util/files.js'
+import { displayPath, type ResolvedFile, resolveFiles, totalSize } from '../util/files.js'
 import { assertInteger } from '../util/options.js'
 import { defineSource, type StatefulSource } from './define-source.js'
 
@@ -40,7 +40,9 @@ const CR = 0x0d
  * Reads NDJSON events in file order: one file, `.gz` files, a directory or a glob (files in natural
  * order: events-2 before events-10), or `-` for stdin. Streams with memory bounded by the longest
  * line. A blank line is skipped; a line that is not JSON or not an object is a failure naming file
- * and line, and reading goes on. CRLF and a last line without a newline are fine.
+ * and line, and reading goes on; so is a matched link that cannot be read (dangling, looping:
+ * ERR_FILE_UNREADABLE). Each real file is read once, under its first name in that order. CRLF and a
+ * last line without a newline are fine.
  *
  * @example
  * for await (const event of readJsonLines('events/*.ndjson.gz')) console.log(event['detail-type'])
@@ -61,21 +63,26 @@ export function readJsonLines(location: string, options: ReadJsonLinesOptions = 
     options,
     async function* readJsonLinesSource({ stats, fail, signal }) {
       started = true
-      const files = location === '-' ? ['-'] : await resolveFiles(location, pattern, cwd)
+      const files: ResolvedFile[] = location === '-' ? [{ file: '-' }] : await resolveFiles(location, pattern, cwd)
       if (location !== '-') stats.bytesTotal = await totalSize(files)
       let startIndex = 0
       const startAt = options.startAt
       if (startAt) {
-        startIndex = files.findIndex((f) => f === startAt.file || displayPath(f, cwd) === startAt.file)
+        startIndex = files.findIndex(({ file, duplicateOf }) => duplicateOf === undefined && (file === startAt.file || displayPath(file, cwd) === startAt.file))
         if (startIndex === -1) {
           throw new HydratorError('ERR_CHECKPOINT_MISMATCH', `cannot resume: \`${startAt.file}\` is not among the files of \`${location}\``)
         }
-        stats.startedAt = { source: uri, file: displayPath(files[startIndex]!, cwd), line: startAt.line, offset: startAt.offset }
+        stats.startedAt = { source: uri, file: displayPath(files[startIndex]!.file, cwd), line: startAt.line, offset: startAt.offset }
       }
       for (let f = startIndex; f < files.length; f++) {
         if (signal?.aborted) return
-        const file = files[f]!
+        const { file, problem, duplicateOf } = files[f]!
+        if (duplicateOf !== undefined) continue
         const name = file === '-' ? 'stdin' : displayPath(file, cwd)
+        if (problem !== undefined) {
+          fail({ position: { source: uri, file: name, line: 1, offset: 0 }, code: 'ERR_FILE_UNREADABLE', message: `${name}: unreadable (${problem})` })
+          continue
+        }
         const resume = startAt && f === startIndex ? startAt : undefined
         const gz = file.endsWith('.gz')
         let input: Readable

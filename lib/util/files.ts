@@ -1,6 +1,7 @@
-import { stat } from 'node:fs/promises'
+import { type Dirent, readdir as readdirCallback, stat as statCallback } from 'node:fs'
+import { readlink, realpath, stat } from 'node:fs/promises'
 import path from 'node:path'
-import { glob } from 'tinyglobby'
+import { type FileSystemAdapter, glob } from 'tinyglobby'
 import { HydratorError } from '../errors.js'
 
 const collator = new Intl.Collator('en', { numeric: true, sensitivity: 'variant' })
@@ -12,37 +13,55 @@ export function naturalCompare(a: string, b: string): number {
 
 const GLOB_CHARS = /[*?[\]{}]/
 
+/** One entry of {@link resolveFiles}: a file to read, a link that cannot be read, or a second path to a file already listed. */
+export interface ResolvedFile {
+  /** The absolute path as matched (through links, not resolved). */
+  readonly file: string
+  /** Set when the entry is a link that cannot be read: `dangling link to <target>`, `link loop` or `permission denied`. */
+  readonly problem?: string
+  /** Set when an earlier entry is the same real file: this one is not read again. */
+  readonly duplicateOf?: string
+}
+
 /**
  * Resolves a file, a directory (its files matching `pattern`) or a glob to files in natural order.
- * Throws ERR_FILE_NOT_FOUND naming the path when nothing is there.
+ * Each real file is read once: an entry whose real path an earlier entry already has (a link to a
+ * file of the folder, a folder reached through a link) stays in the list, marked `duplicateOf`, so
+ * that indexes stay the same between a run and its resume. Links that cannot be read (dangling,
+ * looping) and match are listed with a `problem`. Throws ERR_FILE_NOT_FOUND naming the path when
+ * nothing is there, or when the path itself is such a link.
+ *
+ * @example
+ * for (const { file, problem, duplicateOf } of await resolveFiles('events', '*.ndjson')) ...
  */
-export async function resolveFiles(location: string, pattern: string, cwd = process.cwd()): Promise<string[]> {
+export async function resolveFiles(location: string, pattern: string, cwd = process.cwd()): Promise<ResolvedFile[]> {
   if (GLOB_CHARS.test(location)) {
-    const files = await glob(location, { cwd, absolute: true, onlyFiles: true, expandDirectories: false })
+    const files = await listFiles(location, cwd)
     if (files.length === 0) throw new HydratorError('ERR_FILE_NOT_FOUND', `no file matches \`${location}\``)
-    return files.sort((a, b) => naturalCompare(a, b))
+    return files
   }
   const full = path.resolve(cwd, location)
   let info
   try {
     info = await stat(full)
   } catch (error) {
-    throw new HydratorError('ERR_FILE_NOT_FOUND', `cannot read \`${location}\`: no such file or directory`, { cause: error })
+    const problem = await linkProblem(full, error)
+    throw new HydratorError('ERR_FILE_NOT_FOUND', `cannot read \`${location}\`: ${problem ?? 'no such file or directory'}`, { cause: error })
   }
   if (info.isDirectory()) {
-    const files = await glob(pattern, { cwd: full, absolute: true, onlyFiles: true, expandDirectories: false })
+    const files = await listFiles(pattern, full)
     if (files.length === 0) {
       throw new HydratorError('ERR_FILE_NOT_FOUND', `the directory \`${location}\` holds no file matching \`${pattern}\``)
     }
-    return files.sort((a, b) => naturalCompare(a, b))
+    return files
   }
-  return [full]
+  return [{ file: full }]
 }
 
-/** Sum of the sizes of files, for progress and ETA. */
-export async function totalSize(files: readonly string[]): Promise<number> {
+/** Sum of the sizes of the files that can be read, for progress and ETA. */
+export async function totalSize(files: readonly ResolvedFile[]): Promise<number> {
   let total = 0
-  for (const f of files) total += (await stat(f)).size
+  for (const f of files) if (!f.problem && !f.duplicateOf) total += (await stat(f.file)).size
   return total
 }
 
@@ -50,4 +69,86 @@ export async function totalSize(files: readonly string[]): Promise<number> {
 export function displayPath(file: string, cwd = process.cwd()): string {
   const rel = path.relative(cwd, file)
   return rel && !rel.startsWith('..') && !path.isAbsolute(rel) ? rel : file
+}
+
+/**
+ * The glob's matches in natural order. tinyglobby (through fdir) follows links to files and folders
+ * but drops links it cannot resolve (dangling, looping) without a word, and with
+ * `followSymbolicLinks: false` drops every link. So the directory listing it crawls with is ours: a
+ * link that cannot be followed is shown to it as a plain file, and the glob matches it by name.
+ */
+async function listFiles(pattern: string, cwd: string): Promise<ResolvedFile[]> {
+  const crawl = { sawLink: false }
+  const files = await glob(pattern, { cwd, absolute: true, onlyFiles: true, expandDirectories: false, fs: linkAwareFs(crawl) })
+  files.sort((a, b) => naturalCompare(a, b))
+  // Without a link in the crawled folders, every path is a distinct real file.
+  if (!crawl.sawLink) return files.map((file) => ({ file }))
+  const found = new Array<{ real: string; problem?: string }>(files.length)
+  const CONCURRENCY = 64
+  for (let i = 0; i < files.length; i += CONCURRENCY) {
+    const slice = files.slice(i, i + CONCURRENCY)
+    const infos = await Promise.all(slice.map(inspect))
+    for (let j = 0; j < infos.length; j++) found[i + j] = infos[j]!
+  }
+  const first = new Map<string, string>()
+  return files.map((file, i) => {
+    const { real, problem } = found[i]!
+    const earlier = first.get(real)
+    if (earlier !== undefined) return { file, duplicateOf: earlier }
+    first.set(real, file)
+    return problem ? { file, problem } : { file }
+  })
+}
+
+/** The real path of a matched file, or of the link itself (its folder's real path) when it leads nowhere. */
+async function inspect(file: string): Promise<{ real: string; problem?: string }> {
+  try {
+    return { real: await realpath(file) }
+  } catch (error) {
+    const dir = path.dirname(file)
+    const real = path.join(await realpath(dir).catch(() => dir), path.basename(file))
+    return { real, problem: (await linkProblem(file, error)) ?? errorText(error) }
+  }
+}
+
+/** Why `file`, which stat/realpath could not follow, cannot be read, if the reason is a link; else undefined. */
+async function linkProblem(file: string, error: unknown): Promise<string | undefined> {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code
+  if (code === 'ELOOP') return 'link loop'
+  if (code === 'EACCES' || code === 'EPERM') return 'permission denied'
+  if (code === 'ENOENT' || code === 'ENOTDIR') {
+    const target = await readlink(file).catch(() => undefined)
+    return target === undefined ? undefined : `dangling link to ${target}`
+  }
+  return undefined
+}
+
+function errorText(error: unknown): string {
+  const e = error as NodeJS.ErrnoException | undefined
+  return e?.code ?? (e?.message || String(error))
+}
+
+/**
+ * node:fs for tinyglobby, whose `readdir` presents a link that cannot be followed as a file (so
+ * that the glob reports it) and notes whether the crawl met any link.
+ */
+function linkAwareFs(crawl: { sawLink: boolean }): FileSystemAdapter {
+  const readdir = (dir: string, options: unknown, callback: (error: NodeJS.ErrnoException | null, entries?: Dirent[]) => void) => {
+    readdirCallback(dir, options as { withFileTypes: true }, (error, entries) => {
+      if (error || !entries) return callback(error, entries)
+      const links = entries.filter((entry) => entry.isSymbolicLink())
+      if (links.length === 0) return callback(null, entries)
+      crawl.sawLink = true
+      let pending = links.length
+      for (const entry of links) {
+        statCallback(path.join(dir, entry.name), (statError) => {
+          if (statError) {
+            Object.defineProperties(entry, { isFile: { value: () => true }, isSymbolicLink: { value: () => false } })
+          }
+          if (--pending === 0) callback(null, entries)
+        })
+      }
+    })
+  }
+  return { readdir: readdir as unknown as FileSystemAdapter['readdir'] }
 }
