@@ -10,12 +10,7 @@
  */
 import { InvalidPatternError } from '../errors.js'
 import { parseCidr, parseIp, type IpRange } from './ip.js'
-import {
-  MAX_WILDCARD_COMPLEXITY,
-  parseWildcard,
-  wildcardComplexity,
-  type WildcardSegments,
-} from './wildcard.js'
+import { parseWildcard, wildcardTooComplex, type WildcardGroup, type WildcardSegments } from './wildcard.js'
 
 /** One way a field value can match. */
 export type Matcher =
@@ -442,14 +437,26 @@ interface ComplexityMachine {
 }
 
 /**
- * AWS refuses rules whose wildcards are too expensive to run. The wildcards that share one
- * event-ruler byte machine (same field, reached through the same earlier values) are weighed
- * together; see {@link wildcardComplexity}.
+ * The wildcard pattern a matcher adds to its field's byte machine, under the key event-ruler tells
+ * equal patterns apart by: a wildcard is one pattern, an anything-but wildcard list another (its
+ * values a set). Other matchers add none.
+ */
+function wildcardGroupOf(matcher: Matcher): { key: string; group: WildcardGroup } | undefined {
+  if (matcher.kind === 'wildcard') return { key: `wildcard ${matcher.value}`, group: [matcher.segments] }
+  if (matcher.kind === 'anything-but-wildcard') {
+    const unique = new Map(matcher.values.map((segments) => [JSON.stringify(segments), segments]))
+    return { key: `anything-but ${JSON.stringify([...unique.keys()].sort())}`, group: [...unique.values()] }
+  }
+  return undefined
+}
+
+/**
+ * AWS refuses rules whose wildcards are too expensive to run, plain and anything-but wildcards
+ * alike. The wildcards that share one event-ruler byte machine (same field, reached through the
+ * same earlier values) are weighed together; see `wildcardComplexity`.
  */
 function checkComplexity(branches: readonly Branch[]): void {
-  const anyWildcard = branches.some((branch) =>
-    branch.some((field) => field.matchers.some((matcher) => matcher.kind === 'wildcard')),
-  )
+  const anyWildcard = branches.some((branch) => branch.some((field) => field.matchers.some((matcher) => wildcardGroupOf(matcher))))
   if (!anyWildcard) return
   const root: ComplexityState = { fields: new Map() }
   for (const branch of branches) {
@@ -486,11 +493,12 @@ function checkComplexity(branches: readonly Branch[]): void {
     if (seen.has(state)) continue
     seen.add(state)
     for (const machine of state.fields.values()) {
-      const patterns = new Map<string, WildcardSegments>()
+      const groups = new Map<string, WildcardGroup>()
       for (const matcher of machine.matchers) {
-        if (matcher.kind === 'wildcard') patterns.set(matcher.value, matcher.segments)
+        const wildcard = wildcardGroupOf(matcher)
+        if (wildcard) groups.set(wildcard.key, wildcard.group)
       }
-      if (wildcardComplexity([...patterns.values()]) > MAX_WILDCARD_COMPLEXITY) {
+      if (wildcardTooComplex([...groups.values()])) {
         fail(
           machine.path,
           'Rule is too complex - try using fewer wildcard characters or fewer repeating character sequences after a wildcard character',

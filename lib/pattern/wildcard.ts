@@ -96,6 +96,24 @@ export function wildcardTester(segments: WildcardSegments): (value: string) => b
 /** The complexity above which AWS rejects a rule (`Rule is too complex ...`). */
 export const MAX_WILDCARD_COMPLEXITY = 10
 
+/**
+ * The wildcard values of one event-ruler pattern: one value for `{"wildcard": "..."}`, every value
+ * for `{"anything-but": {"wildcard": [...]}}`, which event-ruler keeps as one pattern (a values set).
+ */
+export type WildcardGroup = readonly WildcardSegments[]
+
+/**
+ * True when the wildcard patterns of one field (plain wildcards and anything-but wildcards alike,
+ * as event-ruler's `MachineComplexityEvaluator` counts both) are over {@link MAX_WILDCARD_COMPLEXITY}.
+ * The one check every wildcard goes through.
+ *
+ * @example
+ * wildcardTooComplex([[parseWildcard('*:*:*:*:*:event-bus/*') as WildcardSegments]]) // true
+ */
+export function wildcardTooComplex(groups: readonly WildcardGroup[]): boolean {
+  return wildcardComplexity(groups) > MAX_WILDCARD_COMPLEXITY
+}
+
 const STAR = -1
 const OTHER_BYTE = -2
 const MAX_EXPLORED_STATE_SETS = 20_000
@@ -104,6 +122,11 @@ interface NfaState {
   readonly id: number
   /** How many wildcard prefixes this state stands for (a star state counts twice, as its loop does). */
   weight: number
+  /**
+   * For a shared state (determinate prefix, first star): its weight per pattern group. The values of
+   * one anything-but wildcard list are one event-ruler pattern, so they count once where they share.
+   */
+  readonly groups: Map<number, number>
   loop: boolean
   readonly next: Map<number, NfaState[]>
   readonly epsilon: NfaState[]
@@ -116,19 +139,21 @@ interface NfaState {
  * The worst-case number of wildcard prefixes one value can keep alive at once, for the wildcard
  * patterns of one field: event-ruler's `MachineComplexityEvaluator` idea on a byte-level NFA where
  * patterns share their determinate prefix and first star, each star counts twice (state and loop),
- * and every other live state once. AWS rejects a field above {@link MAX_WILDCARD_COMPLEXITY}: five
- * stars separated by one repeated character, or four `*.ext` patterns on one field, go over it.
+ * and every other live state once; a state counts each pattern group once (event-ruler counts
+ * distinct patterns). AWS rejects a field above {@link MAX_WILDCARD_COMPLEXITY}: five stars
+ * separated by one repeated character, or four `*.ext` patterns on one field, go over it.
  *
  * @example
- * wildcardComplexity([['', ':', ':', ':', ':', ':event-bus/', '']]) // 11, too complex
- * wildcardComplexity([['arn:aws:events:us-east-1:', ':event-bus/', '']]) // 5
+ * wildcardComplexity([[['', ':', ':', ':', ':', ':event-bus/', '']]]) // 11, too complex
+ * wildcardComplexity([[['arn:aws:events:us-east-1:', ':event-bus/', '']]]) // 5
  */
-export function wildcardComplexity(patterns: readonly WildcardSegments[]): number {
-  if (patterns.length === 0) return 0
+export function wildcardComplexity(groups: readonly WildcardGroup[]): number {
+  if (!groups.some((group) => group.length > 0)) return 0
   let nextId = 0
   const newState = (loop: boolean): NfaState => ({
     id: nextId++,
     weight: 0,
+    groups: new Map(),
     loop,
     next: new Map(),
     epsilon: [],
@@ -144,7 +169,8 @@ export function wildcardComplexity(patterns: readonly WildcardSegments[]): numbe
   const alphabet = new Set<number>()
   const encoder = new TextEncoder()
 
-  for (const segments of patterns) {
+  const patterns = groups.flatMap((group, g) => group.map((segments) => ({ segments, g })))
+  for (const { segments, g } of patterns) {
     const tokens: number[] = [34]
     segments.forEach((segment, index) => {
       if (index > 0) tokens.push(STAR)
@@ -165,7 +191,7 @@ export function wildcardComplexity(patterns: readonly WildcardSegments[]): numbe
             current.star = star
             current.epsilon.push(star)
           }
-          star.weight += 2
+          star.groups.set(g, 2)
           current = star
           determinate = false
         }
@@ -179,7 +205,7 @@ export function wildcardComplexity(patterns: readonly WildcardSegments[]): numbe
           current.trie.set(token, child)
           addEdge(current, token, child)
         }
-        if (!isLast) child.weight += 1
+        if (!isLast) child.groups.set(g, 1)
         current = child
       } else if (determinate) {
         // the star after this byte is shared: reach it through a shared trie node
@@ -216,7 +242,10 @@ export function wildcardComplexity(patterns: readonly WildcardSegments[]): numbe
   }
   const weigh = (states: Set<NfaState>): number => {
     let total = 0
-    for (const state of states) total += state.weight
+    for (const state of states) {
+      total += state.weight
+      for (const w of state.groups.values()) total += w
+    }
     return total
   }
   const keyOf = (states: Set<NfaState>): string =>

@@ -3,8 +3,10 @@ import { toDynamo } from '../sinks/to-dynamo.js'
 import { parseSortKeyCondition, queryDynamo } from '../sources/query-dynamo.js'
 import { scanDynamo, type DynamoClient, type DynamoReadOptions, type SegmentChoice } from '../sources/scan-dynamo.js'
 import { awsClientConfig, awsRequestHandlerOf } from '../util/aws.js'
+import { dynamoNameProblem, quoted } from '../util/dynamo-names.js'
+import { redactUri } from '../util/options.js'
 import type { FactoryContext, ParsedUri, Plugin } from './registry.js'
-import { boolParam, checkParams, intParam } from './uri-params.js'
+import { boolParam, checkParams, decodeUriPart, intParam } from './uri-params.js'
 
 const SOURCE_PARAMS = [
   'region',
@@ -32,11 +34,24 @@ const SOURCE_PARAMS = [
 const SINK_PARAMS = ['region', 'endpoint', 'profile', 'table', 'timeoutMs']
 
 function tableOf(uri: ParsedUri, context: FactoryContext): string {
-  const name = uri.params.get('table') || decodeURIComponent(uri.path.replace(/^\/+/, '')) || context.table
+  const name = uri.params.get('table') || decodeUriPart(uri, uri.path.replace(/^\/+/, ''), 'the table name') || context.table
   if (!name) {
     throw new HydratorError('ERR_INVALID_URI', `\`${uri.uri}\` names no table: use e.g. \`dynamo:events\` or \`dynamo:?table=events\``)
   }
   return name
+}
+
+/**
+ * A table or index name DynamoDB would refuse fails here, before any client is made (DynamoDB
+ * would answer it with a ValidationException). The endpoint is checked first: its message is the
+ * one that hides secrets a URI may hold.
+ */
+function checkNames(uri: ParsedUri, context: FactoryContext, names: { table: string; index?: string | undefined }): void {
+  awsClientConfig(uri, context.env, 'dynamodb')
+  for (const [kind, name] of [['table', names.table], ['index', names.index]] as const) {
+    const problem = name === undefined ? undefined : dynamoNameProblem(name, kind)
+    if (problem) throw new HydratorError('ERR_INVALID_URI', `${problem}, in ${quoted(redactUri(uri.uri))}`)
+  }
 }
 
 function jsonObjectParam(uri: ParsedUri, name: string): Record<string, unknown> | undefined {
@@ -97,6 +112,7 @@ async function dynamoSource(uri: ParsedUri, context: FactoryContext) {
   checkParams(uri, SOURCE_PARAMS)
   const tableName = tableOf(uri, context)
   const indexName = uri.params.get('index') || undefined
+  checkNames(uri, context, { table: tableName, index: indexName })
   const partition = uri.params.get('partition')
   const order = uri.params.get('order')
   if (order !== null && order !== 'asc' && order !== 'desc') {
@@ -123,7 +139,8 @@ async function dynamoSource(uri: ParsedUri, context: FactoryContext) {
   const common = (client: DynamoClient): DynamoReadOptions => ({
     client,
     tableName,
-    uri: uri.uri,
+    // the report's: an ?endpoint= may hold credentials
+    uri: redactUri(uri.uri),
     ...(indexName ? { indexName } : {}),
     ...(pageSize !== undefined ? { pageSize } : {}),
     ...(consistent !== undefined ? { consistentRead: consistent } : {}),
@@ -171,6 +188,7 @@ async function dynamoSource(uri: ParsedUri, context: FactoryContext) {
 async function dynamoSink(uri: ParsedUri, context: FactoryContext) {
   checkParams(uri, SINK_PARAMS)
   const tableName = tableOf(uri, context)
+  checkNames(uri, context, { table: tableName })
   if (!context.mapping) {
     throw new HydratorError(
       'ERR_USAGE',
@@ -180,7 +198,8 @@ async function dynamoSink(uri: ParsedUri, context: FactoryContext) {
   const options = {
     tableName,
     mapping: context.mapping,
-    uri: uri.uri,
+    // the report's: an ?endpoint= may hold credentials
+    uri: redactUri(uri.uri),
     dryRun: context.dryRun,
     ...(context.batchSize !== undefined ? { batchSize: context.batchSize } : {}),
     ...(context.concurrency !== undefined ? { concurrency: context.concurrency } : {}),

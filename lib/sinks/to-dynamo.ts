@@ -1,8 +1,10 @@
-import type { TableDescription } from '@aws-sdk/client-dynamodb'
+import type { AttributeValue, TableDescription } from '@aws-sdk/client-dynamodb'
 import { HydratorError, errorMessage } from '../errors.js'
 import { collapseByKey, compileMapping, type CompiledMapping, type Mapping, type RowWrite } from '../mapping.js'
 import type { Sink } from '../types.js'
 import { awsConfigError, awsErrorName, awsHttpStatus, isRetryableAwsError } from '../util/aws.js'
+import { fromAttributeMap, setOwn, toAttributeMap, toAttributeValue } from '../util/dynamo-codec.js'
+import { assertDynamoName } from '../util/dynamo-names.js'
 import { assertInteger, assertString } from '../util/options.js'
 import { validateRetryPolicy, withRetry, type RetryPolicy } from '../util/retry.js'
 import { describeTable, keyNames, loadSdk, sendOf, type DynamoClient, type DynamoKey } from '../sources/scan-dynamo.js'
@@ -42,6 +44,8 @@ export interface DynamoWrite {
   readonly item: Record<string, unknown>
   /** The item's primary key. */
   readonly key: DynamoKey
+  /** What is sent: the item (put) or the key (delete) as DynamoDB AttributeValues; empty when there is a `problem`. */
+  readonly attributes: Record<string, AttributeValue>
   /** A string form of the key, for grouping and ordering. */
   readonly keyString: string
   readonly version?: number
@@ -78,6 +82,7 @@ export function toDynamo<In = unknown>(options: ToDynamoOptions): Sink<In> {
     throw new HydratorError('ERR_INVALID_OPTION', `expected \`client\` to be a DynamoDBDocumentClient (something with \`send\`), got \`${String(client)}\``)
   }
   assertString('tableName', tableName)
+  assertDynamoName('tableName', tableName, 'table')
   const compiled = compileMapping(options.mapping)
   const batchSize = assertInteger('batchSize', options.batchSize ?? MAX_BATCH, 1, MAX_BATCH)
   const concurrency = assertInteger('concurrency', options.concurrency ?? 8, 1)
@@ -99,7 +104,7 @@ function dynamoDriver(client: DynamoClient, tableName: string, compiled: Compile
 
   const keyStringOf = (item: Record<string, unknown>) => JSON.stringify(compiled.mapping.key.map((k) => item[k]))
 
-  const requestOf = (w: DynamoWrite) => (w.op === 'put' ? { PutRequest: { Item: w.item } } : { DeleteRequest: { Key: w.key } })
+  const requestOf = (w: DynamoWrite) => (w.op === 'put' ? { PutRequest: { Item: w.attributes } } : { DeleteRequest: { Key: w.attributes } })
 
   const done = (w: DynamoWrite, attempts: number): WriteOutcome => ({
     status: 'written',
@@ -128,22 +133,23 @@ function dynamoDriver(client: DynamoClient, tableName: string, compiled: Compile
   const writeOne = async (w: DynamoWrite, context: DriverContext): Promise<WriteOutcome> => {
     let attempts = 0
     const input: Record<string, unknown> = { TableName: tableName }
-    if (w.op === 'put') input.Item = w.item
-    else input.Key = w.key
+    if (w.op === 'put') input.Item = w.attributes
+    else input.Key = w.attributes
     if (versionColumn !== undefined && w.version !== undefined) {
       input.ConditionExpression = 'attribute_not_exists(#pk) OR #version < :version'
       input.ExpressionAttributeNames = { '#pk': keyAttributes[0], '#version': versionColumn }
-      input.ExpressionAttributeValues = { ':version': w.version }
+      // Checked in toWrite: a version DynamoDB cannot hold is a problem there.
+      input.ExpressionAttributeValues = { ':version': toAttributeValue(w.version) }
       input.ReturnValuesOnConditionCheckFailure = 'ALL_OLD'
     }
-    const Command = w.op === 'put' ? sdk.lib.PutCommand : sdk.lib.DeleteCommand
+    const command = () => (w.op === 'put' ? new sdk.client.PutItemCommand(input as never) : new sdk.client.DeleteItemCommand(input as never))
     // Whether an earlier attempt may have been applied although it failed (no answer, or a 5xx).
     let maybeApplied = false
     try {
       await withRetry(
         (attempt) => {
           attempts = attempt
-          return send(new Command(input as never))
+          return send(command())
         },
         retry,
         {
@@ -185,14 +191,12 @@ function dynamoDriver(client: DynamoClient, tableName: string, compiled: Compile
         async (attempt) => {
           attempts = attempt
           const out = await send(
-            new sdk.lib.BatchWriteCommand({ RequestItems: { [tableName]: remaining.map((i) => requestOf(batch[i]!)) } } as never),
+            new sdk.client.BatchWriteItemCommand({ RequestItems: { [tableName]: remaining.map((i) => requestOf(batch[i]!)) } } as never),
           )
-          const unprocessed = ((out.UnprocessedItems as Record<string, Record<string, { Item?: Record<string, unknown>; Key?: Record<string, unknown> }>[]> | undefined) ?? {})[
+          const unprocessed = ((out.UnprocessedItems as Record<string, Record<string, { Item?: Record<string, AttributeValue>; Key?: Record<string, AttributeValue> }>[]> | undefined) ?? {})[
             tableName
           ] ?? []
-          const left = new Set(
-            unprocessed.map((r) => keyStringOf((r.PutRequest?.Item ?? r.DeleteRequest?.Key ?? {}) as Record<string, unknown>)),
-          )
+          const left = new Set(unprocessed.map((r) => keyStringOf(fromAttributeMap(r.PutRequest?.Item ?? r.DeleteRequest?.Key ?? {}))))
           const still = remaining.filter((i) => left.has(batch[i]!.keyString))
           // Every unprocessed entry must be one of ours; if one cannot be told apart, claim nothing
           // and send them all again (puts and deletes of distinct keys may safely be repeated).
@@ -251,7 +255,7 @@ function dynamoDriver(client: DynamoClient, tableName: string, compiled: Compile
     sizeOf: (w: DynamoWrite) => w.sizeBytes,
     preview(w: DynamoWrite) {
       if (w.problem) return { error: w.problem.code, key: w.key }
-      const request = requestOf(w)
+      const request = w.op === 'put' ? { PutRequest: { Item: w.item } } : { DeleteRequest: { Key: w.key } }
       return versionColumn === undefined ? request : { ...request, condition: `attribute_not_exists(${keyAttributes[0]}) OR ${versionColumn} < ${w.version}` }
     },
     async write(batch: readonly DynamoWrite[], context: DriverContext): Promise<readonly WriteOutcome[]> {
@@ -328,11 +332,14 @@ function checkSchema(table: TableDescription, keyAttributes: readonly string[], 
 
 /** Turns a mapped row into a DynamoDB write, with its size and any problem that keeps it from being sent. */
 function toWrite(row: RowWrite, keyAttributes: readonly string[]): DynamoWrite {
+  // Keys are data: an attribute may be called __proto__ (setOwn), and values are marshalled here,
+  // not by lib-dynamodb, which loses or rejects own `__proto__` and `constructor` keys.
   const item: Record<string, unknown> = {}
-  for (const [name, value] of Object.entries(row.row)) if (value !== null && value !== undefined) item[name] = value
+  for (const [name, value] of Object.entries(row.row)) if (value !== null && value !== undefined) setOwn(item, name, value)
   const key: Record<string, unknown> = {}
-  for (const k of keyAttributes) key[k] = row.row[k]
+  for (const k of keyAttributes) setOwn(key, k, row.row[k])
   let sizeBytes = 0
+  let attributes: Record<string, AttributeValue> = {}
   let problem: DynamoWrite['problem']
   const keyString = row.keyString
   try {
@@ -345,6 +352,10 @@ function toWrite(row: RowWrite, keyAttributes: readonly string[]): DynamoWrite {
         }
       }
     }
+    if (!problem) {
+      attributes = toAttributeMap(row.op === 'delete' ? key : item)
+      if (row.version !== undefined) toAttributeValue(row.version)
+    }
   } catch (error) {
     problem = { code: 'ERR_MAPPING', message: `item ${keyString}: ${errorMessage(error)}` }
   }
@@ -352,6 +363,7 @@ function toWrite(row: RowWrite, keyAttributes: readonly string[]): DynamoWrite {
     op: row.op === 'delete' ? 'delete' : 'put',
     item,
     key,
+    attributes,
     keyString,
     ...(row.version !== undefined ? { version: row.version } : {}),
     sizeBytes,

@@ -1,5 +1,6 @@
 import { HydratorError } from '../errors.js'
 import {
+  assertAttributeValues,
   cursorOfPosition,
   indexOf,
   keyNames,
@@ -112,6 +113,7 @@ function validateKeyCondition(condition: KeyCondition): KeyCondition {
     if (!condition.values || typeof condition.values !== 'object') {
       throw new HydratorError('ERR_INVALID_OPTION', '`keyCondition.expression` needs `values` for its :placeholders')
     }
+    assertAttributeValues('keyCondition.values', condition.values)
     return condition
   }
   if (!('value' in condition) || !isKeyValue(condition.value)) {

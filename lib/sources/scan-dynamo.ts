@@ -1,10 +1,12 @@
-import type { DynamoDBClient, TableDescription } from '@aws-sdk/client-dynamodb'
+import type { AttributeValue, DynamoDBClient, TableDescription } from '@aws-sdk/client-dynamodb'
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb'
 import { HydratorError, errorMessage } from '../errors.js'
 import { setPosition } from '../position.js'
 import type { Position, SourceOptions } from '../types.js'
 import { assertInteger, assertString } from '../util/options.js'
 import { awsConfigError, isRetryableAwsError } from '../util/aws.js'
+import { fromAttributeMap, setOwn, toAttributeMap, toAttributeValue } from '../util/dynamo-codec.js'
+import { assertDynamoName } from '../util/dynamo-names.js'
 import { validateRetryPolicy, withRetry, type RetryPolicy } from '../util/retry.js'
 import { defineSource, type SourceControl, type StatefulSource } from './define-source.js'
 
@@ -180,7 +182,11 @@ export function validateReadOptions(options: DynamoReadOptions, fn: string): Rea
     throw new HydratorError('ERR_INVALID_OPTION', `expected \`client\` to be a DynamoDBDocumentClient (something with \`send\`), got \`${String(options.client)}\``)
   }
   assertString('tableName', options.tableName)
-  if (options.indexName !== undefined) assertString('indexName', options.indexName)
+  assertDynamoName('tableName', options.tableName, 'table')
+  if (options.indexName !== undefined) {
+    assertString('indexName', options.indexName)
+    assertDynamoName('indexName', options.indexName, 'index')
+  }
   const pageSize = options.pageSize === undefined ? undefined : assertInteger('pageSize', options.pageSize, 1)
   if (options.consistentRead !== undefined && typeof options.consistentRead !== 'boolean') {
     throw new HydratorError('ERR_INVALID_OPTION', `expected \`consistentRead\` to be a boolean, got \`${String(options.consistentRead)}\``)
@@ -192,6 +198,7 @@ export function validateReadOptions(options: DynamoReadOptions, fn: string): Rea
     for (const name of options.projection) assertString('projection[]', name)
   }
   if (options.filterExpression !== undefined) assertString('filterExpression', options.filterExpression)
+  if (options.expressionAttributeValues !== undefined) assertAttributeValues('expressionAttributeValues', options.expressionAttributeValues)
   if (options.keyAttributes !== undefined) {
     if (!Array.isArray(options.keyAttributes) || options.keyAttributes.length < 1 || options.keyAttributes.length > 2) {
       throw new HydratorError('ERR_INVALID_OPTION', `expected \`keyAttributes\` to be one or two attribute names, got \`${String(options.keyAttributes)}\``)
@@ -219,6 +226,20 @@ export function validateReadOptions(options: DynamoReadOptions, fn: string): Rea
     uri: options.uri ?? `dynamo:${options.tableName}${options.indexName ? `?index=${options.indexName}` : ''}`,
     retry,
     ...(pageSize !== undefined ? { pageSize } : {}),
+  }
+}
+
+/** @internal Checks that `:placeholder` values are ones DynamoDB can hold, naming the bad one. */
+export function assertAttributeValues(name: string, values: unknown): void {
+  if (!values || typeof values !== 'object' || Array.isArray(values)) {
+    throw new HydratorError('ERR_INVALID_OPTION', `expected \`${name}\` to be an object of :placeholder values, got \`${String(values)}\``)
+  }
+  for (const [placeholder, value] of Object.entries(values)) {
+    try {
+      toAttributeValue(value)
+    } catch (error) {
+      throw new HydratorError('ERR_INVALID_OPTION', `\`${name}\` \`${placeholder}\` cannot be a DynamoDB value: ${errorMessage(error)}`)
+    }
   }
 }
 
@@ -315,7 +336,7 @@ export async function describeTable(
     )
     table = (out as { Table?: TableDescription }).Table
   } catch (error) {
-    const config = awsConfigError(error, `DynamoDB table \`${tableName}\``)
+    const config = awsConfigError(error, `DynamoDB table \`${tableName}\``, { opening: true })
     if (config) throw config
     throw new HydratorError('ERR_CONNECTION', `DescribeTable \`${tableName}\` failed: ${errorMessage(error)}`, { cause: error })
   }
@@ -408,22 +429,25 @@ export function readDynamo<T>(
         const { command, input } = request(segment, table)
         const names = { ...(shared.ExpressionAttributeNames as object), ...(input.ExpressionAttributeNames as object) }
         const values = { ...(shared.ExpressionAttributeValues as object), ...(input.ExpressionAttributeValues as object) }
-        const params = {
-          ...shared,
-          ...input,
-          ...(Object.keys(names).length ? { ExpressionAttributeNames: names } : {}),
-          ...(Object.keys(values).length ? { ExpressionAttributeValues: values } : {}),
-          ...(startKey ? { ExclusiveStartKey: startKey } : {}),
-        }
-        const Command = command === 'Scan' ? sdk.lib.ScanCommand : sdk.lib.QueryCommand
+        // Marshalled and unmarshalled here, not by lib-dynamodb, which loses an own `__proto__` key.
+        const commandOf = (params: Record<string, unknown>) =>
+          command === 'Scan' ? new sdk.client.ScanCommand(params as never) : new sdk.client.QueryCommand(params as never)
         try {
-          const out = await withRetry(() => send(new Command(params as never), { abortSignal: signal }), common.retry, {
+          const params = {
+            ...shared,
+            ...input,
+            ...(Object.keys(names).length ? { ExpressionAttributeNames: names } : {}),
+            ...(Object.keys(values).length ? { ExpressionAttributeValues: toAttributeMap(values) } : {}),
+            ...(startKey ? { ExclusiveStartKey: toAttributeMap(startKey) } : {}),
+          }
+          const out = await withRetry(() => send(commandOf(params), { abortSignal: signal }), common.retry, {
             isRetryable: (e) => !signal.aborted && isRetryableAwsError(e),
             signal,
           })
+          const lastKey = out.LastEvaluatedKey as Record<string, AttributeValue> | undefined
           return {
-            items: ((out.Items as Record<string, unknown>[] | undefined) ?? []),
-            lastKey: (out.LastEvaluatedKey as DynamoKey | undefined) ?? null,
+            items: ((out.Items as Record<string, AttributeValue>[] | undefined) ?? []).map(fromAttributeMap),
+            lastKey: lastKey ? (fromAttributeMap(lastKey) as DynamoKey) : null,
           }
         } catch (error) {
           if (signal.aborted) throw new StopSignal()
@@ -563,7 +587,7 @@ function sharedInput(options: DynamoReadOptions, pageSize: number | undefined, k
 /** @internal The primary key of an item, in key-schema order. */
 export function keyOfItem(item: Record<string, unknown>, keyAttributes: readonly string[]): DynamoKey {
   const key: Record<string, unknown> = {}
-  for (const name of keyAttributes) key[name] = item[name]
+  for (const name of keyAttributes) setOwn(key, name, item[name])
   return key
 }
 
@@ -614,7 +638,7 @@ export function compileUnwrap(unwrap: DynamoUnwrap | undefined): ((item: Record<
   const { field } = unwrap
   const keep = unwrap.keep ?? []
   return (item) => {
-    let value = item[field]
+    let value = Object.hasOwn(item, field) ? item[field] : undefined
     if (typeof value === 'string') {
       try {
         value = JSON.parse(value)
@@ -627,7 +651,7 @@ export function compileUnwrap(unwrap: DynamoUnwrap | undefined): ((item: Record<
       return [{ failure: { code: 'ERR_INVALID_JSON', message: `\`${field}\` is ${got}, expected a JSON array of events` } }]
     }
     const kept: Record<string, unknown> = {}
-    for (const name of keep) if (item[name] !== undefined) kept[name] = item[name]
+    for (const name of keep) if (Object.hasOwn(item, name) && item[name] !== undefined) setOwn(kept, name, item[name])
     return value.map((event: unknown, index: number) =>
       event !== null && typeof event === 'object' && !Array.isArray(event)
         ? { index, event: { ...kept, ...(event as Record<string, unknown>) } }

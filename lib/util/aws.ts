@@ -181,11 +181,19 @@ export function isRetryableAwsError(error: unknown): boolean {
   return false
 }
 
-/** Maps an error of the first call to a service (DescribeTable, ...) to a configuration error when it is one. */
-export function awsConfigError(error: unknown, what: string): HydratorError | undefined {
+/**
+ * Maps an error of a call to a service to a configuration error when it is one: a missing resource
+ * (ERR_TARGET_NOT_FOUND), refused credentials (ERR_AUTH), and, with `opening` (the first call, such
+ * as DescribeTable, made with nothing but the configuration), a ValidationException: the service
+ * refused a name or option (ERR_INVALID_OPTION). Later, a ValidationException is about one item.
+ */
+export function awsConfigError(error: unknown, what: string, { opening = false }: { readonly opening?: boolean } = {}): HydratorError | undefined {
   const name = awsErrorName(error)
   if (name === 'ResourceNotFoundException') {
     return new HydratorError('ERR_TARGET_NOT_FOUND', `${what} does not exist (${name})`, { cause: error })
+  }
+  if (opening && name === 'ValidationException') {
+    return new HydratorError('ERR_INVALID_OPTION', `${what} was refused: ${name}: ${(error as Error).message}`, { cause: error })
   }
   if (
     name === 'AccessDeniedException' ||

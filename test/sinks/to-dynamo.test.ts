@@ -421,8 +421,9 @@ test('a mapping without the table key fails at open with ERR_TARGET_SCHEMA', asy
 })
 
 test('checks options when called', () => {
-  const base: ToDynamoOptions = { client: doc, tableName: 'x', mapping: simpleMapping }
-  for (const bad of [{ batchSize: 26 }, { batchSize: 0 }, { concurrency: 0 }, { tableName: '' }, { retry: { attempts: 0 } }, { mapping: { columns: {}, key: [] } }]) {
+  const base: ToDynamoOptions = { client: doc, tableName: 'orders', mapping: simpleMapping }
+  toDynamo(base)
+  for (const bad of [{ batchSize: 26 }, { batchSize: 0 }, { concurrency: 0 }, { tableName: '' }, { tableName: 'ab' }, { retry: { attempts: 0 } }, { mapping: { columns: {}, key: [] } }]) {
     try {
       toDynamo({ ...base, ...(bad as object) })
       assert.unreachable(JSON.stringify(bad))
