@@ -4,7 +4,7 @@ import path from 'node:path'
 import type { Readable, Writable } from 'node:stream'
 import { pathToFileURL } from 'node:url'
 import yargs from 'yargs'
-import { readCheckpoint, type CheckpointIdentity } from '../lib/checkpoint.js'
+import { lockCheckpoint, readCheckpoint, type CheckpointIdentity, type CheckpointLock } from '../lib/checkpoint.js'
 import { openDeadLetters } from '../lib/dead-letter.js'
 import { HydratorError, errorMessage, isConfigError } from '../lib/errors.js'
 import type { Mapping } from '../lib/mapping.js'
@@ -21,6 +21,7 @@ import { parseRate, rate } from '../lib/stages/rate.js'
 import { take } from '../lib/stages/take.js'
 import type { Stage } from '../lib/types.js'
 import { redactUri } from '../lib/util/options.js'
+import { redactSecrets } from '../lib/util/redact.js'
 import { stringifyTagged } from '../lib/util/tagged-json.js'
 import { patternCommands } from './pattern.js'
 import { startProgress } from './progress.js'
@@ -218,15 +219,55 @@ async function runCommand(args: RunArgs, io: CliIo): Promise<number> {
   const { maxFailures, maxFailureRate } = parseMaxFailures(args.maxFailures)
   const filterPatterns: EventPattern[] = []
   for (const f of args.filter ?? []) filterPatterns.push(await loadPattern(f, io.cwd))
+  const mapping = await mappingFromArgs(args, io.cwd)
   const identity: CheckpointIdentity = {
     source: redactUri(args.source),
     filter: JSON.stringify({ filter: filterPatterns, transform: args.transform ?? null, limit: limit ?? null }),
     sink: redactUri(sinkUri),
+    ...(mapping || args.table ? { mapping: JSON.stringify({ ...mapping, table: args.table ?? null }) } : {}),
   }
-  const previous = args.checkpoint ? await readCheckpoint(path.resolve(io.cwd, args.checkpoint), identity) : undefined
+  const checkpointFile = args.checkpoint ? path.resolve(io.cwd, args.checkpoint) : undefined
+  // The lock first, then the checkpoint: what is read is what this run owns.
+  let lock: CheckpointLock | undefined
+  const releaseOnExit = () => lock?.releaseSync()
+  if (checkpointFile) {
+    lock = await lockCheckpoint(checkpointFile)
+    process.once('exit', releaseOnExit)
+  }
+  try {
+    return await runLocked(args, io, { registry, limit, batchSize, concurrency, maxFailures, maxFailureRate, filterPatterns, mapping, identity, checkpointFile, lock })
+  } finally {
+    process.removeListener('exit', releaseOnExit)
+    await lock?.release()
+  }
+}
+
+interface Prepared {
+  readonly registry: Registry
+  readonly limit?: number
+  readonly batchSize?: number
+  readonly concurrency?: number
+  readonly maxFailures?: number
+  readonly maxFailureRate?: number
+  readonly filterPatterns: readonly EventPattern[]
+  readonly mapping?: Mapping
+  readonly identity: CheckpointIdentity
+  readonly checkpointFile?: string
+  readonly lock?: CheckpointLock
+}
+
+async function runLocked(args: RunArgs, io: CliIo, prepared: Prepared): Promise<number> {
+  const { registry, limit, batchSize, concurrency, maxFailures, maxFailureRate, filterPatterns, mapping, identity, checkpointFile, lock } = prepared
+  const source = args.source!
+  const sinkUri = args.sink
+  const previous = checkpointFile ? await readCheckpoint(checkpointFile, identity) : undefined
   if (previous?.complete) {
-    io.stderr.write(`hydrate: the checkpoint ${args.checkpoint} says this run already completed (${previous.totals.read} events read); delete it to run again\n`)
-    return EXIT.ok
+    const failed = previous.totals.failed + previous.totals.sourceFailed
+    io.stderr.write(
+      `hydrate: the checkpoint ${args.checkpoint} says this run already completed (${previous.totals.read} events read, ${previous.totals.written} written, ` +
+        `${previous.totals.skipped} skipped, ${failed} failed${failed > 0 ? ', kept in the dead-letter file' : ''}); delete it to run again\n`,
+    )
+    return failed > 0 ? EXIT.failures : EXIT.ok
   }
   const closers: (() => Promise<void> | void)[] = []
   const context: FactoryContext = {
@@ -235,7 +276,7 @@ async function runCommand(args: RunArgs, io: CliIo): Promise<number> {
     stdin: io.stdin,
     stdout: io.stdout,
     dryRun: Boolean(args.dryRun),
-    mapping: await mappingFromArgs(args, io.cwd),
+    mapping,
     table: args.table,
     batchSize,
     concurrency,
@@ -257,7 +298,8 @@ async function runCommand(args: RunArgs, io: CliIo): Promise<number> {
     const mod = await importModule(args.transform, io.cwd, '--transform')
     const fn = (mod.default ?? mod.transform) as ((event: unknown) => unknown) | undefined
     if (typeof fn !== 'function') throw new HydratorError('ERR_PLUGIN', `--transform ${args.transform}: export a function as default or as \`transform\``)
-    stages.push(map(fn as (event: unknown) => unknown))
+    // A transform that throws fails its event (ERR_TRANSFORM), not the run.
+    stages.push(map(fn as (event: unknown) => unknown, { onError: 'fail', name: 'transform' }))
   }
   if (limit !== undefined) stages.push(take(limit))
 
@@ -268,14 +310,17 @@ async function runCommand(args: RunArgs, io: CliIo): Promise<number> {
     // request, a plugin's with withSinkInfo); every other sink is paced by a rate stage in front.
     const perSecond = context.ratePerSecond
     if (perSecond !== undefined && sinkInfo(sink).pacedPerSecond === undefined) stages.push(rate(perSecond, io.signal ? { signal: io.signal } : {}))
-    const source = await registry.createSource(args.source, context)
+    const events = await registry.createSource(source, context)
     const progress = !args.quiet && io.stderr.isTTY ? startProgress(io.stderr) : undefined
     const deadLetters = args.deadLetter ? await openDeadLetters(path.resolve(io.cwd, args.deadLetter)) : undefined
     if (deadLetters) closers.push(() => deadLetters.close())
     let report: RunReport
     try {
+      // Sinks whose deliveries cannot be repeated harmlessly (appends, invocations) also checkpoint
+      // after every batch (run() asks them), so a hard kill repeats at most the batches in flight.
+      const intervalMs = positiveInt('checkpoint-interval', args.checkpointInterval, 0) ?? 5000
       report = await run({
-        source,
+        source: events,
         stages,
         sink,
         dryRun: Boolean(args.dryRun),
@@ -283,12 +328,10 @@ async function runCommand(args: RunArgs, io: CliIo): Promise<number> {
         maxFailures,
         maxFailureRate,
         prefilter: args.prefilter !== false,
-        onFailure: deadLetters?.write,
-        backpressure: deadLetters ? () => deadLetters.drained() : undefined,
-        ...(args.checkpoint
-          ? { checkpoint: { file: path.resolve(io.cwd, args.checkpoint), identity, previous, intervalMs: positiveInt('checkpoint-interval', args.checkpointInterval) ?? 5000 } }
-          : {}),
-        sourceUri: redactUri(args.source),
+        ...(deadLetters ? { deadLetter: deadLetters } : {}),
+        ...(checkpointFile ? { checkpoint: { file: checkpointFile, identity, previous, intervalMs, lock } } : {}),
+        sourceUri: redactUri(source),
+        sinkUri: redactUri(sinkUri),
         onProgress: progress?.update,
       })
     } finally {
@@ -303,7 +346,7 @@ async function runCommand(args: RunArgs, io: CliIo): Promise<number> {
     }
     if (!args.quiet || report.status !== 'ok') io.stderr.write(formatReport(report))
     if (report.status === 'aborted') return EXIT.interrupted
-    return report.status === 'ok' ? EXIT.ok : EXIT.failures
+    return report.status === 'ok' && !report.checkpoint?.error ? EXIT.ok : EXIT.failures
   } finally {
     for (const close of closers.reverse()) await close()
   }
@@ -324,7 +367,7 @@ export async function cli(argv: readonly string[], io: CliIo): Promise<number> {
       configDefaults = await loadConfig(file, io.cwd)
     }
   } catch (error) {
-    io.stderr.write(`hydrate: ${errorMessage(error)}\n`)
+    io.stderr.write(`hydrate: ${redactSecrets(errorMessage(error))}\n`)
     return EXIT.usage
   }
 
@@ -401,11 +444,12 @@ export async function cli(argv: readonly string[], io: CliIo): Promise<number> {
     }
     if (error instanceof HydratorError || (error as { name?: string })?.name === 'YError') {
       const codeText = error instanceof HydratorError ? `${error.code}: ` : ''
-      io.stderr.write(`hydrate: ${codeText}${errorMessage(error)}\n`)
+      io.stderr.write(`hydrate: ${codeText}${redactSecrets(errorMessage(error))}\n`)
       if ((error as { name?: string })?.name === 'YError') io.stderr.write('Run `hydrate --help` for the options.\n')
       return EXIT.usage
     }
-    io.stderr.write(`hydrate: unexpected error: ${(error as Error)?.stack ?? String(error)}\n`)
+    // Not ours, so not redacted yet: a client's error may quote a connection string.
+    io.stderr.write(`hydrate: unexpected error: ${redactSecrets((error as Error)?.stack ?? String(error))}\n`)
     return EXIT.failures
   }
 }

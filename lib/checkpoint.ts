@@ -1,26 +1,26 @@
 import { randomBytes } from 'node:crypto'
+import { renameSync, writeFileSync } from 'node:fs'
 import { readFile, rename, writeFile } from 'node:fs/promises'
 import { HydratorError, errorMessage } from './errors.js'
-import { positionOf } from './position.js'
+import type { CheckpointTotals } from './checkpoint-tracker.js'
 import type { Position } from './types.js'
 import { parseTagged, stringifyTagged } from './util/tagged-json.js'
+import { capText } from './util/text.js'
+
+export { CheckpointTracker, type CheckpointTotals, type SettledEvent, type SourceCounters } from './checkpoint-tracker.js'
+export { lockCheckpoint, type CheckpointLock, type LockHolder } from './checkpoint-lock.js'
 
 /** What a checkpoint must match so it is never applied to a different run by mistake. */
 export interface CheckpointIdentity {
   readonly source: string
+  /** The filter, transform and limit: what decides which events reach the sink. */
   readonly filter: string
   readonly sink: string
-}
-
-/** Counts carried from run to run, so a resumed run's totals can be combined with earlier ones. */
-export interface CheckpointTotals {
-  read: number
-  matched: number
-  unmatched: number
-  written: number
-  skipped: number
-  failed: number
-  sourceFailed: number
+  /**
+   * The storage mapping (columns, key, version column, delete pattern, table): resuming with
+   * another one would mix rows of two shapes in one table.
+   */
+  readonly mapping?: string
 }
 
 /** The content of a checkpoint file. */
@@ -33,8 +33,17 @@ export interface Checkpoint {
   readonly sinkState?: unknown
   /** The source was read to the end and every event handled. */
   readonly complete: boolean
-  /** Totals over this run and every earlier run resumed from this checkpoint. */
+  /**
+   * Totals over everything up to `position`, in this run and every earlier run resumed from this
+   * checkpoint: what a resume will not read again. They add up: read = matched + unmatched,
+   * matched = written + skipped + failed.
+   */
   readonly totals: CheckpointTotals
+  /**
+   * Failed events (or unreadable records) that hold `position` back because they are in no
+   * dead-letter file: a resume reads them again.
+   */
+  readonly held?: number
   readonly updatedAt: string
 }
 
@@ -47,6 +56,16 @@ export async function writeCheckpoint(file: string, checkpoint: Checkpoint): Pro
   const temp = `${file}.${randomBytes(4).toString('hex')}.tmp`
   await writeFile(temp, stringifyTagged(checkpoint, 2) + '\n')
   await rename(temp, file)
+}
+
+/**
+ * {@link writeCheckpoint}, synchronously: for a checkpoint after every batch, which must be on disk
+ * before the next batch is sent (an async write can fall behind several batches).
+ */
+export function writeCheckpointSync(file: string, checkpoint: Checkpoint): void {
+  const temp = `${file}.${randomBytes(4).toString('hex')}.tmp`
+  writeFileSync(temp, stringifyTagged(checkpoint, 2) + '\n')
+  renameSync(temp, file)
 }
 
 /**
@@ -73,11 +92,13 @@ export async function readCheckpoint(file: string, identity: CheckpointIdentity)
   if (checkpoint?.version !== 1 || !checkpoint.identity) {
     throw new HydratorError('ERR_CHECKPOINT_MISMATCH', `--checkpoint ${file}: not a checkpoint file of this version`)
   }
-  for (const field of ['source', 'filter', 'sink'] as const) {
-    if (checkpoint.identity[field] !== identity[field]) {
+  for (const field of ['source', 'filter', 'sink', 'mapping'] as const) {
+    const theirs = checkpoint.identity[field] ?? ''
+    const ours = identity[field] ?? ''
+    if (theirs !== ours) {
       throw new HydratorError(
         'ERR_CHECKPOINT_MISMATCH',
-        `--checkpoint ${file} belongs to another run: its ${field} is \`${checkpoint.identity[field]}\`, this run's is \`${identity[field]}\`. Use another checkpoint file, or delete it to start over.`,
+        `--checkpoint ${file} belongs to another run: its ${field} is \`${capText(theirs, 300) || '(none)'}\`, this run's is \`${capText(ours, 300) || '(none)'}\`. Use another checkpoint file, or delete it to start over.`,
       )
     }
   }
@@ -95,91 +116,4 @@ export function resumeOptions(position: Position | undefined): { startAt?: { fil
   }
   if (position.index !== undefined) return { startIndex: position.index + 1 }
   return {}
-}
-
-interface Entry {
-  readonly position: Position
-  /** How many events had passed when this one was received: its place in the stream. */
-  readonly seq: number
-  settled: boolean
-}
-
-/**
- * Tracks the low-water mark: the position up to which every event has been fully handled (written,
- * skipped, failed, or dropped by a filter), correct with batches and writes in flight. Memory holds
- * only the events in flight.
- */
-export class CheckpointTracker {
-  #queue: Entry[] = []
-  #head = 0
-  readonly #byEvent = new Map<object, Entry[]>()
-  #lastPassed: Position | undefined
-  #passed = 0
-  #markSeq = -1
-  #mark: Position | undefined
-  /** False when a stage may hold events back (batch, custom stages): drops are then not inferred. */
-  constructor(readonly inferDrops: boolean) {}
-
-  /** The low-water mark. */
-  get position(): Position | undefined {
-    return this.#mark
-  }
-
-  /** The sink is about to receive this event. */
-  received(event: unknown): void {
-    const position = positionOf(event)
-    if (!position || typeof event !== 'object' || event === null) return
-    const entry: Entry = { position, seq: this.#passed, settled: false }
-    this.#queue.push(entry)
-    const list = this.#byEvent.get(event)
-    if (list) list.push(entry)
-    else this.#byEvent.set(event, [entry])
-  }
-
-  /**
-   * The source is asked for the next event: the previous one has reached the sink or was dropped
-   * (true for filter, map, take and tap, which hold nothing back).
-   */
-  passed(event: unknown): void {
-    if (!this.inferDrops) return
-    const position = positionOf(event)
-    if (!position) return
-    this.#lastPassed = position
-    this.#passed++
-    if (this.#head === this.#queue.length) this.#setMark(position, this.#passed - 1)
-  }
-
-  #setMark(position: Position, seq: number): void {
-    if (seq >= this.#markSeq) {
-      this.#mark = position
-      this.#markSeq = seq
-    }
-  }
-
-  /** The sink has finished with these events. */
-  settled(events: readonly unknown[]): void {
-    for (const event of events) {
-      if (typeof event !== 'object' || event === null) continue
-      const list = this.#byEvent.get(event)
-      const entry = list?.shift()
-      if (!entry) continue
-      entry.settled = true
-      if (list!.length === 0) this.#byEvent.delete(event)
-    }
-    while (this.#head < this.#queue.length && this.#queue[this.#head]!.settled) {
-      const entry = this.#queue[this.#head]!
-      this.#setMark(entry.position, entry.seq)
-      this.#head++
-    }
-    if (this.#head === this.#queue.length) {
-      this.#queue = []
-      this.#head = 0
-      // Everything that reached the sink is settled, and every event read before the latest
-      // one has passed the stages: the last of those is handled too.
-      if (this.#lastPassed) this.#setMark(this.#lastPassed, this.#passed - 1)
-    } else if (this.#head > 4096) {
-      this.#queue = this.#queue.slice(this.#head)
-      this.#head = 0
-    }
-  }
 }

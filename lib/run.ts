@@ -1,12 +1,26 @@
-import { CheckpointTracker, writeCheckpoint, type Checkpoint, type CheckpointIdentity, type CheckpointTotals } from './checkpoint.js'
+import { CheckpointTracker, lockCheckpoint, writeCheckpoint, writeCheckpointSync, type Checkpoint, type CheckpointIdentity, type CheckpointLock, type CheckpointTotals } from './checkpoint.js'
 import { HydratorError, errorCode, errorMessage, isConfigError } from './errors.js'
 import { FailureSamples } from './report/failures.js'
-import type { RunReport, RunStatus, StageCount } from './report/report.js'
-import { newTally } from './sinks/define-sink.js'
+import type { RunCheckpoint, RunReport, RunStatus, StageCount } from './report/report.js'
+import { newTally, sinkInfo } from './sinks/define-sink.js'
 import { sourceStats, type StatefulSource } from './sources/define-source.js'
 import { stageInfo } from './stages/stage-info.js'
 import type { ItemFailure, Sink, SinkResult, Source, SourceStats, Stage } from './types.js'
 import { redactUri } from './util/options.js'
+import { redactSecrets } from './util/redact.js'
+import { capText } from './util/text.js'
+
+/**
+ * Where failed events are kept, usually the dead-letter file of {@link openDeadLetters}. A
+ * checkpoint passes a failed event only once `write` resolved: a failure not stored holds the
+ * checkpoint before it, so a resume reads it again.
+ */
+export interface FailureStore {
+  /** Stores one failure with its event (undefined for a record that never became one). */
+  write(failure: ItemFailure, event: unknown): Promise<void>
+  /** Resolves when it can take more; run() waits for it before reading on. */
+  drained?(): Promise<void>
+}
 
 /** A live snapshot for progress displays. */
 export interface Progress {
@@ -42,23 +56,41 @@ export interface RunOptions {
   readonly prefilter?: boolean
   /** The source URI for the report when the source does not know it. */
   readonly sourceUri?: string
-  /** Called for every failed event or record (dead letters, logs). */
+  /** Called for every failed event or record (logs, metrics); see `deadLetter` to keep them. */
   readonly onFailure?: (failure: ItemFailure, event: unknown) => void
+  /**
+   * Keeps every failed event (the dead-letter file). If storing one fails, the run stops with that
+   * error, and the checkpoint never passes the events that were not stored.
+   */
+  readonly deadLetter?: FailureStore
+  /** The sink URI for the report when the sink does not say (passwords are redacted). */
+  readonly sinkUri?: string
   /** Called with a snapshot every `progressIntervalMs`. */
   readonly onProgress?: (progress: Progress) => void
   /** @default 1000 */
   readonly progressIntervalMs?: number
   /**
-   * Record the low-water mark (the position up to which every event is fully handled) in this file,
-   * atomically, every `intervalMs` and at the end. Resume with `readCheckpoint` + `resumeOptions`.
+   * Record the low-water mark (the position up to which every event is fully handled: written,
+   * skipped, dropped by a filter, or failed and stored in `deadLetter`) in this file, atomically,
+   * every `intervalMs` and at the end. Resume with `readCheckpoint` + `resumeOptions`. Only one run
+   * holds a checkpoint at a time (`lockCheckpoint`); a second one is refused with
+   * ERR_CHECKPOINT_LOCKED before anything is read.
    */
   readonly checkpoint?: {
     readonly file: string
     readonly identity: CheckpointIdentity
-    /** @default 5000 */
+    /** Milliseconds between writes; 0 writes only after every batch the sink settles. @default 5000 */
     readonly intervalMs?: number
+    /**
+     * Also write after every batch the sink settles, before it sends the next one, so a hard kill
+     * repeats at most the batches in flight (for appends and invocations, which a repeat applies
+     * twice). @default false, or the sink's `checkpointEveryBatch`
+     */
+    readonly everyBatch?: boolean
     /** The checkpoint this run resumes from: its totals are carried over. */
     readonly previous?: Checkpoint
+    /** The lock, when the caller took it before reading `previous`; run() takes one otherwise, and releases the one it took. */
+    readonly lock?: CheckpointLock
   }
   /** Awaited before each read while it returns a promise (dead-letter backpressure). */
   readonly backpressure?: () => Promise<void> | undefined
@@ -69,6 +101,8 @@ interface Counter {
   kind: string
   in: number
   out: number
+  /** Events the stage failed (a transform that threw). */
+  failed: number
 }
 
 /**
@@ -94,6 +128,9 @@ export async function run(options: RunOptions): Promise<RunReport> {
   const maxFailures = options.maxFailures ?? Infinity
   const maxFailureRate = options.maxFailureRate
   const dryRun = options.dryRun ?? false
+  const ck = options.checkpoint
+  const ownLock = ck && !ck.lock ? await lockCheckpoint(ck.file) : undefined
+  const lock = ck?.lock ?? ownLock
   const started = Date.now()
   const controller = new AbortController()
   let userAborted = false
@@ -108,6 +145,13 @@ export async function run(options: RunOptions): Promise<RunReport> {
   const samples = new FailureSamples()
   const tally = newTally()
   let tooMany: HydratorError | undefined
+  // An error that stops the run from outside the chain: the dead-letter file or the checkpoint lock.
+  let fatal: unknown
+  const stopWith = (error: unknown) => {
+    if (fatal !== undefined) return
+    fatal = error
+    controller.abort(error)
+  }
   let read = 0
   // Without a wrapper around the source (the fast path), the source's own stats count reads.
   let wrapped = true
@@ -128,6 +172,43 @@ export async function run(options: RunOptions): Promise<RunReport> {
     if (tooMany) controller.abort(tooMany)
   }
 
+  const counters: Counter[] = stages.map((stage) => {
+    const info = stageInfo(stage)
+    return { name: (stage as { name?: string }).name || 'stage', kind: info.kind, in: 0, out: 0, failed: 0 }
+  })
+  let seenSourceFailures = 0
+  const holdsBack = counters.some((c) => c.kind !== 'filter' && c.kind !== 'map' && c.kind !== 'take' && c.kind !== 'tap')
+  const tracker = ck ? new CheckpointTracker(!holdsBack, options.deadLetter !== undefined) : undefined
+
+  // Every failure goes through here: capped, kept in the dead-letter store (whose write tells the
+  // checkpoint the event is safe), then reported to onFailure.
+  const letters = new Set<Promise<void>>()
+  const store = (failure: ItemFailure, event: unknown): Promise<void> | undefined => {
+    if (!options.deadLetter) return undefined
+    let stored: Promise<void>
+    try {
+      stored = options.deadLetter.write(failure, event)
+    } catch (error) {
+      stored = Promise.reject(error)
+    }
+    const settled = stored.then(
+      () => {
+        letters.delete(settled)
+      },
+      (error: unknown) => {
+        letters.delete(settled)
+        stopWith(error)
+      },
+    )
+    letters.add(settled)
+    return stored
+  }
+  // A target's own message may quote anything: capped, and stripped of anything like a password.
+  const capped = (failure: ItemFailure): ItemFailure => {
+    const message = capText(redactSecrets(capText(failure.message, 100_000)))
+    return message === failure.message ? failure : { ...failure, message }
+  }
+
   // The raw-text prefilter: only for a filter that sees the source's events directly.
   const first = stages[0]
   const firstInfo = first ? stageInfo(first) : undefined
@@ -135,27 +216,35 @@ export async function run(options: RunOptions): Promise<RunReport> {
     ;(source as StatefulSource<unknown>).usePrefilter?.(firstInfo.prefilter)
   }
 
-  // Unreadable records go to onFailure (dead letters) like failed events, without an event, and
-  // count towards maxFailures at once.
+  // Unreadable records go to the dead-letter store like failed events, without an event, and count
+  // towards maxFailures at once.
   ;(source as Partial<StatefulSource<unknown>>).addFailureListener?.((failure) => {
-    options.onFailure?.(failure, undefined)
+    const item = capped(failure)
+    // (Stored first: `tracker?.` would skip evaluating its arguments without a checkpoint.)
+    const stored = store(item, undefined)
+    tracker?.sourceFailed(item.position, stats?.prefiltered ?? 0, stored)
+    options.onFailure?.(item, undefined)
     checkFailures()
   })
 
-  const counters: Counter[] = stages.map((stage) => {
-    const info = stageInfo(stage)
-    return { name: (stage as { name?: string }).name || 'stage', kind: info.kind, in: 0, out: 0 }
+  // Stages that fail single events (a transform that threw): counted as failed, never as unmatched.
+  counters.forEach((counter, i) => {
+    stageInfo(stages[i]).failures?.listen((failure, event) => {
+      const item = capped(failure)
+      counter.failed++
+      tally.failed++
+      samples.add(item)
+      const stored = store(item, event)
+      tracker?.stageFailed(stored)
+      options.onFailure?.(item, event)
+      checkFailures()
+    })
   })
-  let seenSourceFailures = 0
-  const holdsBack = counters.some((c) => c.kind !== 'filter' && c.kind !== 'map' && c.kind !== 'take' && c.kind !== 'tap')
-  const tracker = options.checkpoint ? new CheckpointTracker(!holdsBack) : undefined
 
   async function* readSource() {
-    let previous: unknown
     for await (const event of source) {
-      if (tracker && previous !== undefined) tracker.passed(previous)
-      previous = event
-      const wait = options.backpressure?.()
+      if (tracker) tracker.read(event, stats)
+      const wait = options.deadLetter?.drained?.() ?? options.backpressure?.()
       if (wait) await wait
       read++
       if (stats && stats.failed !== seenSourceFailures) {
@@ -165,6 +254,8 @@ export async function run(options: RunOptions): Promise<RunReport> {
       yield event
       if (controller.signal.aborted) return
     }
+    // The source ended: the last event has moved past the stages too.
+    tracker?.passed()
     if (stats && stats.failed !== seenSourceFailures) checkFailures()
   }
 
@@ -185,7 +276,7 @@ export async function run(options: RunOptions): Promise<RunReport> {
 
   // Every wrapper is an async hop per event: add one only when a feature needs it. A source with
   // live stats counts itself; the last stage's output is what the sink received.
-  const needsWrapper = !stats || tracker !== undefined || options.backpressure !== undefined
+  const needsWrapper = !stats || tracker !== undefined || options.backpressure !== undefined || options.deadLetter?.drained !== undefined
   wrapped = needsWrapper
   let chain: AsyncIterable<unknown> = needsWrapper ? readSource() : source
   for (let i = 0; i < stages.length; i++) {
@@ -194,32 +285,82 @@ export async function run(options: RunOptions): Promise<RunReport> {
   }
   if (tracker) chain = track(chain)
 
-  // Checkpoints: written one at a time, periodically and at the end.
-  const previousTotals = options.checkpoint?.previous?.totals
-  let checkpointWrite: Promise<void> = Promise.resolve()
-  const saveCheckpoint = (complete: boolean, final?: { matched: number; unmatched: number }) => {
-    const ck = options.checkpoint
-    if (!ck || !tracker) return Promise.resolve()
-    const prefiltered = stats?.prefiltered ?? 0
-    const here: CheckpointTotals = {
-      read: readCount() + prefiltered,
-      matched: final?.matched ?? tally.received,
-      unmatched: final?.unmatched ?? Math.max(0, readCount() + prefiltered - tally.received),
-      written: tally.written,
-      skipped: tally.skipped,
-      failed: tally.failed,
-      sourceFailed: stats?.failed ?? 0,
-    }
+  // Checkpoints: one write at a time, periodically (or after every batch) and at the end; a write
+  // asked for while one is under way is made once it is done.
+  const previous = ck?.previous
+  let checkpointError: unknown
+  let lockLost = false
+  let writing: Promise<void> | undefined
+  let again = false
+  const checkpointData = (complete: boolean, runTotals?: CheckpointTotals): Checkpoint => {
+    const here = complete && runTotals ? runTotals : tracker!.totals
     const totals = { ...here }
-    if (previousTotals) for (const k of Object.keys(totals) as (keyof CheckpointTotals)[]) totals[k] += previousTotals[k] ?? 0
-    const position = tracker.position ?? options.checkpoint?.previous?.position
-    const sinkState = (sink as { checkpointState?: () => unknown }).checkpointState?.()
-    const data: Checkpoint = { version: 1, identity: ck.identity, ...(position ? { position } : {}), ...(sinkState !== undefined ? { sinkState } : {}), complete, totals, updatedAt: new Date().toISOString() }
-    checkpointWrite = checkpointWrite.then(() => writeCheckpoint(ck.file, data))
-    return checkpointWrite
+    const before = previous?.totals
+    if (before) for (const k of Object.keys(totals) as (keyof CheckpointTotals)[]) totals[k] += before[k] ?? 0
+    const position = tracker!.position ?? previous?.position
+    const sinkState = tracker!.hasSinkState ? tracker!.sinkState : previous?.sinkState
+    const held = tracker!.heldForGood
+    return {
+      version: 1,
+      identity: ck!.identity,
+      ...(position ? { position } : {}),
+      ...(sinkState !== undefined ? { sinkState } : {}),
+      complete,
+      totals,
+      ...(held > 0 ? { held } : {}),
+      updatedAt: new Date().toISOString(),
+    }
   }
-  const checkpointTimer = options.checkpoint && setInterval(() => void saveCheckpoint(false).catch(() => {}), options.checkpoint.intervalMs ?? 5000)
-  checkpointTimer && checkpointTimer.unref()
+  const writeNow = async (data: Checkpoint) => {
+    if (lockLost) return
+    try {
+      await lock?.verify()
+    } catch (error) {
+      lockLost = true
+      stopWith(error)
+      return
+    }
+    await writeCheckpoint(ck!.file, data).catch((error: unknown) => {
+      checkpointError = error
+    })
+  }
+  // After every batch: written at once, before the sink sends its next batch, so a hard kill can
+  // repeat only what was in flight.
+  const checkpointNow = () => {
+    if (lockLost) return
+    try {
+      lock?.verifySync()
+    } catch (error) {
+      lockLost = true
+      stopWith(error)
+      return
+    }
+    try {
+      writeCheckpointSync(ck!.file, checkpointData(false))
+    } catch (error) {
+      checkpointError = error
+    }
+  }
+  const requestCheckpoint = () => {
+    if (!tracker) return
+    if (writing) {
+      again = true
+      return
+    }
+    writing = (async () => {
+      do {
+        again = false
+        await writeNow(checkpointData(false))
+      } while (again)
+      writing = undefined
+    })()
+  }
+  const intervalMs = ck?.intervalMs ?? 5000
+  const afterBatch = ck !== undefined && (intervalMs === 0 || (ck.everyBatch ?? sinkInfo(sink).checkpointEveryBatch ?? false))
+  // With writes after every batch, the timer writes the same way (an async write could land after
+  // a later synchronous one and take the checkpoint back).
+  const checkpointTimer = ck && intervalMs > 0 ? setInterval(afterBatch ? checkpointNow : requestCheckpoint, intervalMs) : undefined
+  checkpointTimer?.unref()
 
   const timer =
     options.onProgress &&
@@ -244,22 +385,32 @@ export async function run(options: RunOptions): Promise<RunReport> {
       dryRun,
       signal: controller.signal,
       tally,
-      onSettled: tracker ? (events) => tracker.settled(events) : undefined,
+      onSettled: tracker
+        ? (events, outcomes) => {
+            tracker.settled(events, outcomes)
+            if (afterBatch) checkpointNow()
+          }
+        : undefined,
       onFailure: (failure, event) => {
-        samples.add(failure)
-        options.onFailure?.(failure, event)
+        const item = capped(failure)
+        samples.add(item)
+        const stored = store(item, event)
+        tracker?.failed(event, stored)
+        options.onFailure?.(item, event)
         checkFailures()
       },
     })
   } catch (e) {
     if (isConfigError(e) && tally.received === 0 && readCount() === 0) {
-      cleanup()
+      await cleanup()
       throw e
     }
     error = e
   }
-  cleanup()
-  function cleanup() {
+  // Every failure is stored (or known not to be) before the last checkpoint is written.
+  while (letters.size > 0) await Promise.all(letters)
+  await cleanup()
+  async function cleanup() {
     if (timer) clearInterval(timer)
     if (checkpointTimer) clearInterval(checkpointTimer)
     options.signal?.removeEventListener('abort', onUserAbort)
@@ -273,8 +424,8 @@ export async function run(options: RunOptions): Promise<RunReport> {
   let fanOut = false
   for (const c of counters) {
     if (c.kind === 'batch' || c.kind === 'take' || c.kind === 'tap') continue
-    if (c.out > c.in) fanOut = true
-    else unmatched += c.in - c.out
+    if (c.out + c.failed > c.in) fanOut = true
+    else unmatched += c.in - c.out - c.failed
   }
   const totalRead = read + (stats?.prefiltered ?? 0)
   const matched = totalRead - unmatched
@@ -287,21 +438,23 @@ export async function run(options: RunOptions): Promise<RunReport> {
     samples.add({
       stage: 'run',
       code: 'ERR_NOT_HANDLED',
-      message: `${missing} matched event(s) were not handled because the run stopped before they reached the sink`,
+      message: `${missing} matched event(s) were not handled because the run stopped before they reached the sink${tracker ? ' (the checkpoint does not cover them: a resume reads them again)' : ''}`,
     })
   }
 
   const sourceFailures = sourceFailureSamples(source)
   const allSamples = [...sourceFailures, ...samples.samples].slice(0, samples.limit)
-  const finished = Date.now()
   let status: RunStatus
   let stopError: { code: string; message: string } | undefined
   if (tooMany) {
     status = 'failed'
     stopError = { code: tooMany.code, message: tooMany.message }
+  } else if (fatal !== undefined) {
+    status = 'failed'
+    stopError = { code: errorCode(fatal), message: capText(redactSecrets(errorMessage(fatal))) }
   } else if (error) {
     status = userAborted ? 'aborted' : 'failed'
-    stopError = { code: errorCode(error), message: errorMessage(error) }
+    stopError = { code: errorCode(error), message: capText(redactSecrets(errorMessage(error))) }
   } else if (userAborted) {
     status = 'aborted'
     stopError = { code: 'ERR_ABORTED', message: 'the run was stopped before the end of the source' }
@@ -309,12 +462,38 @@ export async function run(options: RunOptions): Promise<RunReport> {
     status = totalFailures() > 0 ? 'partial' : 'ok'
   }
 
-  if (options.checkpoint) {
-    await checkpointWrite.catch(() => {})
-    await saveCheckpoint(status === 'ok' || status === 'partial', { matched, unmatched })
+  let checkpointReport: RunCheckpoint | undefined
+  if (ck && tracker) {
+    while (writing) await writing
+    const complete = (status === 'ok' || status === 'partial') && tracker.idle
+    const runTotals: CheckpointTotals = {
+      read: totalRead,
+      matched,
+      unmatched,
+      written: tally.written,
+      skipped: tally.skipped,
+      failed: tally.failed,
+      sourceFailed: stats?.failed ?? 0,
+    }
+    const data = checkpointData(complete, runTotals)
+    await writeNow(data)
+    if (lockLost && status !== 'failed') {
+      status = 'failed'
+      stopError = { code: errorCode(fatal), message: capText(errorMessage(fatal)) }
+    }
+    checkpointReport = {
+      file: ck.file,
+      ...(data.position ? { position: data.position } : {}),
+      complete: data.complete,
+      held: tracker.heldForGood,
+      totals: data.totals,
+      ...(checkpointError !== undefined ? { error: { code: errorCode(checkpointError), message: capText(errorMessage(checkpointError)) } } : {}),
+    }
   }
+  await ownLock?.release()
 
-  const stageCounts: StageCount[] = counters.map((c) => ({ name: c.name, kind: c.kind, in: c.in, out: c.out }))
+  const finished = Date.now()
+  const stageCounts: StageCount[] = counters.map((c) => ({ name: c.name, kind: c.kind, in: c.in, out: c.out, ...(c.failed > 0 ? { failed: c.failed } : {}) }))
   return {
     status,
     dryRun,
@@ -329,7 +508,7 @@ export async function run(options: RunOptions): Promise<RunReport> {
     },
     filter: { matched, unmatched, prefiltered: stats?.prefiltered ?? 0 },
     sink: {
-      uri: result?.uri ?? sinkUriOf(sink),
+      uri: redactUri(result?.uri ?? options.sinkUri ?? sinkUriOf(sink)),
       received: tally.received,
       written: tally.written,
       skipped: tally.skipped,
@@ -342,6 +521,7 @@ export async function run(options: RunOptions): Promise<RunReport> {
     stages: stageCounts,
     eventsPerSecond: totalRead / Math.max((finished - started) / 1000, 0.001),
     ...(stopError ? { error: stopError } : {}),
+    ...(checkpointReport ? { checkpoint: checkpointReport } : {}),
   }
 }
 
@@ -350,5 +530,6 @@ function sourceFailureSamples(source: unknown): readonly ItemFailure[] {
 }
 
 function sinkUriOf(sink: unknown): string {
-  return (sink as { uri?: string }).uri ?? (sink as { name?: string }).name ?? 'sink'
+  const uri = (sink as { uri?: unknown }).uri
+  return typeof uri === 'string' ? uri : ((sink as { name?: string }).name || 'sink')
 }

@@ -101,8 +101,12 @@ export interface SinkContext extends AbortOptions {
   readonly tally?: SinkTally
   /** Called for every event that ends as failed (for the report, the dead-letter file, limits). */
   readonly onFailure?: (failure: ItemFailure, event: unknown) => void
-  /** Called when events are fully handled (written, skipped or failed), for checkpoints. */
-  readonly onSettled?: (events: readonly unknown[]) => void
+  /**
+   * Called when events are fully handled, for checkpoints: `outcomes` (same order) say whether each
+   * was written, skipped or failed, and may carry the sink's resume state after it. Without
+   * `outcomes` every event counts as written. A failed event is also given to `onFailure` first.
+   */
+  readonly onSettled?: (events: readonly unknown[], outcomes?: readonly ({ readonly status: Outcome; readonly state?: unknown } | undefined)[]) => void
   /** How many previews to keep in a dry run. @default 5 */
   readonly previewLimit?: number
 }

@@ -28,31 +28,126 @@ const identity = { source: 'json:x', filter: '[]', sink: 'collect:' }
 test('the low-water mark never passes an event still in flight', () => {
   const t = new CheckpointTracker(true)
   const [a, b, c, d] = [ev(1), ev(2), ev(3), ev(4)]
+  t.read(a)
   t.received(a)
-  t.passed(a)
+  t.read(b)
   t.received(b)
-  t.passed(b)
-  t.passed(c) // c was dropped by a filter
+  t.read(c) // c was dropped by a filter
+  t.read(d)
   t.received(d)
   assert.is(t.position, undefined)
   t.settled([b]) // b settles before a: the mark must not move
   assert.is(t.position, undefined)
   t.settled([a])
   assert.is(t.position?.line, 2)
-  t.passed(d)
+  t.passed()
   t.settled([d])
   assert.is(t.position?.line, 4)
+  assert.equal(t.totals, { read: 4, matched: 3, unmatched: 1, written: 3, skipped: 0, failed: 0, sourceFailed: 0 })
 })
 
 test('drops count as handled once nothing is in flight', () => {
   const t = new CheckpointTracker(true)
   const a = ev(1)
+  t.read(a)
   t.received(a)
-  t.passed(a)
+  t.read(ev(2))
   t.settled([a])
-  t.passed(ev(2))
-  t.passed(ev(3))
+  t.read(ev(3))
+  t.passed()
   assert.is(t.position?.line, 3)
+})
+
+test('a failure without a dead-letter file holds the mark before it for good', () => {
+  const t = new CheckpointTracker(true, false)
+  const [a, b, c] = [ev(1), ev(2), ev(3)]
+  t.read(a)
+  t.received(a)
+  t.read(b)
+  t.received(b)
+  t.read(c)
+  t.received(c)
+  t.passed()
+  t.failed(b, undefined)
+  t.settled([a, b, c], [{ status: 'written' }, { status: 'failed' }, { status: 'written' }])
+  assert.is(t.position?.line, 1, 'a is handled; b is not, so neither is anything after it')
+  assert.is(t.heldForGood, 1)
+  assert.is(t.idle, false)
+  t.read(ev(4))
+  t.passed()
+  assert.is(t.position?.line, 1, 'later drops do not move it either')
+})
+
+test('a failure moves the mark only once it is stored in the dead-letter file', async () => {
+  const t = new CheckpointTracker(true, true)
+  const [a, b] = [ev(1), ev(2)]
+  let store!: () => void
+  const stored = new Promise<void>((resolve) => (store = resolve))
+  t.read(a)
+  t.received(a)
+  t.read(b)
+  t.received(b)
+  t.passed()
+  t.failed(a, stored)
+  t.settled([a, b], [{ status: 'failed' }, { status: 'skipped' }])
+  assert.is(t.position, undefined)
+  store()
+  await stored
+  await Promise.resolve()
+  assert.is(t.position?.line, 2)
+  assert.equal(t.totals, { read: 2, matched: 2, unmatched: 0, written: 0, skipped: 1, failed: 1, sourceFailed: 0 })
+  assert.is(t.idle, true)
+})
+
+test('a dead-letter write that fails holds the mark', async () => {
+  const t = new CheckpointTracker(true, true)
+  const a = ev(1)
+  const stored = Promise.reject(new Error('ENOSPC'))
+  stored.catch(() => {})
+  t.read(a)
+  t.received(a)
+  t.failed(a, stored)
+  t.settled([a], [{ status: 'failed' }])
+  await stored.catch(() => {})
+  await Promise.resolve()
+  assert.is(t.position, undefined)
+  assert.is(t.heldForGood, 1)
+})
+
+test('stage and source failures hold the mark like sink failures', async () => {
+  const t = new CheckpointTracker(true, true)
+  const [a, b, c] = [ev(1), ev(2), ev(4)]
+  t.read(a)
+  t.received(a)
+  t.settled([a])
+  t.read(b)
+  let store!: () => void
+  const stored = new Promise<void>((resolve) => (store = resolve))
+  t.stageFailed(stored) // b: the transform threw
+  t.sourceFailed({ source: 's', file: 'f', line: 3, offset: 30, next: 40 }, 0, Promise.resolve())
+  t.read(c)
+  t.passed()
+  await Promise.resolve()
+  assert.is(t.position?.line, 1, 'b is not stored yet')
+  store()
+  await stored
+  await Promise.resolve()
+  assert.is(t.position?.line, 4)
+  assert.equal(t.totals, { read: 3, matched: 2, unmatched: 1, written: 1, skipped: 0, failed: 1, sourceFailed: 1 })
+})
+
+test('the sink state at the mark is the state of the last event it covers', () => {
+  const t = new CheckpointTracker(true)
+  const [a, b, c] = [ev(1), ev(2), ev(3)]
+  for (const e of [a, b, c]) {
+    t.read(e)
+    t.received(e)
+  }
+  t.passed()
+  t.failed(c, undefined)
+  t.settled([a, b, c], [{ status: 'written', state: { bytes: 10 } }, { status: 'written', state: { bytes: 20 } }, { status: 'failed' }])
+  assert.is(t.position?.line, 2)
+  assert.equal(t.sinkState, { bytes: 20 })
 })
 
 test('resumeOptions starts NDJSON after the line, arrays and folders after the index', () => {
@@ -126,7 +221,8 @@ test('a dead-lettered event with binary values (DynamoDB B) reads back with the 
   dl.write({ stage: 'sink', code: 'ERR_WRITE_REJECTED', message: 'no', position, key: { pk: new Uint8Array([1]) } }, event)
   await dl.close()
   const letter = JSON.parse(await readFile(dlFile, 'utf8'))
-  assert.equal(letter.event.detail.blob, { $binary: 'AP8K' })
+  assert.is(letter.event.detail.blob, 'AP8K', 'binary values are base64 strings, listed by path')
+  assert.equal(letter.binary, [['detail', 'blob'], ['detail', 'list', 0]])
   assert.equal(letter.key, { pk: { $binary: 'AQ==' } })
   const [back] = (await all(readJsonLines(dlFile))) as (typeof event)[]
   assert.instance(back!.detail.blob, Uint8Array)
@@ -134,6 +230,36 @@ test('a dead-lettered event with binary values (DynamoDB B) reads back with the 
   assert.equal([...(back!.detail.list[0] as Uint8Array)], [...Buffer.from('hi')])
   assert.is(back!.detail.list[1], 'text')
   assert.equal(back!.detail.plain, { $binary: 'x', other: 1 }, 'an object with more keys than $binary is left alone')
+})
+
+test("an event's own {\"$binary\": ...} objects come back from a dead-letter file unchanged", async () => {
+  const dlFile = `${tmp.dir}/own-binary.ndjson`
+  const dl = await openDeadLetters(dlFile)
+  const event = { id: 'e1', detail: { a: { $binary: 'aGVsbG8=' }, b: { $binary: 'not base64!!' }, c: [{ $binary: '' }], bytes: new Uint8Array([104, 105]) } }
+  await dl.write({ stage: 'sink', code: 'ERR_WRITE_REJECTED', message: 'no' }, event)
+  await dl.close()
+  const [back] = (await all(readJsonLines(dlFile))) as any[]
+  assert.equal(back.detail.a, { $binary: 'aGVsbG8=' })
+  assert.equal(back.detail.b, { $binary: 'not base64!!' })
+  assert.equal(back.detail.c, [{ $binary: '' }])
+  assert.instance(back.detail.bytes, Uint8Array)
+  assert.equal([...back.detail.bytes], [104, 105])
+})
+
+test('a dead letter keeps a capped message, the whole event, and says so when the event cannot be written', async () => {
+  const dlFile = `${tmp.dir}/capped.ndjson`
+  const dl = await openDeadLetters(dlFile)
+  const big = 'x'.repeat(100_000)
+  await dl.write({ stage: 'sink', code: 'ERR_MAPPING', message: `bad value ${big}` }, { id: 'big', detail: { big } })
+  let deep: unknown = 1
+  for (let i = 0; i < 100_000; i++) deep = { d: deep }
+  await dl.write({ stage: 'ndjson', code: 'ERR_UNSERIALIZABLE', message: 'too deep' }, deep)
+  await dl.close()
+  const [first, second] = (await readFile(dlFile, 'utf8')).trim().split('\n').map((l) => JSON.parse(l))
+  assert.ok(first.message.length < 2100, 'the message is capped')
+  assert.is(first.event.detail.big.length, 100_000, 'the event stays whole')
+  assert.is(second.event, undefined)
+  assert.match(second.eventError, /cannot be written as JSON/)
 })
 
 test('a checkpoint of another run is refused with ERR_CHECKPOINT_MISMATCH', async () => {

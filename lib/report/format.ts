@@ -27,6 +27,13 @@ export function formatReport(report: RunReport, { samples = 10 }: { samples?: nu
   const retries = Object.entries(report.sink.retries)
   if (retries.length > 0) lines.push(`  retries  ${retries.map(([why, count]) => `${why} x${count}`).join(', ')}`)
   if (report.error) lines.push(`  stopped  ${report.error.code}: ${report.error.message}`)
+  const ck = report.checkpoint
+  if (ck) {
+    const where = ck.complete ? 'complete' : ck.position ? `up to ${formatPosition(ck.position)} (a rerun resumes after it)` : 'nothing handled yet (a rerun starts over)'
+    const held = ck.held > 0 ? `; ${n(ck.held)} failure(s) in no dead-letter file hold it there, so a rerun reads them again (--dead-letter keeps them)` : ''
+    const failed = ck.error ? `; the last write FAILED (${ck.error.code}: ${ck.error.message})` : ''
+    lines.push(`  checkpoint ${ck.file}: ${where}${held}${failed}`)
+  }
   if (report.failures.count > 0) {
     lines.push(`  failures ${n(report.failures.count)}${report.failures.count > report.failures.samples.length ? ` (first ${report.failures.samples.length} kept)` : ''}:`)
     for (const f of report.failures.samples.slice(0, samples)) {

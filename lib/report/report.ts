@@ -1,3 +1,4 @@
+import type { CheckpointTotals } from '../checkpoint-tracker.js'
 import type { ItemFailure, Position } from '../types.js'
 
 /** How a run ended. */
@@ -9,6 +10,26 @@ export interface StageCount {
   readonly kind: string
   readonly in: number
   readonly out: number
+  /** Events the stage failed (a transform that threw); present when there were any. */
+  readonly failed?: number
+}
+
+/** Where a run's checkpoint stands when the run ends. */
+export interface RunCheckpoint {
+  readonly file: string
+  /** Everything up to and including this position is handled; a resume starts just after it. */
+  readonly position?: Position
+  /** Every event was handled: running the same command again does nothing. */
+  readonly complete: boolean
+  /**
+   * Failures in no dead-letter file (none was given, or it could not be written): they hold the
+   * checkpoint before them, so a resume reads them again.
+   */
+  readonly held: number
+  /** Totals up to `position`, over this run and the runs it resumed. */
+  readonly totals: CheckpointTotals
+  /** The last checkpoint write failed (a resume then starts from an earlier checkpoint). */
+  readonly error?: { readonly code: string; readonly message: string }
 }
 
 /**
@@ -65,4 +86,6 @@ export interface RunReport {
   readonly eventsPerSecond: number
   /** Why the run stopped, for `failed` and `aborted`. */
   readonly error?: { readonly code: string; readonly message: string }
+  /** With a checkpoint: where it stands. */
+  readonly checkpoint?: RunCheckpoint
 }

@@ -13,6 +13,11 @@ export const reportSchema = {
   additionalProperties: false,
   $defs: {
     count: { type: 'integer', minimum: 0 },
+    error: {
+      type: 'object',
+      required: ['code', 'message'],
+      properties: { code: { type: 'string' }, message: { type: 'string' } },
+    },
     position: {
       type: 'object',
       required: ['source'],
@@ -94,14 +99,40 @@ export const reportSchema = {
       items: {
         type: 'object',
         required: ['name', 'kind', 'in', 'out'],
-        properties: { name: { type: 'string' }, kind: { type: 'string' }, in: { $ref: '#/$defs/count' }, out: { $ref: '#/$defs/count' } },
+        properties: {
+          name: { type: 'string' },
+          kind: { type: 'string' },
+          in: { $ref: '#/$defs/count' },
+          out: { $ref: '#/$defs/count' },
+          failed: { $ref: '#/$defs/count' },
+        },
       },
     },
     eventsPerSecond: { type: 'number', minimum: 0 },
-    error: {
+    error: { $ref: '#/$defs/error' },
+    checkpoint: {
       type: 'object',
-      required: ['code', 'message'],
-      properties: { code: { type: 'string' }, message: { type: 'string' } },
+      required: ['file', 'complete', 'held', 'totals'],
+      properties: {
+        file: { type: 'string' },
+        position: { $ref: '#/$defs/position' },
+        complete: { type: 'boolean' },
+        held: { $ref: '#/$defs/count' },
+        totals: {
+          type: 'object',
+          required: ['read', 'matched', 'unmatched', 'written', 'skipped', 'failed', 'sourceFailed'],
+          properties: {
+            read: { $ref: '#/$defs/count' },
+            matched: { $ref: '#/$defs/count' },
+            unmatched: { $ref: '#/$defs/count' },
+            written: { $ref: '#/$defs/count' },
+            skipped: { $ref: '#/$defs/count' },
+            failed: { $ref: '#/$defs/count' },
+            sourceFailed: { $ref: '#/$defs/count' },
+          },
+        },
+        error: { $ref: '#/$defs/error' },
+      },
     },
   },
 } as const

@@ -1,9 +1,11 @@
 import { setImmediate as nextTurn } from 'node:timers/promises'
 import { HydratorError, errorCode, errorMessage, isConfigError } from '../errors.js'
+import type { SettledEvent } from '../checkpoint-tracker.js'
 import { positionOf } from '../position.js'
 import { FailureSamples } from '../report/failures.js'
 import type { AbortOptions, ItemFailure, Outcome, Sink, SinkContext, SinkResult, SinkTally } from '../types.js'
 import { assertInteger } from '../util/options.js'
+import { capText } from '../util/text.js'
 
 /** How one write of a batch ended, in the order of the batch. */
 export interface WriteOutcome {
@@ -17,9 +19,25 @@ export interface WriteOutcome {
   readonly attempts?: number
   /** The write was a delete (counted in `deleted` as well as `written`). */
   readonly deleted?: boolean
+  /**
+   * What the sink needs to resume exactly just after this event (the NDJSON sink: the file's
+   * length after its line); a checkpoint records the state of the last event it covers.
+   */
+  readonly state?: unknown
 }
 
-/** What a driver gets besides its batch. */
+/**
+ * True for an error that means the target cannot take any more writes (a full disk, a closed
+ * output): the run stops with it instead of failing every later event the same way.
+ */
+export function stopsRun(error: unknown): boolean {
+  return isConfigError(error) || (error instanceof HydratorError && error.code === 'ERR_OUTPUT')
+}
+
+/**
+ * What a driver gets besides its batch. `signal` is set for `open()` only: once a write has started
+ * it always finishes (a stopped run lets writes in flight end, so none is turned into a failure).
+ */
 export interface DriverContext extends AbortOptions {
   readonly dryRun: boolean
   /** Count a retry under a reason, e.g. `ProvisionedThroughputExceededException`. */
@@ -106,7 +124,7 @@ export function defineSink<In, W = In>(
   }
   const sinkName = driver.uri.split(':')[0] || 'sink'
 
-  return async function sink(source: AsyncIterable<In>, context: SinkContext = {}): Promise<SinkResult> {
+  const sink = async function sink(source: AsyncIterable<In>, context: SinkContext = {}): Promise<SinkResult> {
     const dryRun = context.dryRun ?? options.dryRun ?? false
     const signal = context.signal ?? options.signal
     const tally = context.tally ?? newTally()
@@ -114,24 +132,26 @@ export function defineSink<In, W = In>(
     const samples = new FailureSamples()
     const previews: unknown[] = []
     let deleted = 0
-    const driverContext: DriverContext = {
-      dryRun,
-      signal,
-      retried: (reason) => {
-        tally.retries[reason] = (tally.retries[reason] ?? 0) + 1
-      },
+    const retried = (reason: string) => {
+      tally.retries[reason] = (tally.retries[reason] ?? 0) + 1
     }
+    const openContext: DriverContext = { dryRun, signal, retried }
+    // Writes get no signal: a stop ends reading, and what was read is still written.
+    const driverContext: DriverContext = { dryRun, retried }
 
     const fail = (event: unknown, failure: Omit<ItemFailure, 'stage' | 'position'>) => {
       tally.failed++
-      const item: ItemFailure = { stage: sinkName, position: positionOf(event), ...failure }
+      const item: ItemFailure = { stage: sinkName, position: positionOf(event), ...failure, message: capText(failure.message) }
       samples.add(item)
       context.onFailure?.(item, event)
     }
+    const settledOne = (event: unknown, outcome: SettledEvent) => context.onSettled?.([event], [outcome])
 
     const settle = (batch: readonly Pending<W>[], outcomes: readonly WriteOutcome[] | undefined, error?: unknown) => {
+      const settled: SettledEvent[] | undefined = context.onSettled ? new Array(batch.length) : undefined
       for (let i = 0; i < batch.length; i++) {
         const outcome = outcomes?.[i]
+        if (settled) settled[i] = outcome?.status === 'written' || outcome?.status === 'skipped' ? outcome : FAILED
         if (!outcome) {
           fail(batch[i]!.event, {
             code: error ? errorCode(error) : 'ERR_INTERNAL',
@@ -155,7 +175,7 @@ export function defineSink<In, W = In>(
           })
         }
       }
-      context.onSettled?.(batch.map((p) => p.event))
+      context.onSettled?.(batch.map((p) => p.event), settled)
     }
 
     // Batches in flight and the keys they touch: a batch that shares a key with one in flight
@@ -192,8 +212,11 @@ export function defineSink<In, W = In>(
         .then(
           (outcomes) => settle(batch, outcomes),
           (error) => {
-            if (isConfigError(error)) fatal ??= error
-            settle(batch, undefined, error)
+            // The target can take no more (a dropped table, a full disk): the run stops, and the
+            // batch is not failed event by event: its events are not handled (the report counts
+            // them as ERR_NOT_HANDLED and a checkpoint does not pass them), ready for a resume.
+            if (stopsRun(error)) fatal ??= error
+            else settle(batch, undefined, error)
           },
         )
         .finally(() => {
@@ -211,7 +234,7 @@ export function defineSink<In, W = In>(
       pending.add(promise)
     }
 
-    await driver.open?.(driverContext)
+    await driver.open?.(openContext)
     try {
       let batch: Pending<W>[] = []
       let bytes = 0
@@ -225,14 +248,14 @@ export function defineSink<In, W = In>(
           if (isConfigError(error)) throw error
           const key = (error as { key?: unknown } | null)?.key
           fail(event, { code: errorCode(error), message: errorMessage(error), ...(key !== undefined ? { key } : {}) })
-          context.onSettled?.([event])
+          settledOne(event, FAILED)
           if (signal?.aborted) break
           continue
         }
         if (dryRun) {
           if (previews.length < previewLimit) previews.push(driver.preview ? driver.preview(write) : write)
           tally.written++
-          context.onSettled?.([event])
+          settledOne(event, WRITTEN)
         } else {
           const size = driver.sizeOf && maxBatchBytes !== Infinity ? driver.sizeOf(write) : 0
           // Never let a batch grow past maxBatchBytes: send what is there first.
@@ -286,7 +309,12 @@ export function defineSink<In, W = In>(
       ...(deleted > 0 ? { deleted } : {}),
     }
   }
+  // The report names the sink by its URI even when it fails before resolving.
+  return Object.defineProperty(sink, 'uri', { value: driver.uri, enumerable: false })
 }
+
+const FAILED: SettledEvent = Object.freeze({ status: 'failed' })
+const WRITTEN: SettledEvent = Object.freeze({ status: 'written' })
 
 /** What the CLI knows about a sink beyond its shape. */
 export interface SinkInfo {
@@ -295,6 +323,11 @@ export interface SinkInfo {
    * EventBridge per request), so `--rate` must not add a rate stage in front of it as well.
    */
   readonly pacedPerSecond?: number
+  /**
+   * Each delivery takes effect again when repeated (appends, invocations): the CLI writes the
+   * checkpoint after every batch by default, so a hard kill repeats only the batches in flight.
+   */
+  readonly checkpointEveryBatch?: boolean
 }
 
 const SINK_INFO = Symbol.for('event-hydrator.sink-info')

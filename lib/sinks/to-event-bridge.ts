@@ -262,10 +262,12 @@ export function toEventBridge(options: ToEventBridgeOptions): Sink<unknown> {
     )
   const newBucket = () => (options.ratePerSecond === undefined ? undefined : tokenBucket(options.ratePerSecond))
   build(newBucket()) // checks defineSink's own options now, before any I/O
-  return withSinkInfo(
+  const sink = Object.defineProperty(
     function toEventBridgeRun(source: AsyncIterable<unknown>, context?: SinkContext) {
       return build(newBucket())(source, context)
     },
-    { pacedPerSecond: options.ratePerSecond },
+    'uri',
+    { value: `eventbridge:${eventBusName}` },
   )
+  return withSinkInfo(sink, { pacedPerSecond: options.ratePerSecond, checkpointEveryBatch: true })
 }

@@ -34,8 +34,12 @@ export function toJsonLines<T = unknown>(target: string, options: ToJsonLinesOpt
   }
   const file = target === '-' ? undefined : path.resolve(options.cwd ?? process.cwd(), target)
   let out: Writable | undefined
-  let failedToOpen: unknown
+  // The first write error (a full disk): every later write fails with it, and the file is cut back
+  // to `bytes` at close so no torn line is left behind.
+  let broken: HydratorError | undefined
   let bytes = 0
+  const outputError = (error: unknown) =>
+    (broken ??= new HydratorError('ERR_OUTPUT', `cannot write \`${target}\`: ${errorMessage(error)}`, { cause: error }))
 
   const sink = defineSink<T, string>(
     {
@@ -62,34 +66,54 @@ export function toJsonLines<T = unknown>(target: string, options: ToJsonLinesOpt
           bytes = options.truncateTo
         }
         const stream = createWriteStream(file, { flags: append ? 'a' : 'w', highWaterMark: 1 << 20 })
-        stream.on('error', (error) => {
-          failedToOpen ??= error
-        })
+        if (!append) bytes = 0
+        else if (options.truncateTo === undefined) bytes = await stat(file).then((s) => s.size, () => 0)
+        stream.on('error', outputError)
         await once(stream, 'open').catch((error) => {
           throw new HydratorError('ERR_FILE_NOT_FOUND', `cannot write \`${target}\`: ${errorMessage(error)}`)
         })
         out = stream
       },
-      prepare: (event) => JSON.stringify(event),
+      prepare(event) {
+        let line: string | undefined
+        try {
+          line = JSON.stringify(event)
+        } catch (error) {
+          const why = error instanceof RangeError ? `it is nested too deeply or too large (${error.message})` : errorMessage(error)
+          throw new HydratorError('ERR_UNSERIALIZABLE', `the event cannot be written as JSON: ${why}`)
+        }
+        if (line === undefined) throw new HydratorError('ERR_UNSERIALIZABLE', 'the event cannot be written as JSON')
+        return line
+      },
       preview: (line) => JSON.parse(line) as unknown,
       async write(lines) {
-        if (failedToOpen) throw failedToOpen
+        if (broken) throw broken
         const text = lines.join('\n') + '\n'
         // Settle only once the data is handed to the OS, so a checkpoint never runs ahead of the file.
-        await new Promise<void>((resolve, reject) => out!.write(text, (error) => (error ? reject(error) : resolve())))
-        bytes += Buffer.byteLength(text)
-        return lines.map(() => ({ status: 'written' as const }))
+        await new Promise<void>((resolve, reject) => out!.write(text, (error) => (error ? reject(outputError(error)) : resolve())))
+        // Each event's resume state is the file's length just after its line.
+        const outcomes = new Array<{ status: 'written'; state: { bytes: number } }>(lines.length)
+        for (let i = 0; i < lines.length; i++) {
+          bytes += Buffer.byteLength(lines[i]!) + 1
+          outcomes[i] = { status: 'written', state: { bytes } }
+        }
+        return outcomes
       },
       async close() {
         if (out && out !== process.stdout && out !== options.stdout) {
           const stream = out
           out = undefined
-          await new Promise<void>((resolve, reject) => stream.end((error?: Error | null) => (error ? reject(error) : resolve())))
+          if (!broken) {
+            await new Promise<void>((resolve) => stream.end(() => resolve()))
+            if (!broken) return
+          }
+          stream.destroy()
+          // Cut the file back to its last whole line (a full disk leaves half a batch behind).
+          if (file) await truncate(file, bytes).catch(() => {})
         }
       },
     },
     { batchSize: 1000, ...options },
   )
-  // What a checkpoint records of this sink: the bytes of the lines fully written.
-  return Object.assign(sink, { checkpointState: () => ({ bytes }) })
+  return sink
 }

@@ -235,11 +235,16 @@ export function invocationSink(invoker: Invoker, options: InvokeOptions): Sink<u
     bucket: options.ratePerSecond === undefined ? undefined : tokenBucket(options.ratePerSecond),
   })
   build(newRun()) // checks defineSink's own options now, before any I/O
-  return withSinkInfo(
+  const sink = Object.defineProperty(
     function invocationSinkRun(source: AsyncIterable<unknown>, context?: SinkContext) {
       return build(newRun())(source, context)
     },
-    { pacedPerSecond: options.ratePerSecond },
+    'uri',
+    { value: invoker.uri },
+  )
+  return withSinkInfo(
+    sink,
+    { pacedPerSecond: options.ratePerSecond, checkpointEveryBatch: true },
   )
 }
 

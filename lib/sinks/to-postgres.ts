@@ -6,7 +6,7 @@ import { collapseByKey, compileMapping, type CompiledMapping, type Mapping, type
 import type { Sink } from '../types.js'
 import { assertInteger, assertString } from '../util/options.js'
 import { retryReason, validateRetryPolicy, withRetry, type RetryPolicy } from '../util/retry.js'
-import { defineSink, type DriverContext, type SinkOptions, type WriteOutcome } from './define-sink.js'
+import { defineSink, withSinkInfo, type DriverContext, type SinkOptions, type WriteOutcome } from './define-sink.js'
 
 /** A query as `sql.unsafe()` of the `postgres` package returns it: a promise of rows, or a COPY stream. */
 export interface PostgresQuery extends PromiseLike<readonly Record<string, unknown>[] & { readonly command?: string }> {
@@ -419,7 +419,7 @@ export function toPostgres<In = unknown>(options: ToPostgresOptions): Sink<In> {
     return outcomes
   }
 
-  return defineSink<In, PgWrite>(
+  const sink = defineSink<In, PgWrite>(
     {
       uri,
       async open(context) {
@@ -459,6 +459,8 @@ export function toPostgres<In = unknown>(options: ToPostgresOptions): Sink<In> {
     // COPY rows are cheap: append batches are larger (measured: 1000 beat 500 and 2000).
     { batchSize: mode === 'append' ? 1000 : 500, ...options },
   )
+  // An append repeated after a crash inserts its rows again: checkpoint after every batch.
+  return mode === 'append' ? withSinkInfo(sink, { checkpointEveryBatch: true }) : sink
 
   // Keys and versions are sent as text like every other value: one `text[]` parameter per column.
   function columnArrays(writes: readonly PgWrite[], columns: readonly number[]): string[] {

@@ -1,4 +1,14 @@
 import type { LinePrefilter } from '../pattern/prefilter.js'
+import type { ItemFailure } from '../types.js'
+
+/**
+ * How a stage reports an event it failed (a transform that threw) instead of stopping the run:
+ * `run()` installs a listener before the first event; without one, the stage throws as before, so
+ * nothing is dropped silently in a bare `pipe()`.
+ */
+export interface StageFailures {
+  listen(listener: (failure: ItemFailure, event: unknown) => void): void
+}
 
 /**
  * What `run()` knows about a stage, beyond its shape: how to count it in the report, and for a
@@ -9,6 +19,8 @@ export interface StageInfo {
   readonly kind: 'filter' | 'map' | 'batch' | 'take' | 'tap' | 'other'
   /** For filters: a raw-line test that is false only when the line provably cannot match. */
   readonly prefilter?: LinePrefilter
+  /** For stages that can fail single events (`map(fn, { onError: 'fail' })`). */
+  readonly failures?: StageFailures
 }
 
 const INFO = Symbol.for('event-hydrator.stage-info')

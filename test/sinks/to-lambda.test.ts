@@ -193,8 +193,11 @@ test('a function that disappears mid-run stops the run with ERR_TARGET_NOT_FOUND
   } catch (error) {
     assert.is((error as HydratorError).code, 'ERR_TARGET_NOT_FOUND')
   }
-  assert.is(tally.received, tally.written + tally.failed)
+  // The events after it are not failed one by one: they were not handled (run() reports them as
+  // ERR_NOT_HANDLED, and a checkpoint does not pass them).
   assert.ok(tally.written >= 2)
+  assert.is(tally.failed, 0)
+  assert.ok(tally.received > tally.written)
 })
 
 test('a payload Lambda rejects as too large (413) fails only its event', async () => {
