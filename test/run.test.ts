@@ -106,6 +106,93 @@ test('a batch that throws fails its events; the run goes on and says partial', a
   addsUp(report)
 })
 
+test('an abort while a write waits for its retry lets the write finish: it is written, not failed', async () => {
+  const controller = new AbortController()
+  let attempts = 0
+  const slow = defineSink<Record<string, any>>(
+    {
+      uri: 'flaky:',
+      async write(batch, context) {
+        assert.is(context.signal, undefined, 'a write never gets the stop signal')
+        // The first attempt of the first batch fails and is retried after a pause; the stop comes then.
+        if (attempts++ === 0) {
+          controller.abort()
+          await new Promise((r) => setTimeout(r, 50))
+        }
+        return batch.map(() => ({ status: 'written' as const }))
+      },
+    },
+    { batchSize: 4 },
+  )
+  const report = await run({ source: tracked(events(40)).source, sink: slow, signal: controller.signal })
+  assert.is(report.status, 'aborted')
+  assert.is(report.sink.failed, 0)
+  assert.ok(report.sink.written >= 4)
+  addsUp(report)
+})
+
+test('a map with onError fail counts a throwing event as failed (ERR_TRANSFORM), not as unmatched', async () => {
+  const file = await tmp.file('map-fail.ndjson', ndjson(events(10)))
+  const letters: unknown[] = []
+  const report = await run({
+    source: readJsonLines(file),
+    stages: [
+      map(
+        (e: any) => {
+          if (e.detail.version === 4) throw new Error('no version 4')
+          return e
+        },
+        { onError: 'fail', name: 'transform' },
+      ),
+    ],
+    sink: collect(),
+    deadLetter: { write: async (_failure, event) => void letters.push(event) },
+  })
+  assert.is(report.status, 'partial')
+  assert.is(report.sink.written, 9)
+  assert.is(report.sink.failed, 1)
+  assert.is(report.filter.unmatched, 0)
+  assert.equal(report.stages[0], { name: 'mapStage', kind: 'map', in: 10, out: 9, failed: 1 })
+  assert.is(report.failures.samples[0]!.code, 'ERR_TRANSFORM')
+  assert.is(report.failures.samples[0]!.position?.line, 5)
+  assert.is((letters[0] as any).id, 'e4')
+  addsUp(report)
+  // In a bare pipe() nothing could report the failure: it still throws.
+  const thrown = await pipe(
+    readJsonLines(file),
+    map((e: any) => {
+      if (e.detail.version === 4) throw new Error('boom')
+      return e
+    }, { onError: 'fail' }),
+    collect(),
+  ).then(
+    () => undefined,
+    (error: Error) => error,
+  )
+  assert.is(thrown?.message, 'boom')
+})
+
+test('after an early failure, the report names the sink by its URI', async () => {
+  const { LambdaClient } = await import('@aws-sdk/client-lambda')
+  const { EventBridgeClient } = await import('@aws-sdk/client-eventbridge')
+  const { toLambda, toEventBridge } = await import('../lib/lambda.js')
+  const options = { region: 'us-east-1', endpoint: 'http://127.0.0.1:1', credentials: { accessKeyId: 'a', secretAccessKey: 'b' } }
+  const broken = async function* () {
+    yield* []
+    throw new Error('the source broke')
+  }
+  const sinks = [
+    [toLambda({ client: new LambdaClient(options), functionName: 'projector', checkFunction: false }), 'lambda:projector'],
+    [toEventBridge({ client: new EventBridgeClient(options), eventBusName: 'bus', checkBus: false }), 'eventbridge:bus'],
+    [pickySink(new Set()), 'picky:'],
+  ] as const
+  for (const [sink, uri] of sinks) {
+    const report = await run({ source: broken(), sink })
+    assert.is(report.status, 'failed')
+    assert.is(report.sink.uri, uri)
+  }
+})
+
 test('an abort signal stops reading, finishes what was read, and reports aborted', async () => {
   const controller = new AbortController()
   const { source, state } = tracked(events(1000))
