@@ -102,6 +102,8 @@ test('1. SIGTERM while a PostgreSQL batch waits for its retry: the batch finishe
     await db.sql`select pg_terminate_backend(${backend})`
     run.child.kill('SIGTERM')
     await new Promise((r) => setTimeout(r, 400))
+    // End the locking session on the server (killing psql alone leaves its pg_sleep holding the lock).
+    await db.sql`select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'psql' and datname = current_database()`
     locker.kill()
     assert.is(await run.exited, 130, run.stderr())
     const first = await readReport(reportFile)
@@ -276,6 +278,10 @@ test('7. a transform that throws fails its event (ERR_TRANSFORM, with its positi
   const letters = (await readFile(`${tmp.dir}/transform-dl.ndjson`, 'utf8')).trim().split('\n').map((l) => JSON.parse(l))
   assert.equal(letters.map((l) => l.event.id), ['e5', 'e9'])
   assert.is(report.checkpoint?.complete, true, 'both failures are in the dead-letter file')
+  // A rerun finds the job complete, and does not call it clean: its failures are in the dead-letter file.
+  const rerun = await hydrateInProcess(['--source', 'json:transform-in.ndjson', '--transform', './throwing-transform.mjs', '--sink', 'ndjson:transform-out.ndjson', '--dead-letter', 'transform-dl.ndjson', '--checkpoint', 'transform.ckpt'])
+  assert.is(rerun.code, 1)
+  assert.match(rerun.stderr, /already completed \(12 events read, 10 written, 0 skipped, 2 failed, kept in the dead-letter file\)/)
   // Without a dead-letter file, the checkpoint stays before the first failure.
   const again = await hydrateInProcess(['--source', 'json:transform-in.ndjson', '--transform', './throwing-transform.mjs', '--sink', 'ndjson:transform-out2.ndjson', '--checkpoint', 'transform2.ckpt'])
   assert.is(again.report!.checkpoint?.complete, false)
