@@ -1,15 +1,19 @@
 import { defineConfig } from 'tsup'
 
-// The core entry stays light: each integration is its own entry (event-hydrator/postgres, ...),
-// and the CLI loads them lazily by URI scheme.
-const lib = ['index', 'postgres', 'mssql', 'dynamo', 'opensearch', 'lambda']
+// The core entry stays light: each integration folder is its own entry (event-hydrator/postgres,
+// ...), and the CLI loads them lazily by URI scheme.
+export const integrations = ['json', 'postgres', 'mssql', 'dynamo', 'opensearch', 'lambda', 'eventbridge']
+const lib: Record<string, string> = {
+  'lib/index': 'lib/index.ts',
+  ...Object.fromEntries(integrations.map((name) => [`lib/${name}/index`, `lib/${name}/index.ts`])),
+}
 
 export default defineConfig({
-  entry: { ...Object.fromEntries(lib.map((name) => [`lib/${name}`, `lib/${name}.ts`])), 'cli/main': 'cli/main.ts' },
+  entry: { ...lib, 'cli/main': 'cli/main.ts' },
   format: ['esm'],
   target: 'node20',
   platform: 'node',
-  dts: { entry: Object.fromEntries(lib.map((name) => [`lib/${name}`, `lib/${name}.ts`])) },
+  dts: { entry: lib },
   sourcemap: true,
   clean: true,
   splitting: true,

@@ -4,9 +4,9 @@ import { createReadStream, createWriteStream } from 'node:fs'
 import { once } from 'node:events'
 import { createInterface } from 'node:readline'
 import { run } from '../lib/run.js'
-import { toJsonLines } from '../lib/sinks/to-json-lines.js'
-import { readJsonArray } from '../lib/sources/read-json-array.js'
-import { readJsonLines } from '../lib/sources/read-json-lines.js'
+import { toJsonLines } from '../lib/json/write-lines.js'
+import { readJsonArray } from '../lib/json/read-array.js'
+import { readJsonLines } from '../lib/json/read-lines.js'
 import { filter } from '../lib/stages/filter.js'
 
 const [mode = '', input = '', output = '/dev/null'] = process.argv.slice(2)

@@ -6,8 +6,8 @@
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true'
 
 import { BatchWriteCommand, ScanCommand } from '@aws-sdk/lib-dynamodb'
-import { toDynamo } from '../lib/sinks/to-dynamo.js'
-import { scanDynamo } from '../lib/sources/scan-dynamo.js'
+import { toDynamo } from '../lib/dynamo/sink.js'
+import { scanDynamo } from '../lib/dynamo/scan.js'
 import { createTable, dynamoClients, startDynalite } from '../test/servers/dynalite.js'
 import { makeEvent, rng } from './generate.js'
 import { eventsArg, isMain, printRows, type BenchRow } from './common.js'

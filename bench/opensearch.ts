@@ -5,8 +5,8 @@
 // OpenSearch (no Lucene, one process), so the ratios say what event-hydrator adds on top of the
 // requests, not what a cluster can do.
 import { Client } from '@opensearch-project/opensearch'
-import { toOpenSearch } from '../lib/sinks/to-open-search.js'
-import { searchOpenSearch } from '../lib/sources/search-open-search.js'
+import { toOpenSearch } from '../lib/opensearch/sink.js'
+import { searchOpenSearch } from '../lib/opensearch/search.js'
 import { startOpenSearchServer } from '../test/servers/opensearch-server.js'
 import { makeEvent, rng } from './generate.js'
 import { eventsArg, isMain, printRows, type BenchRow } from './common.js'

@@ -24,9 +24,9 @@ export type {
 } from './types.js'
 
 // Sources
-export { readJsonLines, type ReadJsonLinesOptions, type LinePosition } from './sources/read-json-lines.js'
-export { readJsonArray, type ReadJsonArrayOptions } from './sources/read-json-array.js'
-export { readJsonFiles, type ReadJsonFilesOptions } from './sources/read-json-files.js'
+export { readJsonLines, type ReadJsonLinesOptions, type LinePosition } from './json/read-lines.js'
+export { readJsonArray, type ReadJsonArrayOptions } from './json/read-array.js'
+export { readJsonFiles, type ReadJsonFilesOptions } from './json/read-files.js'
 
 // Stages
 export { filter, type FilterRule } from './stages/filter.js'
@@ -38,14 +38,14 @@ export { orderedLanes, createLanes, type OrderedLanesOptions, type Settled, type
 export { rate, parseRate, type RateOptions } from './stages/rate.js'
 
 // Sinks
-export { toJsonLines, type ToJsonLinesOptions } from './sinks/to-json-lines.js'
-export { collect, type CollectResult } from './sinks/collect.js'
+export { toJsonLines, type ToJsonLinesOptions } from './json/write-lines.js'
+export { collect, type CollectResult } from './collect.js'
 
 // EventBridge patterns
 export { compilePattern, matches, validatePattern, compilePrefilter, type EventPattern } from './pattern/index.js'
 
 // Checkpoints and dead letters
-export { readCheckpoint, writeCheckpoint, resumeOptions, CheckpointTracker, type Checkpoint, type CheckpointIdentity, type CheckpointTotals } from './checkpoint.js'
+export { readCheckpoint, writeCheckpoint, resumeOptions, CheckpointTracker, type Checkpoint, type CheckpointIdentity, type CheckpointTotals } from './checkpoint/index.js'
 export { openDeadLetters, unwrapDeadLetter, DEAD_LETTER_MARK, type DeadLetter } from './dead-letter.js'
 
 // The report
@@ -58,11 +58,11 @@ export { compileMapping, collapseByKey, type Mapping, type RowWrite, type Compil
 
 // Building your own sources, sinks and plugins
 export { positionOf, setPosition, formatPosition } from './position.js'
-export { defineSource, sourceStats, type StatefulSource, type SourceControl } from './sources/define-source.js'
-export { defineSink, newTally, sinkInfo, withSinkInfo, type SinkDriver, type SinkInfo, type SinkOptions, type WriteOutcome, type DriverContext } from './sinks/define-sink.js'
-export { Registry, parseUri, type Plugin, type ParsedUri, type FactoryContext, type SourceFactory, type SinkFactory } from './plugins/registry.js'
-export { defaultRegistry, builtinPlugins } from './plugins/builtins.js'
-export { withRetry, DEFAULT_RETRY, type RetryPolicy } from './util/retry.js'
+export { defineSource, sourceStats, type StatefulSource, type SourceControl } from './define-source.js'
+export { defineSink, newTally, sinkInfo, withSinkInfo, type SinkDriver, type SinkInfo, type SinkOptions, type WriteOutcome, type DriverContext } from './define-sink.js'
+export { Registry, parseUri, type Plugin, type ParsedUri, type FactoryContext, type SourceFactory, type SinkFactory } from './registry.js'
+export { defaultRegistry, builtinPlugins } from './builtins.js'
+export { withRetry, DEFAULT_RETRY, type RetryPolicy } from './retry.js'
 
 // Errors
 export { HydratorError, InvalidPatternError, CONFIG_ERROR_CODES, isConfigError, type ErrorCode } from './errors.js'

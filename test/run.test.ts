@@ -4,10 +4,10 @@ import { pipe } from 'it-pipe'
 import { HydratorError } from '../lib/errors.js'
 import type { RunReport } from '../lib/report/report.js'
 import { run } from '../lib/run.js'
-import { collect } from '../lib/sinks/collect.js'
-import { defineSink } from '../lib/sinks/define-sink.js'
-import { toJsonLines } from '../lib/sinks/to-json-lines.js'
-import { readJsonLines } from '../lib/sources/read-json-lines.js'
+import { collect } from '../lib/collect.js'
+import { defineSink } from '../lib/define-sink.js'
+import { toJsonLines } from '../lib/json/write-lines.js'
+import { readJsonLines } from '../lib/json/read-lines.js'
 import { batch } from '../lib/stages/batch.js'
 import { filter } from '../lib/stages/filter.js'
 import { map } from '../lib/stages/map.js'
@@ -175,7 +175,8 @@ test('a map with onError fail counts a throwing event as failed (ERR_TRANSFORM),
 test('after an early failure, the report names the sink by its URI', async () => {
   const { LambdaClient } = await import('@aws-sdk/client-lambda')
   const { EventBridgeClient } = await import('@aws-sdk/client-eventbridge')
-  const { toLambda, toEventBridge } = await import('../lib/lambda.js')
+  const { toLambda } = await import('../lib/lambda/index.js')
+  const { toEventBridge } = await import('../lib/eventbridge/index.js')
   const options = { region: 'us-east-1', endpoint: 'http://127.0.0.1:1', credentials: { accessKeyId: 'a', secretAccessKey: 'b' } }
   const broken = async function* () {
     yield* []

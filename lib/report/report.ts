@@ -1,4 +1,4 @@
-import type { CheckpointTotals } from '../checkpoint-tracker.js'
+import type { CheckpointTotals } from '../checkpoint/tracker.js'
 import type { ItemFailure, Position } from '../types.js'
 
 /** How a run ended. */

@@ -1,6 +1,6 @@
 import { HydratorError } from '../errors.js'
-import type { ParsedUri } from '../plugins/registry.js'
-import { intParam } from '../plugins/uri-params.js'
+import type { ParsedUri } from '../registry.js'
+import { intParam } from '../uri.js'
 
 /** The AWS services event-hydrator talks to. */
 export type AwsService = 'dynamodb' | 'lambda' | 'eventbridge'
@@ -85,6 +85,35 @@ const DEFAULT_REQUEST_TIMEOUT_MS: Record<AwsService, number> = { dynamodb: 60_00
  * The `requestHandler` of a client the CLI builds for `service` from a URI: `?timeoutMs=`, else the
  * service's default (60 s; Lambda 15.5 min).
  */
+/** Region and account named by an ARN (`arn:aws:lambda:eu-west-1:123456789012:function:f`). */
+export function arnParts(name: string): { region?: string; account?: string } {
+  const m = /^arn:aws[a-z-]*:[a-z]+:([a-z0-9-]*):(\d{12})?:/.exec(name)
+  if (!m) return {}
+  return { ...(m[1] ? { region: m[1] } : {}), ...(m[2] ? { account: m[2] } : {}) }
+}
+
+/** {@link awsClientConfig} for a target given by name or ARN: an ARN's region is where it lives, unless `?region=` says otherwise. */
+export function awsClientConfigFor(
+  uri: ParsedUri,
+  env: Readonly<Record<string, string | undefined>>,
+  service: AwsService,
+  target: string,
+): AwsClientConfig {
+  const config = awsClientConfig(uri, env, service)
+  const { region } = arnParts(target)
+  if (region && !uri.params.get('region')) config.region = region
+  return config
+}
+
+/** Imports an AWS SDK package for a scheme; ERR_PLUGIN saying what to install when it is missing. */
+export async function loadAwsSdk<T>(name: string, load: () => Promise<T>): Promise<T> {
+  try {
+    return await load()
+  } catch (error) {
+    throw new HydratorError('ERR_PLUGIN', `this scheme needs ${name}: npm install ${name}`, { cause: error })
+  }
+}
+
 export function awsRequestHandlerOf(uri: ParsedUri, service: AwsService): ReturnType<typeof awsRequestHandler> {
   return awsRequestHandler({ requestTimeoutMs: intParam(uri, 'timeoutMs', 1) ?? DEFAULT_REQUEST_TIMEOUT_MS[service] })
 }

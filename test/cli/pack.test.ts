@@ -38,6 +38,11 @@ test('the packed tarball installs, and its binaries run', () => {
   // The library entry imports without any integration client installed.
   const lib = execFileSync(process.execPath, ['--input-type=module', '-e', "import { matches, readJsonLines, run } from 'event-hydrator'; console.log(typeof run + ' ' + String(matches({ a: ['x'] }, { a: 'x' })))"], { cwd: project, encoding: 'utf8' })
   assert.is(lib.trim(), 'function true')
+  // Every subpath export loads, also without its client installed (clients load when used).
+  const subpaths = ['json', 'postgres', 'mssql', 'dynamo', 'opensearch', 'lambda', 'eventbridge']
+  const script = `for (const s of ${JSON.stringify(subpaths)}) { const m = await import('event-hydrator/' + s); console.log(s + ' ' + Object.keys(m).length) }`
+  const loaded = execFileSync(process.execPath, ['--input-type=module', '-e', script], { cwd: project, encoding: 'utf8' })
+  for (const s of subpaths) assert.match(loaded, new RegExp(`^${s} [1-9]`, 'm'))
 })
 
 test.run()

@@ -1,0 +1,119 @@
+import { once } from 'node:events'
+import { createWriteStream } from 'node:fs'
+import { mkdir, stat, truncate } from 'node:fs/promises'
+import path from 'node:path'
+import type { Writable } from 'node:stream'
+import { HydratorError, errorMessage } from '../errors.js'
+import type { Sink } from '../types.js'
+import { defineSink, type SinkOptions } from '../define-sink.js'
+
+export interface ToJsonLinesOptions extends SinkOptions {
+  /** Append to an existing file instead of replacing it. @default false */
+  readonly append?: boolean
+  /**
+   * Resume: cut the file to this many bytes (what a checkpoint recorded as handled), then append.
+   * Lines written after the checkpoint by a run that crashed are so never written twice.
+   */
+  readonly truncateTo?: number
+  /** Write here instead of `process.stdout` for `-`. */
+  readonly stdout?: Writable
+  /** Resolve a relative path here. @default process.cwd() */
+  readonly cwd?: string
+}
+
+/**
+ * Writes events as NDJSON, one per line, in order, to a file or to stdout (`-`): the default sink,
+ * for previews and for piping into other tools. Waits for the stream to drain, so memory stays flat.
+ *
+ * @example
+ * const result = await pipe(readJsonLines('in.ndjson'), filter(rule), toJsonLines('out.ndjson'))
+ */
+export function toJsonLines<T = unknown>(target: string, options: ToJsonLinesOptions = {}): Sink<T> {
+  if (typeof target !== 'string' || target === '') {
+    throw new HydratorError('ERR_INVALID_OPTION', `expected a file path or \`-\`, got \`${String(target)}\``)
+  }
+  const file = target === '-' ? undefined : path.resolve(options.cwd ?? process.cwd(), target)
+  let out: Writable | undefined
+  // The first write error (a full disk): every later write fails with it, and the file is cut back
+  // to `bytes` at close so no torn line is left behind.
+  let broken: HydratorError | undefined
+  let bytes = 0
+  const outputError = (error: unknown) =>
+    (broken ??= new HydratorError('ERR_OUTPUT', `cannot write \`${target}\`: ${errorMessage(error)}`, { cause: error }))
+
+  const sink = defineSink<T, string>(
+    {
+      uri: target === '-' ? 'ndjson:-' : `ndjson:${target}`,
+      async open({ dryRun }) {
+        if (dryRun) return
+        if (!file) {
+          out = options.stdout ?? process.stdout
+          return
+        }
+        try {
+          await mkdir(path.dirname(file), { recursive: true })
+        } catch (error) {
+          throw new HydratorError('ERR_FILE_NOT_FOUND', `cannot create the folder of \`${target}\`: ${errorMessage(error)}`)
+        }
+        let append = options.append ?? false
+        if (options.truncateTo !== undefined) {
+          const size = await stat(file).then((s) => s.size, () => -1)
+          if (size < options.truncateTo) {
+            throw new HydratorError('ERR_CHECKPOINT_MISMATCH', `cannot resume \`${target}\`: it holds ${Math.max(size, 0)} bytes, the checkpoint recorded ${options.truncateTo}`)
+          }
+          await truncate(file, options.truncateTo)
+          append = true
+          bytes = options.truncateTo
+        }
+        const stream = createWriteStream(file, { flags: append ? 'a' : 'w', highWaterMark: 1 << 20 })
+        if (!append) bytes = 0
+        else if (options.truncateTo === undefined) bytes = await stat(file).then((s) => s.size, () => 0)
+        stream.on('error', outputError)
+        await once(stream, 'open').catch((error) => {
+          throw new HydratorError('ERR_FILE_NOT_FOUND', `cannot write \`${target}\`: ${errorMessage(error)}`)
+        })
+        out = stream
+      },
+      prepare(event) {
+        let line: string | undefined
+        try {
+          line = JSON.stringify(event)
+        } catch (error) {
+          const why = error instanceof RangeError ? `it is nested too deeply or too large (${error.message})` : errorMessage(error)
+          throw new HydratorError('ERR_UNSERIALIZABLE', `the event cannot be written as JSON: ${why}`)
+        }
+        if (line === undefined) throw new HydratorError('ERR_UNSERIALIZABLE', 'the event cannot be written as JSON')
+        return line
+      },
+      preview: (line) => JSON.parse(line) as unknown,
+      async write(lines) {
+        if (broken) throw broken
+        const text = lines.join('\n') + '\n'
+        // Settle only once the data is handed to the OS, so a checkpoint never runs ahead of the file.
+        await new Promise<void>((resolve, reject) => out!.write(text, (error) => (error ? reject(outputError(error)) : resolve())))
+        // Each event's resume state is the file's length just after its line.
+        const outcomes = new Array<{ status: 'written'; state: { bytes: number } }>(lines.length)
+        for (let i = 0; i < lines.length; i++) {
+          bytes += Buffer.byteLength(lines[i]!) + 1
+          outcomes[i] = { status: 'written', state: { bytes } }
+        }
+        return outcomes
+      },
+      async close() {
+        if (out && out !== process.stdout && out !== options.stdout) {
+          const stream = out
+          out = undefined
+          if (!broken) {
+            await new Promise<void>((resolve) => stream.end(() => resolve()))
+            if (!broken) return
+          }
+          stream.destroy()
+          // Cut the file back to its last whole line (a full disk leaves half a batch behind).
+          if (file) await truncate(file, bytes).catch(() => {})
+        }
+      },
+    },
+    { batchSize: 1000, ...options },
+  )
+  return sink
+}

@@ -1,0 +1,4 @@
+// event-hydrator/opensearch: OpenSearch as a source and a sink (needs @opensearch-project/opensearch).
+export { searchOpenSearch, type SearchOpenSearchOptions, type OpenSearchSource, type OpenSearchSearchClient, type OpenSearchSort, type OpenSearchCursor } from './search.js'
+export { toOpenSearch, type ToOpenSearchOptions, type OpenSearchBulkClient } from './sink.js'
+export { openSearchPlugin } from './plugin.js'

@@ -1,0 +1,459 @@
+import type { Client } from '@opensearch-project/opensearch'
+import { HydratorError, errorMessage } from '../errors.js'
+import { collapseByKey, compileMapping, type CompiledMapping, type Mapping, type RowWrite } from '../mapping.js'
+import {
+  describeOpenSearchError,
+  isRetryableOpenSearchError,
+  openSearchCause,
+  openSearchConfigError,
+  openSearchReason,
+  openSearchStatus,
+} from './search.js'
+import type { Sink } from '../types.js'
+import { assertInteger, assertString } from '../util/options.js'
+import { validateRetryPolicy, withRetry, type RetryPolicy } from '../retry.js'
+import { defineSink, type DriverContext, type SinkOptions, type WriteOutcome } from '../define-sink.js'
+
+/** The part of an `@opensearch-project/opensearch` Client the sink uses; the caller owns the client and closes it. */
+export type OpenSearchBulkClient = Pick<Client, 'bulk' | 'indices'>
+
+/** OpenSearch's limit on the length of a document `_id`, in UTF-8 bytes. */
+export const MAX_ID_BYTES = 512
+
+/** One document the sink sends bigger than this fails alone (OpenSearch's default `http.max_content_length` is 100 MB). */
+export const MAX_DOCUMENT_BYTES = 100 * 1024 * 1024
+
+/** Options of {@link toOpenSearch}. */
+export interface ToOpenSearchOptions extends SinkOptions {
+  /** An `@opensearch-project/opensearch` Client; the caller owns it and closes it. */
+  readonly client: OpenSearchBulkClient
+  /** The index (or write alias) to write to. */
+  readonly index: string
+  /**
+   * The storage mapping: its one key column is the `_id`, `versionColumn` gives external versions,
+   * `deleteWhen` picks the events that delete. The document is the mapped columns when the mapping
+   * has columns besides the key and version columns, else the whole event. Give `mapping` or `idPath`.
+   */
+  readonly mapping?: Mapping
+  /** Without `mapping`: the JSON path of the `_id` in the event (`detail.id`); the document is the whole event. */
+  readonly idPath?: string
+  /** Without `mapping`: the JSON path of a whole-number version; only a higher version overwrites (`version_type=external`). */
+  readonly versionPath?: string
+  /** Without `mapping`: events matching this EventBridge pattern (or predicate) delete the document with their `_id`. */
+  readonly deleteWhen?: Mapping['deleteWhen']
+  /** Actions per `_bulk` request. @default 1000 */
+  readonly batchSize?: number
+  /** Bytes per `_bulk` request (action and document lines). @default 5242880 (5 MiB) */
+  readonly maxBatchBytes?: number
+  /** `_bulk` requests in flight; two never share an `_id`, so writes to one document stay in order. @default 2 */
+  readonly concurrency?: number
+  /** Retries of rejected items (429), 502/503/504, timeouts and dropped connections. @default 8 attempts, 100 ms to 20 s, full jitter */
+  readonly retry?: RetryPolicy
+  /** Create the index when it does not exist (with these mappings and settings when given) instead of failing. @default false */
+  readonly createIndex?: boolean | { readonly mappings?: Readonly<Record<string, unknown>>; readonly settings?: Readonly<Record<string, unknown>> }
+  /** Refresh the index once after the last write, so everything written is searchable when the sink resolves. @default false */
+  readonly refresh?: boolean
+  /** The name the report shows. @default `opensearch:<index>` */
+  readonly uri?: string
+}
+
+/** One event as a bulk action. */
+export interface OpenSearchWrite {
+  readonly action: 'index' | 'delete'
+  readonly id: string
+  readonly version?: number
+  /** The action line and, for `index`, the document line, each ending in a newline. */
+  readonly lines: string
+  /** The UTF-8 size of `lines`. */
+  readonly bytes: number
+  readonly row: RowWrite
+}
+
+interface BulkItemResult {
+  _id?: string
+  status?: number
+  result?: string
+  error?: { type?: string; reason?: string; caused_by?: { type?: string; reason?: string } }
+}
+
+/**
+ * Writes events to an OpenSearch index with `_bulk`, in batches sized by count (`batchSize`) and
+ * bytes (`maxBatchBytes`). Each event is an `index` action (or a `delete`, for events matching
+ * `deleteWhen`) with its `_id` from the mapping's key; with a version, `version_type=external` makes
+ * OpenSearch keep the highest version, and a lower or equal one is a stale skip (409). Items are
+ * checked one by one (a bulk answers 200 even when items failed): items rejected with 429 (or
+ * 502/503/504) are sent again on their own with exponential backoff, and give up as
+ * ERR_RETRIES_EXHAUSTED; an item OpenSearch refuses (a value that does not fit the mapping) is a
+ * failure with its `_id` and OpenSearch's reason while the rest of the batch is written. Same-`_id`
+ * writes in one batch are collapsed (the last, or highest version, wins; the others are skipped), and
+ * batches in flight never share an `_id`. `open` checks the index exists (ERR_TARGET_NOT_FOUND)
+ * unless `createIndex`.
+ *
+ * @example
+ * const result = await pipe(readJsonLines('events.ndjson'), toOpenSearch({
+ *   client: new Client({ node: 'http://localhost:9200' }), index: 'orders',
+ *   mapping: { columns: { id: 'detail.orderId', version: 'detail.version', status: 'detail.status' }, key: ['id'], versionColumn: 'version' },
+ * }))
+ */
+export function toOpenSearch<In = unknown>(options: ToOpenSearchOptions): Sink<In> {
+  if (!options || typeof options !== 'object') {
+    throw new HydratorError('ERR_INVALID_OPTION', 'toOpenSearch expects an options object with `client`, `index` and `mapping` or `idPath`')
+  }
+  const { client } = options
+  if (!client || typeof client.bulk !== 'function' || !client.indices || typeof client.indices.exists !== 'function') {
+    throw new HydratorError(
+      'ERR_INVALID_OPTION',
+      `expected \`client\` to be an @opensearch-project/opensearch Client (with \`bulk\` and \`indices\`), got \`${String(client)}\``,
+    )
+  }
+  const index = validateIndexName(options.index)
+  const compiled = compileSinkMapping(options)
+  const batchSize = assertInteger('batchSize', options.batchSize ?? 1000, 1)
+  const maxBatchBytes = assertInteger('maxBatchBytes', options.maxBatchBytes ?? 5 * 1024 * 1024, 1)
+  const concurrency = assertInteger('concurrency', options.concurrency ?? 2, 1)
+  let retry: Required<RetryPolicy>
+  try {
+    retry = validateRetryPolicy(options.retry)
+  } catch (error) {
+    throw new HydratorError('ERR_INVALID_OPTION', errorMessage(error))
+  }
+  const createIndex = options.createIndex ?? false
+  if (typeof createIndex !== 'boolean' && (!createIndex || typeof createIndex !== 'object')) {
+    throw new HydratorError('ERR_INVALID_OPTION', `expected \`createIndex\` to be a boolean or { mappings, settings }, got \`${String(createIndex)}\``)
+  }
+  const uri = options.uri ?? `opensearch:${index}`
+  const driver = openSearchDriver(client, index, compiled, retry, uri, createIndex, options.refresh === true)
+  return defineSink<In, OpenSearchWrite>(driver, { ...options, batchSize, maxBatchBytes, concurrency })
+}
+
+interface SinkMapping {
+  readonly compiled: CompiledMapping
+  /** The column holding the `_id`. */
+  readonly idColumn: string
+  /** Send the mapped row rather than the whole event. */
+  readonly rowIsDocument: boolean
+}
+
+function compileSinkMapping(options: ToOpenSearchOptions): SinkMapping {
+  const { mapping, idPath, versionPath, deleteWhen } = options
+  if (mapping !== undefined) {
+    if (idPath !== undefined || versionPath !== undefined || deleteWhen !== undefined) {
+      throw new HydratorError('ERR_INVALID_OPTION', 'give either `mapping` or `idPath` (with `versionPath`, `deleteWhen`), not both')
+    }
+    const compiled = compileMapping(mapping)
+    if (mapping.key.length !== 1) {
+      throw new HydratorError(
+        'ERR_INVALID_OPTION',
+        `an OpenSearch document has one \`_id\`: expected one key column, got \`${mapping.key.join(', ')}\` (map a column holding a combined id instead)`,
+      )
+    }
+    const idColumn = mapping.key[0]!
+    const others = compiled.columnNames.filter((c) => c !== idColumn && c !== mapping.versionColumn)
+    return { compiled, idColumn, rowIsDocument: others.length > 0 }
+  }
+  if (idPath === undefined) {
+    throw new HydratorError(
+      'ERR_INVALID_OPTION',
+      'toOpenSearch needs the document `_id`: give `idPath` (the JSON path of the id, e.g. `detail.id`) or a `mapping` with one key column',
+    )
+  }
+  assertString('idPath', idPath)
+  if (versionPath !== undefined) assertString('versionPath', versionPath)
+  const compiled = compileMapping({
+    columns: { _id: idPath, ...(versionPath !== undefined ? { _version: versionPath } : {}) },
+    key: ['_id'],
+    ...(versionPath !== undefined ? { versionColumn: '_version' } : {}),
+    ...(deleteWhen !== undefined ? { deleteWhen } : {}),
+  })
+  return { compiled, idColumn: '_id', rowIsDocument: false }
+}
+
+/** OpenSearch's rules for index names, checked before any I/O. */
+function validateIndexName(value: unknown): string {
+  const name = assertString('index', value)
+  const bad =
+    name !== name.toLowerCase()
+      ? 'must be lowercase'
+      : /[\\/*?"<>| ,#:]/.test(name)
+        ? 'must not contain \\ / * ? " < > | space , # or :'
+        : /^[-_+]/.test(name)
+          ? 'must not start with -, _ or +'
+          : name === '.' || name === '..'
+            ? "must not be '.' or '..'"
+            : Buffer.byteLength(name) > 255
+              ? 'must be at most 255 bytes'
+              : undefined
+  if (bad) throw new HydratorError('ERR_INVALID_OPTION', `invalid OpenSearch index name \`${name}\`: it ${bad}`)
+  return name
+}
+
+/** Items sent again on their own after OpenSearch rejected them for a passing reason. */
+class RetryItems extends Error {
+  constructor(
+    readonly count: number,
+    readonly reason: string,
+  ) {
+    super(`${count} item(s) rejected: ${reason}`)
+    this.name = 'RetryItems'
+  }
+}
+
+function openSearchDriver(
+  client: OpenSearchBulkClient,
+  index: string,
+  mapping: SinkMapping,
+  retry: Required<RetryPolicy>,
+  uri: string,
+  createIndex: NonNullable<ToOpenSearchOptions['createIndex']>,
+  refreshAtEnd: boolean,
+) {
+  const versioned = mapping.compiled.mapping.versionColumn !== undefined
+  let wrote = false
+  let dryRun = false
+
+  const itemMessage = (w: OpenSearchWrite, item: BulkItemResult) => {
+    const e = item.error
+    const caused = e?.caused_by?.reason ? ` (${e.caused_by.type ? `${e.caused_by.type}: ` : ''}${e.caused_by.reason})` : ''
+    return `${index} ${JSON.stringify(w.id)}: ${e?.type ?? `HTTP ${item.status}`}: ${e?.reason ?? 'rejected'}${caused}`
+  }
+
+  const outcomeOf = (w: OpenSearchWrite, item: BulkItemResult, attempts: number, maybeApplied: boolean): WriteOutcome | 'retry' => {
+    const status = item.status ?? 0
+    if (status >= 200 && status < 300) {
+      return { status: 'written', key: w.id, attempts, ...(w.action === 'delete' ? { deleted: true } : {}) }
+    }
+    // A delete of a document that is not there: the document is gone, as asked.
+    if (status === 404 && w.action === 'delete' && item.result === 'not_found' && !item.error) {
+      return { status: 'written', key: w.id, attempts, deleted: true }
+    }
+    if (status === 409 && item.error?.type === 'version_conflict_engine_exception' && w.version !== undefined) {
+      // After a lost answer (a timeout, a dropped connection), the conflict can be with this very
+      // write, applied the first time: then it was written.
+      const current = /current version \[(\d+)\]/.exec(item.error.reason ?? '')
+      if (maybeApplied && current && Number(current[1]) === w.version) {
+        return { status: 'written', key: w.id, attempts, ...(w.action === 'delete' ? { deleted: true } : {}) }
+      }
+      return { status: 'skipped', key: w.id, attempts, message: `stale: ${item.error.reason ?? 'version conflict'}` }
+    }
+    if (status === 429 || status === 502 || status === 503 || status === 504) return 'retry'
+    return { status: 'failed', code: 'ERR_WRITE_REJECTED', message: itemMessage(w, item), key: w.id, attempts }
+  }
+
+  /** Sends the items at `indices` of `batch`, resending those rejected for a passing reason; fills `outcomes`. */
+  const send = async (batch: readonly OpenSearchWrite[], indices: number[], outcomes: WriteOutcome[], context: DriverContext): Promise<void> => {
+    let pending = indices
+    let attempts = 0
+    // The last rejection of each item still pending, for its failure message.
+    const lastRejection = new Map<number, BulkItemResult>()
+    // Items of a request that failed without an answer: OpenSearch may have applied them.
+    const maybeApplied = new Set<number>()
+    try {
+      await withRetry(
+        async (attempt) => {
+          attempts = attempt
+          let response
+          try {
+            // The sink retries (per item, with backoff); the client's own retries would hide lost answers.
+            response = await client.bulk({ index, body: pending.map((i) => batch[i]!.lines).join('') } as never, { maxRetries: 0 })
+          } catch (error) {
+            if (openSearchStatus(error) !== 429) for (const i of pending) maybeApplied.add(i)
+            throw error
+          }
+          const items = (response.body as { items?: Record<string, BulkItemResult>[] }).items
+          if (!Array.isArray(items) || items.length !== pending.length) {
+            throw new HydratorError(
+              'ERR_INTERNAL',
+              `OpenSearch answered a bulk of ${pending.length} action(s) with ${Array.isArray(items) ? items.length : 'no'} item result(s)`,
+            )
+          }
+          const again: number[] = []
+          let reason = ''
+          for (let j = 0; j < pending.length; j++) {
+            const i = pending[j]!
+            const item = items[j]![batch[i]!.action] ?? Object.values(items[j]!)[0] ?? {}
+            const outcome = outcomeOf(batch[i]!, item, attempt, maybeApplied.has(i))
+            if (outcome === 'retry') {
+              again.push(i)
+              reason ||= item.error?.type ?? `HTTP ${item.status}`
+              lastRejection.set(i, item)
+            } else {
+              outcomes[i] = outcome
+            }
+          }
+          pending = again
+          if (again.length > 0) throw new RetryItems(again.length, reason)
+        },
+        retry,
+        {
+          isRetryable: (e) => e instanceof RetryItems || isRetryableOpenSearchError(e),
+          onRetry: (reason) => context.retried(reason),
+          reasonOf: (e) => (e instanceof RetryItems ? e.reason : openSearchReason(e)),
+        },
+      )
+    } catch (error) {
+      if (error instanceof RetryItems) {
+        for (const i of pending) {
+          outcomes[i] = {
+            status: 'failed',
+            code: 'ERR_RETRIES_EXHAUSTED',
+            message: `${itemMessage(batch[i]!, lastRejection.get(i) ?? { status: 429, error: { type: error.reason } })} (gave up after ${attempts} attempts)`,
+            key: batch[i]!.id,
+            attempts,
+          }
+        }
+        return
+      }
+      const status = openSearchStatus(error)
+      if (status === 401 || status === 403) throw openSearchConfigError(error, `index \`${index}\``)!
+      if (status === 413) {
+        // Too big for the cluster's http.max_content_length: halve until it fits.
+        if (pending.length > 1) {
+          const half = Math.ceil(pending.length / 2)
+          await send(batch, pending.slice(0, half), outcomes, context)
+          await send(batch, pending.slice(half), outcomes, context)
+          return
+        }
+        const i = pending[0]!
+        outcomes[i] = {
+          status: 'failed',
+          code: 'ERR_ITEM_TOO_LARGE',
+          message: `${index} ${JSON.stringify(batch[i]!.id)}: the document (${batch[i]!.bytes} bytes) is larger than the cluster accepts in one request (HTTP 413)`,
+          key: batch[i]!.id,
+          attempts,
+        }
+        return
+      }
+      // The request as a whole failed: the items not yet settled fail with its reason; those
+      // settled in an earlier attempt keep their outcome, so the counts stay true.
+      const retryable = isRetryableOpenSearchError(error)
+      for (const i of pending) {
+        outcomes[i] = {
+          status: 'failed',
+          code: retryable ? 'ERR_RETRIES_EXHAUSTED' : error instanceof HydratorError ? error.code : 'ERR_WRITE_REJECTED',
+          message: `${index} ${JSON.stringify(batch[i]!.id)}: bulk request failed: ${describeOpenSearchError(error)}${retryable ? ` (gave up after ${attempts} attempts)` : ''}`,
+          key: batch[i]!.id,
+          attempts,
+        }
+      }
+    }
+  }
+
+  return {
+    uri,
+
+    async open(context: DriverContext) {
+      dryRun = context.dryRun
+      let exists: boolean
+      try {
+        const response = await withRetry(() => client.indices.exists({ index }), retry, {
+          isRetryable: isRetryableOpenSearchError,
+          reasonOf: openSearchReason,
+          signal: context.signal,
+        })
+        exists = response.body === true
+      } catch (error) {
+        throw openSearchConfigError(error, `index \`${index}\``) ??
+          new HydratorError('ERR_CONNECTION', `cannot reach OpenSearch to check index \`${index}\`: ${describeOpenSearchError(error)}`, { cause: error })
+      }
+      if (exists) return
+      if (!createIndex) {
+        throw new HydratorError(
+          'ERR_TARGET_NOT_FOUND',
+          `OpenSearch index \`${index}\` does not exist: create it with its mapping first, or let the sink create it (createIndex: true, ?create=true)`,
+        )
+      }
+      if (context.dryRun) return
+      const body = typeof createIndex === 'object' ? { ...(createIndex.mappings ? { mappings: createIndex.mappings } : {}), ...(createIndex.settings ? { settings: createIndex.settings } : {}) } : {}
+      try {
+        await client.indices.create({ index, body } as never)
+      } catch (error) {
+        // Another writer created it first: fine.
+        if (openSearchCause(error).type === 'resource_already_exists_exception') return
+        throw openSearchConfigError(error, `index \`${index}\``) ??
+          new HydratorError('ERR_CONNECTION', `cannot create index \`${index}\`: ${describeOpenSearchError(error)}`, { cause: error })
+      }
+    },
+
+    prepare(event: unknown): OpenSearchWrite {
+      const row = mapping.compiled.toRow(event)
+      const id = String(row.key[0])
+      if (Buffer.byteLength(id) > MAX_ID_BYTES) {
+        throw new HydratorError('ERR_MAPPING', `the _id (${mapping.compiled.mapping.columns[mapping.idColumn]}) is ${Buffer.byteLength(id)} bytes; OpenSearch allows at most ${MAX_ID_BYTES}`)
+      }
+      const version = row.version
+      if (version !== undefined && (!Number.isSafeInteger(version) || version < 0)) {
+        throw new HydratorError(
+          'ERR_MAPPING',
+          `version ${version} cannot be an OpenSearch external version: expected a whole number from 0 to ${Number.MAX_SAFE_INTEGER}`,
+        )
+      }
+      const meta: Record<string, unknown> = { _id: id }
+      if (version !== undefined) {
+        meta.version = version
+        meta.version_type = 'external'
+      }
+      let lines: string
+      if (row.op === 'delete') {
+        lines = `${JSON.stringify({ delete: meta })}\n`
+      } else {
+        const document = mapping.rowIsDocument ? row.row : event
+        let json: string | undefined
+        try {
+          json = JSON.stringify(document)
+        } catch (error) {
+          throw new HydratorError('ERR_MAPPING', `the document for _id ${JSON.stringify(id)} cannot be written as JSON: ${errorMessage(error)}`)
+        }
+        if (json === undefined || !json.startsWith('{')) {
+          throw new HydratorError('ERR_MAPPING', `the document for _id ${JSON.stringify(id)} is not a JSON object`)
+        }
+        lines = `${JSON.stringify({ index: meta })}\n${json}\n`
+      }
+      const bytes = Buffer.byteLength(lines)
+      if (bytes > MAX_DOCUMENT_BYTES) {
+        throw new HydratorError('ERR_ITEM_TOO_LARGE', `the document for _id ${JSON.stringify(id)} is ${bytes} bytes, over ${MAX_DOCUMENT_BYTES}`)
+      }
+      return { action: row.op === 'delete' ? 'delete' : 'index', id, ...(version !== undefined ? { version } : {}), lines, bytes, row }
+    },
+
+    keyOf: (w: OpenSearchWrite) => w.id,
+
+    sizeOf: (w: OpenSearchWrite) => w.bytes,
+
+    preview: (w: OpenSearchWrite) => ({
+      action: w.action,
+      _index: index,
+      _id: w.id,
+      ...(w.version !== undefined ? { version: w.version, version_type: 'external' } : {}),
+      ...(w.action === 'index' ? { document: JSON.parse(w.lines.slice(w.lines.indexOf('\n') + 1)) as unknown } : {}),
+    }),
+
+    async write(batch: readonly OpenSearchWrite[], context: DriverContext): Promise<readonly WriteOutcome[]> {
+      const outcomes: WriteOutcome[] = new Array(batch.length)
+      const { survivors, survivorOf } = collapseByKey(batch.map((w) => w.row))
+      for (let i = 0; i < batch.length; i++) {
+        const s = survivorOf[i]!
+        if (s !== i) {
+          outcomes[i] = {
+            status: 'skipped',
+            key: batch[i]!.id,
+            message: versioned
+              ? `superseded by version ${batch[s]!.version} of the same _id in this batch`
+              : 'superseded by a later write to the same _id in this batch',
+          }
+        }
+      }
+      await send(batch, survivors, outcomes, context)
+      wrote = true
+      return outcomes
+    },
+
+    async close() {
+      if (!refreshAtEnd || dryRun || !wrote) return
+      try {
+        await client.indices.refresh({ index })
+      } catch {
+        // Written documents become searchable with the next periodic refresh anyway.
+      }
+    },
+  }
+}
