@@ -1,14 +1,12 @@
 import { existsSync } from 'node:fs'
 import { readFile, writeFile } from 'node:fs/promises'
 import path from 'node:path'
-import type { Readable, Writable } from 'node:stream'
-import { pathToFileURL } from 'node:url'
 import yargs from 'yargs'
 import { lockCheckpoint, readCheckpoint, type CheckpointIdentity, type CheckpointLock } from '../lib/checkpoint/index.js'
 import { openDeadLetters } from '../lib/dead-letter.js'
 import { HydratorError, errorMessage, isConfigError } from '../lib/errors.js'
 import type { Mapping } from '../lib/mapping.js'
-import { compilePattern, type EventPattern } from '../lib/pattern/index.js'
+import type { EventPattern } from '../lib/pattern/index.js'
 import { defaultRegistry } from '../lib/builtins.js'
 import type { FactoryContext, Plugin, Registry } from '../lib/registry.js'
 import { formatReport } from '../lib/report/format.js'
@@ -23,21 +21,10 @@ import type { Stage } from '../lib/types.js'
 import { redactUri } from '../lib/util/options.js'
 import { redactSecrets } from '../lib/util/redact.js'
 import { stringifyTagged } from '../lib/util/tagged-json.js'
+import { EXIT, type CliIo } from './io.js'
+import { importModule, loadPattern } from './load.js'
 import { patternCommands } from './pattern.js'
 import { startProgress } from './progress.js'
-
-/** What the CLI talks to; the real process in `main.ts`, buffers in tests. */
-export interface CliIo {
-  readonly stdout: Writable
-  readonly stderr: Writable & { isTTY?: boolean }
-  readonly stdin: Readable
-  readonly env: Readonly<Record<string, string | undefined>>
-  readonly cwd: string
-  /** Aborted on SIGINT/SIGTERM. */
-  readonly signal?: AbortSignal
-}
-
-export const EXIT = { ok: 0, failures: 1, usage: 2, interrupted: 130 } as const
 
 /** The options of the main command, camel-cased by yargs. */
 interface RunArgs {
@@ -70,55 +57,6 @@ interface RunArgs {
   retryMaxDelay?: number
   prefilter?: boolean
   [key: string]: unknown
-}
-
-/** Reads a pattern from a file or inline JSON; an EventBridge rule object gives its EventPattern. */
-export async function loadPattern(value: string, cwd: string, what = '--filter'): Promise<EventPattern> {
-  const text = value.trim()
-  let raw: string
-  let where: string
-  if (text.startsWith('{')) {
-    raw = text
-    where = `${what} (inline JSON)`
-  } else {
-    const file = path.resolve(cwd, text)
-    try {
-      raw = await readFile(file, 'utf8')
-    } catch {
-      throw new HydratorError('ERR_FILE_NOT_FOUND', `${what}: cannot read \`${value}\`: no such file (give a pattern file or inline JSON)`)
-    }
-    where = `${what} ${value}`
-  }
-  let parsed: unknown
-  try {
-    parsed = JSON.parse(raw)
-  } catch (error) {
-    throw new HydratorError('ERR_INVALID_PATTERN', `${where}: not valid JSON: ${errorMessage(error)}`)
-  }
-  if (parsed && typeof parsed === 'object' && !Array.isArray(parsed) && 'EventPattern' in parsed) {
-    const inner = (parsed as { EventPattern: unknown }).EventPattern
-    parsed = typeof inner === 'string' ? JSON.parse(inner) : inner
-  }
-  try {
-    compilePattern(parsed as EventPattern)
-  } catch (error) {
-    throw new HydratorError('ERR_INVALID_PATTERN', `${where}: ${errorMessage(error)}`, { cause: error })
-  }
-  return parsed as EventPattern
-}
-
-/** Imports a module given on the command line: a path (relative to cwd) or a package name. */
-export async function importModule(specifier: string, cwd: string, what: string): Promise<Record<string, unknown>> {
-  const isPath = specifier.startsWith('.') || specifier.startsWith('/') || /\.[cm]?[jt]s$/.test(specifier)
-  const target = isPath ? pathToFileURL(path.resolve(cwd, specifier)).href : specifier
-  if (isPath && !existsSync(path.resolve(cwd, specifier))) {
-    throw new HydratorError('ERR_FILE_NOT_FOUND', `${what}: cannot find \`${specifier}\``)
-  }
-  try {
-    return (await import(target)) as Record<string, unknown>
-  } catch (error) {
-    throw new HydratorError('ERR_PLUGIN', `${what}: cannot load \`${specifier}\`: ${errorMessage(error)}`, { cause: error })
-  }
 }
 
 async function loadPlugins(registry: Registry, specifiers: readonly string[], cwd: string): Promise<void> {

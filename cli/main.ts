@@ -2,7 +2,8 @@
 // The AWS SDK warns about Node 20 on every client; our users run it deliberately.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true'
 
-import { EXIT, cli } from './app.js'
+import { cli } from './app.js'
+import { EXIT } from './io.js'
 
 const controller = new AbortController()
 let signals = 0

@@ -6,7 +6,8 @@ import { readJsonArray } from '../lib/json/read-array.js'
 import { readJsonLines } from '../lib/json/read-lines.js'
 import { open } from 'node:fs/promises'
 import path from 'node:path'
-import { loadPattern, type CliIo } from './app.js'
+import type { CliIo } from './io.js'
+import { loadPattern } from './load.js'
 
 async function startsWithBracket(file: string): Promise<boolean> {
   const handle = await open(file, 'r').catch(() => {

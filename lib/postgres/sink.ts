@@ -1,6 +1,5 @@
 import { connect, type Socket } from 'node:net'
 import type { Writable } from 'node:stream'
-import { setImmediate as nextTurn } from 'node:timers/promises'
 import { HydratorError, errorMessage } from '../errors.js'
 import { collapseByKey, compileMapping, type CompiledMapping, type Mapping, type RowWrite } from '../mapping.js'
 import type { Sink } from '../types.js'
