@@ -4,23 +4,10 @@ import { compilePattern } from '../lib/pattern/index.js'
 import { formatPosition, positionOf } from '../lib/position.js'
 import { readJsonArray } from '../lib/json/read-array.js'
 import { readJsonLines } from '../lib/json/read-lines.js'
-import { open } from 'node:fs/promises'
+import { startsWithBracket } from '../lib/json/sniff.js'
 import path from 'node:path'
 import type { CliIo } from './io.js'
 import { loadPattern } from './load.js'
-
-async function startsWithBracket(file: string): Promise<boolean> {
-  const handle = await open(file, 'r').catch(() => {
-    throw new HydratorError('ERR_FILE_NOT_FOUND', `cannot read \`${file}\`: no such file`)
-  })
-  try {
-    const buf = Buffer.alloc(1024)
-    const { bytesRead } = await handle.read(buf, 0, buf.length, 0)
-    return buf.toString('utf8', 0, bytesRead).trimStart().startsWith('[')
-  } finally {
-    await handle.close()
-  }
-}
 
 /** `hydrate pattern check <pattern>` and `hydrate pattern test <pattern> <events>`. */
 export function patternCommands(io: CliIo, setCode: (code: number) => void): CommandModule {

@@ -1,4 +1,5 @@
 import pRetry from 'p-retry'
+import { HydratorError } from './errors.js'
 
 /** How a sink retries a write that failed for a passing reason (throttling, a dropped connection). */
 export interface RetryPolicy {
@@ -22,19 +23,52 @@ export const DEFAULT_RETRY: Required<RetryPolicy> = {
   jitter: true,
 }
 
-/** Throws on a policy that cannot work, naming the bad value. */
+/** The policy with its defaults filled in; throws ERR_INVALID_OPTION on one that cannot work, naming the bad value. */
 export function validateRetryPolicy(policy: RetryPolicy | undefined): Required<RetryPolicy> {
   const p = { ...DEFAULT_RETRY, ...policy }
   if (!Number.isInteger(p.attempts) || p.attempts < 1) {
-    throw new TypeError(`expected \`retry.attempts\` to be an integer >= 1, got \`${p.attempts}\``)
+    throw new HydratorError('ERR_INVALID_OPTION', `expected \`retry.attempts\` to be an integer >= 1, got \`${p.attempts}\``)
   }
   if (!(p.minDelayMs >= 0) || !(p.maxDelayMs >= p.minDelayMs)) {
-    throw new TypeError(
+    throw new HydratorError(
+      'ERR_INVALID_OPTION',
       `expected 0 <= \`retry.minDelayMs\` <= \`retry.maxDelayMs\`, got \`${p.minDelayMs}\` and \`${p.maxDelayMs}\``,
     )
   }
-  if (!(p.factor >= 1)) throw new TypeError(`expected \`retry.factor\` >= 1, got \`${p.factor}\``)
+  if (!(p.factor >= 1)) throw new HydratorError('ERR_INVALID_OPTION', `expected \`retry.factor\` >= 1, got \`${p.factor}\``)
   return p
+}
+
+/**
+ * Node's and undici's codes for a connection that failed, dropped or timed out: the passing network
+ * errors every sink retries (each adds the codes of its own client).
+ */
+export const NETWORK_ERROR_CODES: ReadonlySet<string> = new Set([
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'ECONNABORTED',
+  'EPIPE',
+  'ETIMEDOUT',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENETDOWN',
+  'ERR_STREAM_PREMATURE_CLOSE',
+  'UND_ERR_SOCKET',
+])
+
+/**
+ * True for a connection that failed, dropped or timed out: a code of {@link NETWORK_ERROR_CODES}
+ * on the error or its causes, or a socket hang-up in its message.
+ */
+export function isNetworkError(error: unknown): boolean {
+  for (let e = error, depth = 0; e && typeof e === 'object' && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    const code = (e as { code?: unknown }).code
+    if (typeof code === 'string' && NETWORK_ERROR_CODES.has(code)) return true
+    if (/socket hang up|ECONNRESET|EPIPE|premature close/i.test(String((e as { message?: unknown }).message ?? ''))) return true
+  }
+  return false
 }
 
 export interface RetryCall {

@@ -215,12 +215,7 @@ export function validateReadOptions(options: DynamoReadOptions, fn: string): Rea
       throw new HydratorError('ERR_INVALID_OPTION', `expected \`unwrap.keep\` to be an array of attribute names, got \`${String(unwrap.keep)}\``)
     }
   }
-  let retry: Required<RetryPolicy>
-  try {
-    retry = validateRetryPolicy(options.retry)
-  } catch (error) {
-    throw new HydratorError('ERR_INVALID_OPTION', errorMessage(error))
-  }
+  const retry = validateRetryPolicy(options.retry)
   return {
     options,
     uri: options.uri ?? `dynamo:${options.tableName}${options.indexName ? `?index=${options.indexName}` : ''}`,

@@ -86,12 +86,7 @@ export function toDynamo<In = unknown>(options: ToDynamoOptions): Sink<In> {
   const compiled = compileMapping(options.mapping)
   const batchSize = assertInteger('batchSize', options.batchSize ?? MAX_BATCH, 1, MAX_BATCH)
   const concurrency = assertInteger('concurrency', options.concurrency ?? 8, 1)
-  let retry: Required<RetryPolicy>
-  try {
-    retry = validateRetryPolicy(options.retry)
-  } catch (error) {
-    throw new HydratorError('ERR_INVALID_OPTION', errorMessage(error))
-  }
+  const retry = validateRetryPolicy(options.retry)
   const driver = dynamoDriver(client, tableName, compiled, retry, options.uri ?? `dynamo:${tableName}`)
   return defineSink<In, DynamoWrite>(driver, { ...options, batchSize, concurrency })
 }

@@ -137,11 +137,7 @@ export function toEventBridge(options: ToEventBridgeOptions): Sink<unknown> {
   const maxRequestBytes = assertInteger('maxRequestBytes', options.maxRequestBytes ?? PUT_EVENTS_MAX_BYTES, 1)
   if (options.replayName !== undefined && options.replayName !== '') assertString('replayName', options.replayName)
   if (options.envelope !== undefined && typeof options.envelope !== 'function') validateEnvelope(options.envelope)
-  try {
-    validateRetryPolicy(options.retry)
-  } catch (error) {
-    throw new HydratorError('ERR_INVALID_OPTION', errorMessage(error))
-  }
+  validateRetryPolicy(options.retry)
   if (options.ratePerSecond !== undefined) tokenBucket(options.ratePerSecond)
   const replayName = options.replayName || undefined
   const toPayload = compileEnvelope(options.envelope, options.envelopeDefaults)

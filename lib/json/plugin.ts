@@ -1,4 +1,3 @@
-import { open } from 'node:fs/promises'
 import path from 'node:path'
 import { resumeOptions } from '../checkpoint/index.js'
 import { HydratorError } from '../errors.js'
@@ -9,17 +8,7 @@ import { readJsonLines } from './read-lines.js'
 import { resolveFiles } from './files.js'
 import type { FactoryContext, ParsedUri, Plugin } from '../registry.js'
 import { decodeUriPart } from '../uri.js'
-
-async function firstChar(file: string): Promise<string> {
-  const handle = await open(file, 'r')
-  try {
-    const buf = Buffer.alloc(4096)
-    const { bytesRead } = await handle.read(buf, 0, buf.length, 0)
-    return buf.toString('utf8', 0, bytesRead).replace(/^\uFEFF/, '').trimStart().charAt(0)
-  } finally {
-    await handle.close()
-  }
-}
+import { startsWithBracket } from './sniff.js'
 
 /**
  * `json:` picks the reader from what is there: `-` (stdin), `.ndjson`/`.jsonl`/`.gz` and globs are
@@ -47,7 +36,7 @@ async function jsonSource(uri: ParsedUri, context: FactoryContext, forceLines = 
     return lines ? readJsonLines(location, { ...common, glob }) : readJsonFiles(location, { ...common, glob })
   }
   if (uri.params.has('path')) return readJsonArray(location, { ...common, path: uri.params.get('path')! })
-  return (await firstChar(files[0]!.file)) === '[' ? readJsonArray(location, common) : readJsonLines(location, common)
+  return (await startsWithBracket(files[0]!.file)) ? readJsonArray(location, common) : readJsonLines(location, common)
 }
 
 function numberParam(value: unknown): number | undefined {

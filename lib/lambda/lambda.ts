@@ -113,11 +113,7 @@ export function validateInvokeOptions(options: InvokeOptions): void {
   else if (options.orderKey !== undefined && typeof options.orderKey !== 'function') {
     throw new HydratorError('ERR_INVALID_OPTION', `expected \`orderKey\` to be a JSON path or a function, got \`${typeof options.orderKey}\``)
   }
-  try {
-    validateRetryPolicy(options.retry)
-  } catch (error) {
-    throw new HydratorError('ERR_INVALID_OPTION', errorMessage(error))
-  }
+  validateRetryPolicy(options.retry)
 }
 
 /**

@@ -4,6 +4,7 @@ import { collapseByKey, compileMapping, type Mapping, type RowWrite } from '../m
 import type { Sink } from '../types.js'
 import { assertInteger } from '../util/options.js'
 import { validateRetryPolicy, withRetry, type RetryPolicy } from '../retry.js'
+import { splitQualifiedName } from '../util/sql-names.js'
 import { defineSink, type DriverContext, type SinkOptions, type WriteOutcome } from '../define-sink.js'
 
 /**
@@ -138,12 +139,7 @@ export function toSqlServer(options: ToSqlServerOptions): Sink {
     throw new HydratorError('ERR_INVALID_OPTION', 'append mode inserts every event; a version column (--version-column) needs mode `upsert`')
   }
   const batchSize = assertInteger('batchSize', options.batchSize ?? 200, 1)
-  let retry: Required<RetryPolicy>
-  try {
-    retry = validateRetryPolicy(options.retry)
-  } catch (error) {
-    throw new HydratorError('ERR_INVALID_OPTION', errorMessage(error))
-  }
+  const retry = validateRetryPolicy(options.retry)
   const keyColumns = mapping.key
   const versionColumn = mapping.versionColumn
   const valueColumns = columnNames.filter((c) => !keyColumns.includes(c))
@@ -396,42 +392,10 @@ export function parseTableName(text: unknown): { schema: string; table: string }
   if (typeof text !== 'string' || text.trim() === '') {
     throw new HydratorError('ERR_INVALID_OPTION', `expected \`table\` to be \`schema.table\`, e.g. \`dbo.users\`, got \`${String(text)}\``)
   }
-  const parts: string[] = []
-  let i = 0
-  const s = text.trim()
-  while (i < s.length) {
-    let part = ''
-    if (s[i] === '[') {
-      i++
-      for (;;) {
-        if (i >= s.length) throw new HydratorError('ERR_INVALID_OPTION', `\`table\` has an unclosed \`[\`: \`${text}\``)
-        if (s[i] === ']') {
-          if (s[i + 1] === ']') {
-            part += ']'
-            i += 2
-            continue
-          }
-          i++
-          break
-        }
-        part += s[i++]
-      }
-    } else {
-      while (i < s.length && s[i] !== '.') part += s[i++]
-    }
-    if (part.length === 0 || part.length > 128) {
-      throw new HydratorError('ERR_INVALID_OPTION', `expected \`table\` to be \`schema.table\`, e.g. \`dbo.users\`, got \`${text}\``)
-    }
-    parts.push(part)
-    if (i < s.length) {
-      if (s[i] !== '.') throw new HydratorError('ERR_INVALID_OPTION', `unexpected \`${s[i]}\` in \`table\` \`${text}\`; quote names with [ ]`)
-      i++
-      if (i === s.length) throw new HydratorError('ERR_INVALID_OPTION', `\`table\` ends with a dot: \`${text}\``)
-    }
-  }
-  if (parts.length > 2) {
-    throw new HydratorError('ERR_INVALID_OPTION', `expected \`table\` to be \`schema.table\` (the database comes from the connection), got \`${text}\``)
-  }
+  // The database comes from the connection: at most schema and table.
+  const parts = splitQualifiedName(text, { open: '[', close: ']' }).map((p) => p.name)
+  const long = parts.find((p) => p.length > 128)
+  if (long) throw new HydratorError('ERR_INVALID_OPTION', `a name in \`table\` is longer than SQL Server's 128 characters: \`${text}\``)
   return parts.length === 1 ? { schema: 'dbo', table: parts[0]! } : { schema: parts[0]!, table: parts[1]! }
 }
 

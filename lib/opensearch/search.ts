@@ -3,7 +3,7 @@ import { HydratorError, errorMessage } from '../errors.js'
 import { setPosition } from '../position.js'
 import type { Position, SourceOptions } from '../types.js'
 import { assertInteger, assertString } from '../util/options.js'
-import { validateRetryPolicy, withRetry, type RetryPolicy } from '../retry.js'
+import { isNetworkError, validateRetryPolicy, withRetry, type RetryPolicy } from '../retry.js'
 import { defineSource, type SourceControl, type StatefulSource } from '../define-source.js'
 
 /** The part of an `@opensearch-project/opensearch` Client the source uses; the caller owns the client and closes it. */
@@ -126,12 +126,7 @@ export function searchOpenSearch<T = Record<string, unknown>>(options: SearchOpe
   const slices = assertInteger('slices', options.slices ?? 1, 1, MAX_SLICES)
   const owned = ownedSlices(options.slice, slices)
   const resumeAfter = options.resumeAfter === undefined ? undefined : validateCursor(options.resumeAfter, sort)
-  let retry: Required<RetryPolicy>
-  try {
-    retry = validateRetryPolicy(options.retry)
-  } catch (error) {
-    throw new HydratorError('ERR_INVALID_OPTION', errorMessage(error))
-  }
+  const retry = validateRetryPolicy(options.retry)
   const uri = options.uri ?? `opensearch:${index}`
   let cursor: OpenSearchCursor | undefined = resumeAfter
   let pitsReopened = 0
@@ -491,15 +486,13 @@ export function openSearchReason(error: unknown): string {
   return e?.code || (e?.name && e.name !== 'Error' ? e.name : 'Error')
 }
 
-const NETWORK_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'ECONNABORTED', 'EPIPE', 'ETIMEDOUT', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH'])
-
 /** @internal True for a passing problem: 429, 502/503/504, a timeout, a dropped connection, a partial page. */
 export function isRetryableOpenSearchError(error: unknown): boolean {
   if (!error || typeof error !== 'object') return false
   if (error instanceof PartialPage) return true
   const e = error as ResponseErrorLike
   if (e.name === 'ConnectionError' || e.name === 'TimeoutError' || e.name === 'NoLivingConnectionsError') return true
-  if (e.code && NETWORK_CODES.has(e.code)) return true
+  if (isNetworkError(error)) return true
   const status = openSearchStatus(error)
   return status === 429 || status === 502 || status === 503 || status === 504
 }

@@ -111,12 +111,7 @@ export function toOpenSearch<In = unknown>(options: ToOpenSearchOptions): Sink<I
   const batchSize = assertInteger('batchSize', options.batchSize ?? 1000, 1)
   const maxBatchBytes = assertInteger('maxBatchBytes', options.maxBatchBytes ?? 5 * 1024 * 1024, 1)
   const concurrency = assertInteger('concurrency', options.concurrency ?? 2, 1)
-  let retry: Required<RetryPolicy>
-  try {
-    retry = validateRetryPolicy(options.retry)
-  } catch (error) {
-    throw new HydratorError('ERR_INVALID_OPTION', errorMessage(error))
-  }
+  const retry = validateRetryPolicy(options.retry)
   const createIndex = options.createIndex ?? false
   if (typeof createIndex !== 'boolean' && (!createIndex || typeof createIndex !== 'object')) {
     throw new HydratorError('ERR_INVALID_OPTION', `expected \`createIndex\` to be a boolean or { mappings, settings }, got \`${String(createIndex)}\``)

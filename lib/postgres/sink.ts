@@ -4,6 +4,7 @@ import { HydratorError, errorMessage } from '../errors.js'
 import { collapseByKey, compileMapping, type CompiledMapping, type Mapping, type RowWrite } from '../mapping.js'
 import type { Sink } from '../types.js'
 import { assertInteger, assertString } from '../util/options.js'
+import { splitQualifiedName } from '../util/sql-names.js'
 import { retryReason, validateRetryPolicy, withRetry, type RetryPolicy } from '../retry.js'
 import { defineSink, withSinkInfo, type DriverContext, type SinkOptions, type WriteOutcome } from '../define-sink.js'
 
@@ -225,12 +226,7 @@ export function toPostgres<In = unknown>(options: ToPostgresOptions): Sink<In> {
   if (mode === 'append' && typeof (sql as Partial<PostgresClient>).reserve !== 'function') {
     throw new HydratorError('ERR_INVALID_OPTION', 'append mode needs `sql.reserve()` (postgres 3.4 or later)')
   }
-  let retry: Required<RetryPolicy>
-  try {
-    retry = validateRetryPolicy(options.retry)
-  } catch (error) {
-    throw new HydratorError('ERR_INVALID_OPTION', errorMessage(error))
-  }
+  const retry = validateRetryPolicy(options.retry)
   const timeoutMs = options.timeoutMs === undefined ? undefined : assertInteger('timeoutMs', options.timeoutMs, 1)
   if (timeoutMs !== undefined) {
     const clientOptions = (sql as { options?: { socket?: unknown; ssl?: unknown } }).options
@@ -751,46 +747,8 @@ interface TableName {
 
 /** Splits `schema.table`, honouring double-quoted parts (`"My Schema"."a.b"`). */
 function parseTableName(text: string): TableName {
-  const exact: string[] = []
-  const folded: string[] = []
-  let i = 0
-  while (i <= text.length) {
-    if (text[i] === '"') {
-      let part = ''
-      i++
-      for (;;) {
-        if (i >= text.length) throw badTable(text)
-        if (text[i] === '"') {
-          if (text[i + 1] === '"') {
-            part += '"'
-            i += 2
-            continue
-          }
-          i++
-          break
-        }
-        part += text[i++]
-      }
-      exact.push(part)
-      folded.push(part)
-    } else {
-      const end = text.indexOf('.', i)
-      const part = (end === -1 ? text.slice(i) : text.slice(i, end)).trim()
-      if (part === '' || part.includes('"')) throw badTable(text)
-      exact.push(part)
-      folded.push(part.toLowerCase())
-      i = end === -1 ? text.length : end
-    }
-    if (i >= text.length) break
-    if (text[i] !== '.') throw badTable(text)
-    i++
-  }
-  if (exact.length === 0 || exact.length > 2) throw badTable(text)
-  return { exact, folded }
-}
-
-function badTable(text: string): HydratorError {
-  return new HydratorError('ERR_INVALID_OPTION', `expected \`table\` to be \`table\` or \`schema.table\`, got \`${text}\``)
+  const parts = splitQualifiedName(text, { open: '"', close: '"' })
+  return { exact: parts.map((p) => p.name), folded: parts.map((p) => (p.quoted ? p.name : p.name.toLowerCase())) }
 }
 
 /** A double-quoted identifier: embedded quotes doubled, so any name is safe. */

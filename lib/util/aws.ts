@@ -1,3 +1,4 @@
+import { isNetworkError } from '../retry.js'
 import { HydratorError } from '../errors.js'
 import type { ParsedUri } from '../registry.js'
 import { intParam } from '../uri.js'
@@ -178,19 +179,6 @@ const THROTTLE_NAMES = new Set([
   'RequestTimeoutException',
 ])
 
-const NETWORK_CODES = new Set([
-  'ECONNRESET',
-  'ECONNREFUSED',
-  'ECONNABORTED',
-  'EPIPE',
-  'ETIMEDOUT',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'ERR_STREAM_PREMATURE_CLOSE',
-  'UND_ERR_SOCKET',
-])
 
 /**
  * True for an AWS error worth retrying: throttling, a 5xx, a timeout or a dropped connection.
@@ -200,13 +188,12 @@ export function isRetryableAwsError(error: unknown): boolean {
   if (!error || typeof error !== 'object') return false
   const e = error as { name?: string; code?: string; $retryable?: unknown; cause?: unknown }
   if (e.name && THROTTLE_NAMES.has(e.name)) return true
-  if (e.code && NETWORK_CODES.has(e.code)) return true
+  if (isNetworkError(error)) return true
   const status = awsHttpStatus(error)
   if (status !== undefined && (status >= 500 || status === 429)) return true
   if (e.$retryable) return true
   // A dropped socket surfaces as a plain error with the system code on its cause.
   if (e.cause && e.cause !== error) return isRetryableAwsError(e.cause)
-  if (/socket hang up|ECONNRESET|EPIPE|premature close/i.test(String((error as Error).message))) return true
   return false
 }
 
