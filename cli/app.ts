@@ -1,5 +1,6 @@
-import { existsSync } from 'node:fs'
-import { readFile, writeFile } from 'node:fs/promises'
+import { existsSync, readFileSync } from 'node:fs'
+import { writeFile } from 'node:fs/promises'
+import { createRequire } from 'node:module'
 import path from 'node:path'
 import yargs from 'yargs'
 import { lockCheckpoint, readCheckpoint, type CheckpointIdentity, type CheckpointLock } from '../lib/checkpoint/index.js'
@@ -12,10 +13,9 @@ import type { FactoryContext, Plugin, Registry } from '../lib/registry.js'
 import { formatReport } from '../lib/report/format.js'
 import type { RunReport } from '../lib/report/report.js'
 import { run } from '../lib/run.js'
-import { sinkInfo } from '../lib/define-sink.js'
 import { filter } from '../lib/stages/filter.js'
 import { map } from '../lib/stages/map.js'
-import { parseRate, rate } from '../lib/stages/rate.js'
+import { paceFor, parseRate } from '../lib/stages/rate.js'
 import { take } from '../lib/stages/take.js'
 import type { Stage } from '../lib/types.js'
 import { redactUri } from '../lib/util/options.js'
@@ -71,20 +71,42 @@ async function loadPlugins(registry: Registry, specifiers: readonly string[], cw
   }
 }
 
-/** Loads `--config hydrate.config.json|mjs`: the same options as the flags, camel-cased. */
-async function loadConfig(file: string, cwd: string): Promise<Record<string, unknown>> {
-  const full = path.resolve(cwd, file)
-  if (!existsSync(full)) throw new HydratorError('ERR_FILE_NOT_FOUND', `--config: cannot find \`${file}\``)
-  if (/\.[cm]?js$/.test(full)) {
-    const mod = await importModule(full, cwd, '--config')
-    const value = (mod.default ?? mod) as unknown
-    return (typeof value === 'function' ? await (value as () => unknown)() : value) as Record<string, unknown>
+/**
+ * Reads `--config hydrate.config.json|.mjs|.js` for yargs' `.config()`: the same options as the
+ * flags, camel-cased; flags on the command line win. A module's default export is the object, or a
+ * function returning it (loaded with require(), which takes ES modules on Node 20.19 and later).
+ */
+function readConfig(file: string): Record<string, unknown> {
+  if (!existsSync(file)) throw new HydratorError('ERR_FILE_NOT_FOUND', `--config: cannot find \`${file}\``)
+  if (/\.[cm]?js$/.test(file)) {
+    let mod: Record<string, unknown>
+    try {
+      mod = createRequire(import.meta.url)(file) as Record<string, unknown>
+    } catch (error) {
+      throw new HydratorError('ERR_PLUGIN', `--config: cannot load \`${file}\`: ${errorMessage(error)}`, { cause: error })
+    }
+    let value = (mod.default ?? mod) as unknown
+    if (typeof value === 'function') value = (value as () => unknown)()
+    if (!value || typeof value !== 'object' || typeof (value as { then?: unknown }).then === 'function') {
+      throw new HydratorError('ERR_PLUGIN', `--config ${file}: export the options object (or a function returning it) as default`)
+    }
+    return value as Record<string, unknown>
   }
   try {
-    return JSON.parse(await readFile(full, 'utf8')) as Record<string, unknown>
+    return JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>
   } catch (error) {
     throw new HydratorError('ERR_USAGE', `--config ${file}: not valid JSON: ${errorMessage(error)}`)
   }
+}
+
+/** `--config <file>` relative to the CLI's working directory (yargs would resolve it against the process's). */
+function withConfigResolved(argv: readonly string[], cwd: string): string[] {
+  const out = [...argv]
+  for (let i = 0; i < out.length; i++) {
+    if (out[i] === '--config' && out[i + 1] !== undefined) out[i + 1] = path.resolve(cwd, out[i + 1]!)
+    else if (out[i]!.startsWith('--config=')) out[i] = `--config=${path.resolve(cwd, out[i]!.slice('--config='.length))}`
+  }
+  return out
 }
 
 /** Builds the storage mapping from --column/--key/--version-column/--delete-when, if any is given. */
@@ -247,7 +269,8 @@ async function runLocked(args: RunArgs, io: CliIo, prepared: Prepared): Promise<
     // Sinks that pace their own calls say so (Lambda after its ordered lanes, EventBridge per
     // request, a plugin's with withSinkInfo); every other sink is paced by a rate stage in front.
     const perSecond = context.ratePerSecond
-    if (perSecond !== undefined && sinkInfo(sink).pacedPerSecond === undefined) stages.push(rate(perSecond, io.signal ? { signal: io.signal } : {}))
+    const pace = paceFor(sink, perSecond, io.signal ? { signal: io.signal } : {})
+    if (pace) stages.push(pace)
     const events = await registry.createSource(source, context)
     const progress = !args.quiet && io.stderr.isTTY ? startProgress(io.stderr) : undefined
     const deadLetters = args.deadLetter ? await openDeadLetters(path.resolve(io.cwd, args.deadLetter)) : undefined
@@ -296,20 +319,8 @@ async function runLocked(args: RunArgs, io: CliIo, prepared: Prepared): Promise<
  */
 export async function cli(argv: readonly string[], io: CliIo): Promise<number> {
   let code: number = EXIT.ok
-  let configDefaults: Record<string, unknown> = {}
-  const configAt = argv.findIndex((a) => a === '--config' || a.startsWith('--config='))
-  try {
-    if (configAt !== -1) {
-      const file = argv[configAt]!.includes('=') ? argv[configAt]!.split('=').slice(1).join('=') : argv[configAt + 1]
-      if (!file) throw new HydratorError('ERR_USAGE', '--config needs a file: hydrate.config.json or hydrate.config.mjs')
-      configDefaults = await loadConfig(file, io.cwd)
-    }
-  } catch (error) {
-    io.stderr.write(`hydrate: ${redactSecrets(errorMessage(error))}\n`)
-    return EXIT.usage
-  }
-
-  const parser = yargs([...argv])
+  const args = withConfigResolved(argv, io.cwd)
+  const parser = yargs(args)
     .scriptName('hydrate')
     .usage('$0 --source <uri> [--filter <pattern>]... [--sink <uri>] [options]\n\nRebuild a service\'s state from its event history.')
     .parserConfiguration({ 'camel-case-expansion': true, 'strip-dashed': true })
@@ -318,7 +329,6 @@ export async function cli(argv: readonly string[], io: CliIo): Promise<number> {
       'read events from --source, keep those --filter selects, write them to --sink, and report',
       (y) =>
         y
-          .config(configDefaults)
           .option('source', { type: 'string', describe: 'where events come from: json:./events.ndjson, json:./events.json, json:./events/, json:-, dynamo:, opensearch:' })
           .option('sink', { type: 'string', default: 'ndjson:-', describe: 'where events go: ndjson:./out.ndjson, ndjson:- (stdout), postgres:, mssql:, dynamo:, opensearch:, lambda:, lambda-local:, eventbridge:' })
           .option('filter', { type: 'string', array: true, describe: 'EventBridge event pattern (file or inline JSON); several mean any of them' })
@@ -336,7 +346,7 @@ export async function cli(argv: readonly string[], io: CliIo): Promise<number> {
           .option('order-key', { type: 'string', describe: 'JSON path whose value keeps events in order under --concurrency, e.g. detail.aggregateId' })
           .option('rate', { type: 'string', describe: 'pace the sink, e.g. 50/s or 3000/m' })
           .option('plugin', { type: 'string', array: true, describe: 'module adding source/sink schemes (repeatable)' })
-          .option('config', { type: 'string', describe: 'hydrate.config.json or .mjs holding any of these options' })
+          .config('config', 'hydrate.config.json or .mjs holding any of these options', readConfig)
           .option('quiet', { type: 'boolean', describe: 'no progress line; the summary only when something failed' })
           .option('prefilter', { type: 'boolean', default: true, describe: 'skip NDJSON lines that provably cannot match without parsing them (--no-prefilter to parse every line)' })
           .group(['column', 'key', 'version-column', 'delete-when', 'table'], 'Storage mapping (postgres:, mssql:, dynamo:, opensearch:):')
@@ -370,7 +380,7 @@ export async function cli(argv: readonly string[], io: CliIo): Promise<number> {
 
   let helpOutput = ''
   try {
-    await parser.parseAsync([...argv], {}, (err, _argv, output) => {
+    await parser.parseAsync(args, {}, (err, _argv, output) => {
       if (output && !err) helpOutput = output
     })
     if (helpOutput) io.stdout.write(helpOutput + '\n')

@@ -3,7 +3,7 @@ import { HydratorError, errorCode, errorMessage, isConfigError } from './errors.
 import type { SettledEvent } from './checkpoint/tracker.js'
 import { positionOf } from './position.js'
 import { FailureSamples } from './report/failures.js'
-import type { AbortOptions, ItemFailure, Outcome, Sink, SinkContext, SinkResult, SinkTally } from './types.js'
+import type { AbortOptions, ItemFailure, Outcome, Sink, SinkCapabilities, SinkContext, SinkResult, SinkTally } from './types.js'
 import { assertInteger } from './util/options.js'
 import { capText } from './util/text.js'
 
@@ -310,42 +310,32 @@ export function defineSink<In, W = In>(
     }
   }
   // The report names the sink by its URI even when it fails before resolving.
-  return Object.defineProperty(sink, 'uri', { value: driver.uri, enumerable: false })
+  return withSinkInfo(sink, { uri: driver.uri })
 }
 
 const FAILED: SettledEvent = Object.freeze({ status: 'failed' })
 const WRITTEN: SettledEvent = Object.freeze({ status: 'written' })
 
-/** What the CLI knows about a sink beyond its shape. */
-export interface SinkInfo {
-  /**
-   * The sink paces its own calls at this many events per second (Lambda after its ordered lanes,
-   * EventBridge per request), so `--rate` must not add a rate stage in front of it as well.
-   */
-  readonly pacedPerSecond?: number
-  /**
-   * Each delivery takes effect again when repeated (appends, invocations): the CLI writes the
-   * checkpoint after every batch by default, so a hard kill repeats only the batches in flight.
-   */
-  readonly checkpointEveryBatch?: boolean
-}
-
-const SINK_INFO = Symbol.for('event-hydrator.sink-info')
+/** What a sink says about itself beyond its shape: its {@link SinkCapabilities}. */
+export type SinkInfo = SinkCapabilities
 
 /**
- * Tags a sink with its info (kept on the function). A plugin whose sink honours the factory
- * context's `ratePerSecond` itself says so with `withSinkInfo(sink, { pacedPerSecond })`; the CLI
- * paces every other sink with a rate stage.
+ * Gives a sink function its capabilities as plain properties (`uri`, `pacedPerSecond`,
+ * `checkpointEveryBatch`), which `run()` and the CLI read through the Sink type. A plugin whose sink
+ * honours the factory context's `ratePerSecond` itself says so with `pacedPerSecond`; the CLI paces
+ * every other sink with a rate stage.
  *
  * @example
  * return withSinkInfo(mySink, { pacedPerSecond: context.ratePerSecond })
  */
-export function withSinkInfo<F extends object>(sink: F, info: SinkInfo): F {
-  Object.defineProperty(sink, SINK_INFO, { value: info, configurable: true })
-  return sink
+export function withSinkInfo<F extends object>(sink: F, info: SinkCapabilities): F & SinkCapabilities {
+  for (const [key, value] of Object.entries(info)) if (value !== undefined) Object.defineProperty(sink, key, { value, enumerable: false, configurable: true })
+  return sink as F & SinkCapabilities
 }
 
-/** The info of a sink; sinks without any give `{}`. */
-export function sinkInfo(sink: unknown): SinkInfo {
-  return ((sink as Record<symbol, SinkInfo> | null)?.[SINK_INFO]) ?? {}
+/** The capabilities of a sink (for code that holds an untyped one). */
+export function sinkInfo(sink: unknown): SinkCapabilities {
+  if (typeof sink !== 'function') return {}
+  const { uri, pacedPerSecond, checkpointEveryBatch } = sink as SinkCapabilities
+  return { ...(typeof uri === 'string' ? { uri } : {}), ...(pacedPerSecond !== undefined ? { pacedPerSecond } : {}), ...(checkpointEveryBatch ? { checkpointEveryBatch } : {}) }
 }

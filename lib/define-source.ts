@@ -73,8 +73,3 @@ export function defineSource<T>(
   })
   return generator
 }
-
-/** The live statistics of a source, when it keeps any. */
-export function sourceStats(source: unknown): SourceStats | undefined {
-  return (source as { stats?: SourceStats } | null)?.stats
-}

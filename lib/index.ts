@@ -21,6 +21,11 @@ export type {
   Outcome,
   Position,
   AbortOptions,
+  SourceCapabilities,
+  StageCapabilities,
+  StageKind,
+  StageFailures,
+  SinkCapabilities,
 } from './types.js'
 
 // Sources
@@ -35,7 +40,8 @@ export { batch } from './stages/batch.js'
 export { take } from './stages/take.js'
 export { tap } from './stages/tap.js'
 export { orderedLanes, createLanes, type OrderedLanesOptions, type Settled, type Lanes } from './stages/ordered-lanes.js'
-export { rate, parseRate, type RateOptions } from './stages/rate.js'
+export { rate, parseRate, paceFor, type RateOptions } from './stages/rate.js'
+export { withStageInfo } from './stages/stage-info.js'
 
 // Sinks
 export { toJsonLines, type ToJsonLinesOptions } from './json/write-lines.js'
@@ -58,7 +64,7 @@ export { compileMapping, collapseByKey, type Mapping, type RowWrite, type Compil
 
 // Building your own sources, sinks and plugins
 export { positionOf, setPosition, formatPosition } from './position.js'
-export { defineSource, sourceStats, type StatefulSource, type SourceControl } from './define-source.js'
+export { defineSource, type StatefulSource, type SourceControl } from './define-source.js'
 export { defineSink, newTally, sinkInfo, withSinkInfo, type SinkDriver, type SinkInfo, type SinkOptions, type WriteOutcome, type DriverContext } from './define-sink.js'
 export { Registry, parseUri, type Plugin, type ParsedUri, type FactoryContext, type SourceFactory, type SinkFactory } from './registry.js'
 export { defaultRegistry, builtinPlugins } from './builtins.js'

@@ -1,5 +1,32 @@
-import type { Position } from './types.js'
 import { stringifyTagged } from './util/tagged-json.js'
+
+/** Where an event came from: enough to find it again (file and line, a key, a sort value). */
+export interface Position {
+  /** The URI or path of the source, e.g. `events.ndjson` or `dynamo:events`. */
+  readonly source: string
+  /** The file the event was read from, for file sources. */
+  readonly file?: string
+  /** 1-based line number in `file` (NDJSON), or 1-based element index in a JSON array. */
+  readonly line?: number
+  /** Byte offset of the start of the line in the (uncompressed) file, for resuming. */
+  readonly offset?: number
+  /** Byte offset just past the line: where a resumed read starts. */
+  readonly next?: number
+  /** 0-based index of the element in a JSON array, or of the file in a folder. */
+  readonly index?: number
+  /** The primary key of a DynamoDB item, the `_id` of an OpenSearch document. */
+  readonly key?: unknown
+  /** OpenSearch sort values (search_after). */
+  readonly sort?: readonly unknown[]
+  /** Index of the event inside one stored item that holds several (DynamoDB unwrap). */
+  readonly part?: number
+  /**
+   * What the source needs to go on just after this event, as JSON (DynamoDB: the ExclusiveStartKey
+   * of every segment, a `DynamoCursor`). Checkpoints keep it; sources take it back as `resumeFrom`.
+   */
+  readonly cursor?: unknown
+}
+
 
 // Positions ride on events as a private class field, stamped on by the "return override" of a base
 // constructor: invisible to JSON.stringify, Object.keys, Reflect.ownKeys, spread and deepStrictEqual,

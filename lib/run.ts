@@ -1,10 +1,10 @@
-import { CheckpointTracker, lockCheckpoint, writeCheckpoint, writeCheckpointSync, type Checkpoint, type CheckpointIdentity, type CheckpointLock, type CheckpointTotals } from './checkpoint/index.js'
+import { CheckpointTracker, lockCheckpoint, type Checkpoint, type CheckpointIdentity, type CheckpointLock, type CheckpointTotals } from './checkpoint/index.js'
+import { CheckpointWriter } from './checkpoint/writer.js'
 import { HydratorError, errorCode, errorMessage, isConfigError } from './errors.js'
 import { FailureSamples } from './report/failures.js'
-import type { RunCheckpoint, RunReport, RunStatus, StageCount } from './report/report.js'
-import { newTally, sinkInfo } from './define-sink.js'
-import { sourceStats, type StatefulSource } from './define-source.js'
-import { stageInfo } from './stages/stage-info.js'
+import { countStages, runStatus, type StageCounter } from './report/tally.js'
+import type { RunCheckpoint, RunReport } from './report/report.js'
+import { newTally } from './define-sink.js'
 import type { ItemFailure, Sink, SinkResult, Source, SourceStats, Stage } from './types.js'
 import { redactUri } from './util/options.js'
 import { redactSecrets } from './util/redact.js'
@@ -96,14 +96,6 @@ export interface RunOptions {
   readonly backpressure?: () => Promise<void> | undefined
 }
 
-interface Counter {
-  name: string
-  kind: string
-  in: number
-  out: number
-  /** Events the stage failed (a transform that threw). */
-  failed: number
-}
 
 /**
  * Runs a chain (source, stages, sink) to the end and resolves with a {@link RunReport} that
@@ -141,7 +133,7 @@ export async function run(options: RunOptions): Promise<RunReport> {
   if (options.signal?.aborted) onUserAbort()
   else options.signal?.addEventListener('abort', onUserAbort, { once: true })
 
-  const stats: SourceStats | undefined = sourceStats(source)
+  const stats: SourceStats | undefined = source.stats
   const samples = new FailureSamples()
   const tally = newTally()
   let tooMany: HydratorError | undefined
@@ -172,9 +164,8 @@ export async function run(options: RunOptions): Promise<RunReport> {
     if (tooMany) controller.abort(tooMany)
   }
 
-  const counters: Counter[] = stages.map((stage) => {
-    const info = stageInfo(stage)
-    return { name: (stage as { name?: string }).name || 'stage', kind: info.kind, in: 0, out: 0, failed: 0 }
+  const counters: StageCounter[] = stages.map((stage) => {
+    return { name: stage.name || 'stage', kind: stage.kind ?? 'other', in: 0, out: 0, failed: 0 }
   })
   let seenSourceFailures = 0
   const holdsBack = counters.some((c) => c.kind !== 'filter' && c.kind !== 'map' && c.kind !== 'take' && c.kind !== 'tap')
@@ -211,14 +202,11 @@ export async function run(options: RunOptions): Promise<RunReport> {
 
   // The raw-text prefilter: only for a filter that sees the source's events directly.
   const first = stages[0]
-  const firstInfo = first ? stageInfo(first) : undefined
-  if (options.prefilter !== false && firstInfo?.prefilter) {
-    ;(source as StatefulSource<unknown>).usePrefilter?.(firstInfo.prefilter)
-  }
+  if (options.prefilter !== false && first?.prefilter) source.usePrefilter?.(first.prefilter)
 
   // Unreadable records go to the dead-letter store like failed events, without an event, and count
   // towards maxFailures at once.
-  ;(source as Partial<StatefulSource<unknown>>).addFailureListener?.((failure) => {
+  source.addFailureListener?.((failure) => {
     const item = capped(failure)
     // (Stored first: `tracker?.` would skip evaluating its arguments without a checkpoint.)
     const stored = store(item, undefined)
@@ -229,7 +217,7 @@ export async function run(options: RunOptions): Promise<RunReport> {
 
   // Stages that fail single events (a transform that threw): counted as failed, never as unmatched.
   counters.forEach((counter, i) => {
-    stageInfo(stages[i]).failures?.listen((failure, event) => {
+    stages[i]!.failures?.listen((failure, event) => {
       const item = capped(failure)
       counter.failed++
       tally.failed++
@@ -259,7 +247,7 @@ export async function run(options: RunOptions): Promise<RunReport> {
     if (stats && stats.failed !== seenSourceFailures) checkFailures()
   }
 
-  async function* count(input: AsyncIterable<unknown>, counter: Counter) {
+  async function* count(input: AsyncIterable<unknown>, counter: StageCounter) {
     const batches = counter.kind === 'batch'
     for await (const item of input) {
       counter.out += batches && Array.isArray(item) ? item.length : 1
@@ -285,82 +273,21 @@ export async function run(options: RunOptions): Promise<RunReport> {
   }
   if (tracker) chain = track(chain)
 
-  // Checkpoints: one write at a time, periodically (or after every batch) and at the end; a write
-  // asked for while one is under way is made once it is done.
-  const previous = ck?.previous
-  let checkpointError: unknown
-  let lockLost = false
-  let writing: Promise<void> | undefined
-  let again = false
-  const checkpointData = (complete: boolean, runTotals?: CheckpointTotals): Checkpoint => {
-    const here = complete && runTotals ? runTotals : tracker!.totals
-    const totals = { ...here }
-    const before = previous?.totals
-    if (before) for (const k of Object.keys(totals) as (keyof CheckpointTotals)[]) totals[k] += before[k] ?? 0
-    const position = tracker!.position ?? previous?.position
-    const sinkState = tracker!.hasSinkState ? tracker!.sinkState : previous?.sinkState
-    const held = tracker!.heldForGood
-    return {
-      version: 1,
-      identity: ck!.identity,
-      ...(position ? { position } : {}),
-      ...(sinkState !== undefined ? { sinkState } : {}),
-      complete,
-      totals,
-      ...(held > 0 ? { held } : {}),
-      updatedAt: new Date().toISOString(),
-    }
-  }
-  const writeNow = async (data: Checkpoint) => {
-    if (lockLost) return
-    try {
-      await lock?.verify()
-    } catch (error) {
-      lockLost = true
-      stopWith(error)
-      return
-    }
-    await writeCheckpoint(ck!.file, data).catch((error: unknown) => {
-      checkpointError = error
-    })
-  }
-  // After every batch: written at once, before the sink sends its next batch, so a hard kill can
-  // repeat only what was in flight.
-  const checkpointNow = () => {
-    if (lockLost) return
-    try {
-      lock?.verifySync()
-    } catch (error) {
-      lockLost = true
-      stopWith(error)
-      return
-    }
-    try {
-      writeCheckpointSync(ck!.file, checkpointData(false))
-    } catch (error) {
-      checkpointError = error
-    }
-  }
-  const requestCheckpoint = () => {
-    if (!tracker) return
-    if (writing) {
-      again = true
-      return
-    }
-    writing = (async () => {
-      do {
-        again = false
-        await writeNow(checkpointData(false))
-      } while (again)
-      writing = undefined
-    })()
-  }
+  // Checkpoints: periodically, after every batch for sinks whose repeats apply twice, and at the end.
   const intervalMs = ck?.intervalMs ?? 5000
-  const afterBatch = ck !== undefined && (intervalMs === 0 || (ck.everyBatch ?? sinkInfo(sink).checkpointEveryBatch ?? false))
-  // With writes after every batch, the timer writes the same way (an async write could land after
-  // a later synchronous one and take the checkpoint back).
-  const checkpointTimer = ck && intervalMs > 0 ? setInterval(afterBatch ? checkpointNow : requestCheckpoint, intervalMs) : undefined
-  checkpointTimer?.unref()
+  const writer =
+    ck && tracker
+      ? new CheckpointWriter({
+          file: ck.file,
+          identity: ck.identity,
+          previous: ck.previous,
+          lock,
+          tracker,
+          intervalMs,
+          everyBatch: intervalMs === 0 || (ck.everyBatch ?? sink.checkpointEveryBatch ?? false),
+          onLockLost: stopWith,
+        })
+      : undefined
 
   const timer =
     options.onProgress &&
@@ -388,7 +315,7 @@ export async function run(options: RunOptions): Promise<RunReport> {
       onSettled: tracker
         ? (events, outcomes) => {
             tracker.settled(events, outcomes)
-            if (afterBatch) checkpointNow()
+            writer!.afterBatch()
           }
         : undefined,
       onFailure: (failure, event) => {
@@ -412,23 +339,15 @@ export async function run(options: RunOptions): Promise<RunReport> {
   await cleanup()
   async function cleanup() {
     if (timer) clearInterval(timer)
-    if (checkpointTimer) clearInterval(checkpointTimer)
+    writer?.stop()
     options.signal?.removeEventListener('abort', onUserAbort)
   }
 
   // Tooling around the counts: every event read ends somewhere.
   if (!needsWrapper) read = stats!.read
   if (counters.length > 0 && !tracker) counters[counters.length - 1]!.out = tally.received
-  for (let i = 0; i < counters.length; i++) counters[i]!.in = i === 0 ? read : counters[i - 1]!.out
-  let unmatched = stats?.prefiltered ?? 0
-  let fanOut = false
-  for (const c of counters) {
-    if (c.kind === 'batch' || c.kind === 'take' || c.kind === 'tap') continue
-    if (c.out + c.failed > c.in) fanOut = true
-    else unmatched += c.in - c.out - c.failed
-  }
   const totalRead = read + (stats?.prefiltered ?? 0)
-  const matched = totalRead - unmatched
+  const { matched, unmatched, fanOut, stages: stageCounts } = countStages(counters, read, stats?.prefiltered ?? 0)
 
   // Events that passed the filters but were never settled by the sink (the run stopped between).
   const settled = tally.written + tally.skipped + tally.failed
@@ -442,29 +361,12 @@ export async function run(options: RunOptions): Promise<RunReport> {
     })
   }
 
-  const sourceFailures = sourceFailureSamples(source)
+  const sourceFailures = source.failures?.samples ?? []
   const allSamples = [...sourceFailures, ...samples.samples].slice(0, samples.limit)
-  let status: RunStatus
-  let stopError: { code: string; message: string } | undefined
-  if (tooMany) {
-    status = 'failed'
-    stopError = { code: tooMany.code, message: tooMany.message }
-  } else if (fatal !== undefined) {
-    status = 'failed'
-    stopError = { code: errorCode(fatal), message: capText(redactSecrets(errorMessage(fatal))) }
-  } else if (error) {
-    status = userAborted ? 'aborted' : 'failed'
-    stopError = { code: errorCode(error), message: capText(redactSecrets(errorMessage(error))) }
-  } else if (userAborted) {
-    status = 'aborted'
-    stopError = { code: 'ERR_ABORTED', message: 'the run was stopped before the end of the source' }
-  } else {
-    status = totalFailures() > 0 ? 'partial' : 'ok'
-  }
+  let { status, error: stopError } = runStatus({ tooMany, fatal, error, aborted: userAborted, failures: totalFailures() })
 
   let checkpointReport: RunCheckpoint | undefined
-  if (ck && tracker) {
-    while (writing) await writing
+  if (writer && tracker) {
     const complete = (status === 'ok' || status === 'partial') && tracker.idle
     const runTotals: CheckpointTotals = {
       read: totalRead,
@@ -475,25 +377,15 @@ export async function run(options: RunOptions): Promise<RunReport> {
       failed: tally.failed,
       sourceFailed: stats?.failed ?? 0,
     }
-    const data = checkpointData(complete, runTotals)
-    await writeNow(data)
-    if (lockLost && status !== 'failed') {
+    checkpointReport = await writer.finish(complete, runTotals)
+    if (writer.lockLost && status !== 'failed') {
       status = 'failed'
       stopError = { code: errorCode(fatal), message: capText(errorMessage(fatal)) }
-    }
-    checkpointReport = {
-      file: ck.file,
-      ...(data.position ? { position: data.position } : {}),
-      complete: data.complete,
-      held: tracker.heldForGood,
-      totals: data.totals,
-      ...(checkpointError !== undefined ? { error: { code: errorCode(checkpointError), message: capText(errorMessage(checkpointError)) } } : {}),
     }
   }
   await ownLock?.release()
 
   const finished = Date.now()
-  const stageCounts: StageCount[] = counters.map((c) => ({ name: c.name, kind: c.kind, in: c.in, out: c.out, ...(c.failed > 0 ? { failed: c.failed } : {}) }))
   return {
     status,
     dryRun,
@@ -508,7 +400,7 @@ export async function run(options: RunOptions): Promise<RunReport> {
     },
     filter: { matched, unmatched, prefiltered: stats?.prefiltered ?? 0 },
     sink: {
-      uri: redactUri(result?.uri ?? options.sinkUri ?? sinkUriOf(sink)),
+      uri: redactUri(result?.uri ?? options.sinkUri ?? sink.uri ?? (sink.name || 'sink')),
       received: tally.received,
       written: tally.written,
       skipped: tally.skipped,
@@ -523,13 +415,4 @@ export async function run(options: RunOptions): Promise<RunReport> {
     ...(stopError ? { error: stopError } : {}),
     ...(checkpointReport ? { checkpoint: checkpointReport } : {}),
   }
-}
-
-function sourceFailureSamples(source: unknown): readonly ItemFailure[] {
-  return (source as { failures?: FailureSamples } | null)?.failures?.samples ?? []
-}
-
-function sinkUriOf(sink: unknown): string {
-  const uri = (sink as { uri?: unknown }).uri
-  return typeof uri === 'string' ? uri : ((sink as { name?: string }).name || 'sink')
 }

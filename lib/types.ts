@@ -1,3 +1,5 @@
+import type { LinePrefilter } from './pattern/prefilter.js'
+
 /**
  * The three shapes of event-hydrator. A plugin is just one of these: no base class, no registration
  * needed for library use.
@@ -7,48 +9,13 @@
  * - A {@link Sink} consumes an async iterable and resolves with a {@link SinkResult}.
  */
 
-/** Where an event came from: enough to find it again (file and line, a key, a sort value). */
-export interface Position {
-  /** The URI or path of the source, e.g. `events.ndjson` or `dynamo:events`. */
-  readonly source: string
-  /** The file the event was read from, for file sources. */
-  readonly file?: string
-  /** 1-based line number in `file` (NDJSON), or 1-based element index in a JSON array. */
-  readonly line?: number
-  /** Byte offset of the start of the line in the (uncompressed) file, for resuming. */
-  readonly offset?: number
-  /** Byte offset just past the line: where a resumed read starts. */
-  readonly next?: number
-  /** 0-based index of the element in a JSON array, or of the file in a folder. */
-  readonly index?: number
-  /** The primary key of a DynamoDB item, the `_id` of an OpenSearch document. */
-  readonly key?: unknown
-  /** OpenSearch sort values (search_after). */
-  readonly sort?: readonly unknown[]
-  /** Index of the event inside one stored item that holds several (DynamoDB unwrap). */
-  readonly part?: number
-  /**
-   * What the source needs to go on just after this event, as JSON (DynamoDB: the ExclusiveStartKey
-   * of every segment, a `DynamoCursor`). Checkpoints keep it; sources take it back as `resumeFrom`.
-   */
-  readonly cursor?: unknown
-}
+/** Where an event came from (defined beside `positionOf` and `setPosition`). */
+export type { Position } from './position.js'
+import type { Position } from './position.js'
 
-/** An event or data problem that the run went past: one entry in the report's failure samples. */
-export interface ItemFailure {
-  /** The stage or component that failed it: `source`, `filter`, `map`, `sink`, ... */
-  readonly stage: string
-  /** Where the event came from, when known. */
-  readonly position?: Position
-  /** A stable error code (see errors.ts). */
-  readonly code: string
-  /** What went wrong, naming the place; never the whole payload. */
-  readonly message: string
-  /** The key of the target row or item, for sink failures. */
-  readonly key?: unknown
-  /** How many attempts were made before giving up. */
-  readonly attempts?: number
-}
+/** An event or data problem that the run went past (defined with the report's schema). */
+export type { ItemFailure } from './report/schema.js'
+import type { ItemFailure } from './report/schema.js'
 
 /** How an event ended in a sink. */
 export type Outcome = 'written' | 'skipped' | 'failed'
@@ -111,14 +78,70 @@ export interface SinkContext extends AbortOptions {
   readonly previewLimit?: number
 }
 
-/** A source of events: any async iterable. File sources also expose live statistics. */
-export type Source<T = unknown> = AsyncIterable<T>
+/**
+ * What a source may offer `run()` beyond being an async iterable: every member is optional, and
+ * any async iterable is a source. The built-in sources (made with `defineSource`) offer them all.
+ */
+export interface SourceCapabilities {
+  /** Live statistics for the report and the progress line. */
+  readonly stats?: SourceStats
+  /** Capped samples of the records that could not be read as events. */
+  readonly failures?: { readonly samples: readonly ItemFailure[] }
+  /** Also tells `listener` of every unreadable record (run() dead-letters and counts them). */
+  addFailureListener?(listener: (failure: ItemFailure) => void): void
+  /**
+   * Installs a raw-text prefilter before the first event is read (line sources): a line for which
+   * it returns false provably cannot match and is counted as read and unmatched, unparsed. Returns
+   * false when the source cannot prefilter.
+   */
+  usePrefilter?(prefilter: LinePrefilter): boolean
+}
+
+/** A source of events: any async iterable, with the optional {@link SourceCapabilities}. */
+export type Source<T = unknown> = AsyncIterable<T> & SourceCapabilities
+
+/** How `run()` counts a stage: `filter` and `map` drops are unmatched; `batch` output is not counted as events. */
+export type StageKind = 'filter' | 'map' | 'batch' | 'take' | 'tap' | 'other'
+
+/**
+ * How a stage reports an event it failed (a transform that threw) instead of stopping the run:
+ * `run()` installs a listener before the first event; without one, the stage throws, so nothing
+ * is dropped silently in a bare `pipe()`.
+ */
+export interface StageFailures {
+  listen(listener: (failure: ItemFailure, event: unknown) => void): void
+}
+
+/** What a stage may offer `run()` beyond its shape; stages from elsewhere count as `other`. */
+export interface StageCapabilities {
+  readonly kind?: StageKind
+  /** For filters: a raw-line test that is false only when the line provably cannot match. */
+  readonly prefilter?: LinePrefilter
+  /** For stages that can fail single events (`map(fn, { onError: 'fail' })`). */
+  readonly failures?: StageFailures
+}
 
 /** A stage: config first, data last; `filter(pattern)` returns one. */
-export type Stage<In = unknown, Out = In> = (source: AsyncIterable<In>) => AsyncIterable<Out>
+export type Stage<In = unknown, Out = In> = ((source: AsyncIterable<In>) => AsyncIterable<Out>) & StageCapabilities
+
+/** What a sink may offer `run()` and the CLI beyond its shape. */
+export interface SinkCapabilities {
+  /** The target's URI for the report (password redacted), known even when the sink fails before resolving. */
+  readonly uri?: string
+  /**
+   * The sink paces its own calls at this many events per second (Lambda after its ordered lanes,
+   * EventBridge per request), so `--rate` puts no rate stage in front of it.
+   */
+  readonly pacedPerSecond?: number
+  /**
+   * A delivery repeated after a crash takes effect again (appends, invocations): the checkpoint is
+   * written after every batch, so a hard kill repeats only the batches in flight.
+   */
+  readonly checkpointEveryBatch?: boolean
+}
 
 /** The only place that writes: consumes events and resolves with what it did. */
-export type Sink<In = unknown> = (source: AsyncIterable<In>, context?: SinkContext) => Promise<SinkResult>
+export type Sink<In = unknown> = ((source: AsyncIterable<In>, context?: SinkContext) => Promise<SinkResult>) & SinkCapabilities
 
 /** Live statistics a source keeps; `run()` reads them for the report. */
 export interface SourceStats {

@@ -1,16 +1,8 @@
 import { positionOf } from '../position.js'
 import type { Outcome, Position } from '../types.js'
 
-/** Counts carried from run to run, so a resumed run's totals can be combined with earlier ones. */
-export interface CheckpointTotals {
-  read: number
-  matched: number
-  unmatched: number
-  written: number
-  skipped: number
-  failed: number
-  sourceFailed: number
-}
+export type { CheckpointTotals } from '../report/schema.js'
+import type { CheckpointTotals } from '../report/schema.js'
 
 /** How the sink ended with one event, as `onSettled` reports it. */
 export interface SettledEvent {

@@ -1,138 +1,151 @@
+// The run report, defined once: its TypeScript types are derived from the JSON Schema below
+// (TypeBox), so the two cannot drift apart. docs/report.schema.json is this schema, written out.
+import { Type, type Static, type TSchema } from '@sinclair/typebox'
+import type { ErrorCode } from '../errors.js'
+import type { Position } from '../position.js'
+
+const Count = Type.Integer({ minimum: 0 })
+const ErrorInfo = Type.Object({ code: Type.String(), message: Type.String() }, { additionalProperties: false })
+
+/** A position as JSON: its `kind` tells the source family; the rest depends on it. */
+const PositionSchema = Type.Unsafe<Position>(
+  Type.Object(
+    {
+      kind: Type.Optional(Type.String({ description: 'line, element, file, dynamo, opensearch, or a plugin kind' })),
+      source: Type.String(),
+      file: Type.Optional(Type.String()),
+      line: Type.Optional(Type.Integer({ minimum: 0 })),
+      offset: Type.Optional(Type.Integer({ minimum: 0 })),
+      next: Type.Optional(Type.Integer({ minimum: 0 })),
+      index: Type.Optional(Type.Integer({ minimum: 0 })),
+      key: Type.Optional(Type.Unknown()),
+      sort: Type.Optional(Type.Array(Type.Unknown())),
+      part: Type.Optional(Type.Integer({ minimum: 0 })),
+      cursor: Type.Optional(Type.Unknown()),
+    },
+    { additionalProperties: true },
+  ),
+)
+
+/** An event or data problem that the run went past: one entry in the report's failure samples. */
+export const ItemFailureSchema = Type.Object(
+  {
+    stage: Type.String({ description: 'the stage or component that failed it: source, filter, transform, the sink name' }),
+    position: Type.Optional(PositionSchema),
+    code: Type.Unsafe<ErrorCode | (string & {})>(Type.String({ description: "an ErrorCode, or the target's own code (a SQLSTATE, an AWS error name)" })),
+    message: Type.String({ description: 'what went wrong, naming the place; capped, never the whole payload' }),
+    key: Type.Optional(Type.Unknown()),
+    attempts: Type.Optional(Type.Integer({ minimum: 1 })),
+  },
+  { additionalProperties: false },
+)
+
+/** A value whose every property, at every depth, is read-only (the report is a finished record). */
+type DeepReadonly<T> = T extends string | number | boolean | bigint | symbol | null | undefined ? T : T extends (infer U)[] ? readonly DeepReadonly<U>[] : T extends Position ? T : T extends object ? { readonly [K in keyof T]: DeepReadonly<T[K]> } : T
+
+/** An event or data problem that the run went past: one entry in the report's failure samples. */
+export type ItemFailure = DeepReadonly<Static<typeof ItemFailureSchema>>
+
+const StatusSchema = Type.Union([Type.Literal('ok'), Type.Literal('partial'), Type.Literal('failed'), Type.Literal('aborted')])
+
+const StageCountSchema = Type.Object(
+  {
+    name: Type.String(),
+    kind: Type.String(),
+    in: Count,
+    out: Count,
+    failed: Type.Optional(Count),
+  },
+  { additionalProperties: false },
+)
+
+/** Counts carried from run to run, so a resumed run's totals can be combined with earlier ones. */
+export const CheckpointTotalsSchema = Type.Object(
+  {
+    read: Count,
+    matched: Count,
+    unmatched: Count,
+    written: Count,
+    skipped: Count,
+    failed: Count,
+    sourceFailed: Count,
+  },
+  { additionalProperties: false },
+)
+
+const RunCheckpointSchema = Type.Object(
+  {
+    file: Type.String(),
+    position: Type.Optional(PositionSchema),
+    complete: Type.Boolean({ description: 'every event was handled: the same command again does nothing' }),
+    held: Type.Integer({ minimum: 0, description: 'failures in no dead-letter file: they hold the checkpoint before them' }),
+    totals: CheckpointTotalsSchema,
+    error: Type.Optional(ErrorInfo),
+  },
+  { additionalProperties: false },
+)
+
+const reportProperties = {
+  status: StatusSchema,
+  dryRun: Type.Boolean(),
+  startedAt: Type.String({ format: 'date-time' }),
+  finishedAt: Type.String({ format: 'date-time' }),
+  durationMs: Type.Number({ minimum: 0 }),
+  source: Type.Object(
+    {
+      uri: Type.String(),
+      read: Count,
+      failed: Count,
+      startedAt: Type.Optional(PositionSchema),
+    },
+    { additionalProperties: false },
+  ),
+  filter: Type.Object({ matched: Count, unmatched: Count, prefiltered: Count }, { additionalProperties: false }),
+  sink: Type.Object(
+    {
+      uri: Type.String(),
+      received: Count,
+      written: Count,
+      skipped: Count,
+      failed: Count,
+      deleted: Count,
+      previews: Type.Array(Type.Unknown()),
+      retries: Type.Record(Type.String(), Count),
+    },
+    { additionalProperties: false },
+  ),
+  failures: Type.Object({ count: Count, samples: Type.Array(ItemFailureSchema, { maxItems: 100 }) }, { additionalProperties: false }),
+  stages: Type.Array(StageCountSchema),
+  eventsPerSecond: Type.Number({ minimum: 0 }),
+  error: Type.Optional(ErrorInfo),
+  checkpoint: Type.Optional(RunCheckpointSchema),
+} satisfies Record<string, TSchema>
+
 /**
- * The JSON Schema (draft 2020-12) of {@link RunReport}, for tools that read `--report json`.
+ * The JSON Schema (draft 2020-12) of {@link RunReport}, for tools that read `--report json`; the
+ * report's TypeScript type is derived from it.
  *
  * @example
- * new Ajv2020().compile(reportSchema)(JSON.parse(stdout))
+ * Value.Check(reportSchema, JSON.parse(stdout)) // with @sinclair/typebox/value, or any JSON Schema validator
  */
-export const reportSchema = {
+export const reportSchema = Type.Object(reportProperties, {
   $schema: 'https://json-schema.org/draft/2020-12/schema',
   $id: 'https://github.com/event-hydrator/event-hydrator/report.schema.json',
   title: 'event-hydrator run report',
-  type: 'object',
-  required: ['status', 'dryRun', 'startedAt', 'finishedAt', 'durationMs', 'source', 'filter', 'sink', 'failures', 'stages', 'eventsPerSecond'],
   additionalProperties: false,
-  $defs: {
-    count: { type: 'integer', minimum: 0 },
-    error: {
-      type: 'object',
-      required: ['code', 'message'],
-      properties: { code: { type: 'string' }, message: { type: 'string' } },
-    },
-    position: {
-      type: 'object',
-      required: ['source'],
-      properties: {
-        source: { type: 'string' },
-        file: { type: 'string' },
-        line: { type: 'integer', minimum: 1 },
-        offset: { type: 'integer', minimum: 0 },
-        next: { type: 'integer', minimum: 0 },
-        index: { type: 'integer', minimum: 0 },
-        key: {},
-        sort: { type: 'array' },
-        part: { type: 'integer', minimum: 0 },
-        cursor: {},
-      },
-    },
-    failure: {
-      type: 'object',
-      required: ['stage', 'code', 'message'],
-      properties: {
-        stage: { type: 'string' },
-        position: { $ref: '#/$defs/position' },
-        code: { type: 'string' },
-        message: { type: 'string' },
-        key: {},
-        attempts: { type: 'integer', minimum: 1 },
-      },
-    },
-  },
-  properties: {
-    status: { enum: ['ok', 'partial', 'failed', 'aborted'] },
-    dryRun: { type: 'boolean' },
-    startedAt: { type: 'string', format: 'date-time' },
-    finishedAt: { type: 'string', format: 'date-time' },
-    durationMs: { type: 'number', minimum: 0 },
-    source: {
-      type: 'object',
-      required: ['uri', 'read', 'failed'],
-      properties: {
-        uri: { type: 'string' },
-        read: { $ref: '#/$defs/count' },
-        failed: { $ref: '#/$defs/count' },
-        startedAt: { $ref: '#/$defs/position' },
-      },
-    },
-    filter: {
-      type: 'object',
-      required: ['matched', 'unmatched', 'prefiltered'],
-      properties: {
-        matched: { $ref: '#/$defs/count' },
-        unmatched: { $ref: '#/$defs/count' },
-        prefiltered: { $ref: '#/$defs/count' },
-      },
-    },
-    sink: {
-      type: 'object',
-      required: ['uri', 'received', 'written', 'skipped', 'failed', 'deleted', 'previews', 'retries'],
-      properties: {
-        uri: { type: 'string' },
-        received: { $ref: '#/$defs/count' },
-        written: { $ref: '#/$defs/count' },
-        skipped: { $ref: '#/$defs/count' },
-        failed: { $ref: '#/$defs/count' },
-        deleted: { $ref: '#/$defs/count' },
-        previews: { type: 'array' },
-        retries: { type: 'object', additionalProperties: { $ref: '#/$defs/count' } },
-      },
-    },
-    failures: {
-      type: 'object',
-      required: ['count', 'samples'],
-      properties: {
-        count: { $ref: '#/$defs/count' },
-        samples: { type: 'array', items: { $ref: '#/$defs/failure' }, maxItems: 100 },
-      },
-    },
-    stages: {
-      type: 'array',
-      items: {
-        type: 'object',
-        required: ['name', 'kind', 'in', 'out'],
-        properties: {
-          name: { type: 'string' },
-          kind: { type: 'string' },
-          in: { $ref: '#/$defs/count' },
-          out: { $ref: '#/$defs/count' },
-          failed: { $ref: '#/$defs/count' },
-        },
-      },
-    },
-    eventsPerSecond: { type: 'number', minimum: 0 },
-    error: { $ref: '#/$defs/error' },
-    checkpoint: {
-      type: 'object',
-      required: ['file', 'complete', 'held', 'totals'],
-      properties: {
-        file: { type: 'string' },
-        position: { $ref: '#/$defs/position' },
-        complete: { type: 'boolean' },
-        held: { $ref: '#/$defs/count' },
-        totals: {
-          type: 'object',
-          required: ['read', 'matched', 'unmatched', 'written', 'skipped', 'failed', 'sourceFailed'],
-          properties: {
-            read: { $ref: '#/$defs/count' },
-            matched: { $ref: '#/$defs/count' },
-            unmatched: { $ref: '#/$defs/count' },
-            written: { $ref: '#/$defs/count' },
-            skipped: { $ref: '#/$defs/count' },
-            failed: { $ref: '#/$defs/count' },
-            sourceFailed: { $ref: '#/$defs/count' },
-          },
-        },
-        error: { $ref: '#/$defs/error' },
-      },
-    },
-  },
-} as const
+})
+
+/**
+ * The report of a run, dry or not: a plain JSON-serialisable value. It always adds up:
+ * `source.read = filter.matched + filter.unmatched`, and without a fan-out map `filter.matched =
+ * sink.written + sink.skipped + sink.failed`.
+ */
+export type RunReport = DeepReadonly<Static<typeof reportSchema>>
+/** How a run ended: `ok` everything handled, `partial` some events failed, `failed` stopped early, `aborted` stopped by a signal. */
+export type RunStatus = Static<typeof StatusSchema>
+/** One stage's counts: events in and out (batches counted by their events). */
+export type StageCount = DeepReadonly<Static<typeof StageCountSchema>>
+/** Where a run's checkpoint stands when the run ends. */
+export type RunCheckpoint = DeepReadonly<Static<typeof RunCheckpointSchema>>
+/** Counts carried from run to run (a checkpoint's totals). */
+export type CheckpointTotals = Static<typeof CheckpointTotalsSchema>

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { HydratorError } from '../errors.js'
-import type { AbortOptions, Stage } from '../types.js'
+import type { AbortOptions, SinkCapabilities, Stage } from '../types.js'
 import { assertInteger } from '../util/options.js'
 import { withStageInfo } from './stage-info.js'
 
@@ -125,4 +125,16 @@ export function parseRate(text: string | number): number {
   const unit = (m[2] ?? 's').toLowerCase()
   const perSecond = unit.startsWith('h') ? n / 3600 : unit.startsWith('m') ? n / 60 : n
   return assertRate(perSecond, '--rate')
+}
+
+/**
+ * Where `--rate` goes, decided in one place: nowhere when the sink paces its own calls (it says so
+ * with `pacedPerSecond`), else a {@link rate} stage in front of the sink.
+ *
+ * @example
+ * const pace = paceFor(sink, 50, { signal }); if (pace) stages.push(pace)
+ */
+export function paceFor(sink: Pick<SinkCapabilities, 'pacedPerSecond'>, perSecond: number | undefined, options: RateOptions = {}): Stage<unknown, unknown> | undefined {
+  if (perSecond === undefined || sink.pacedPerSecond !== undefined) return undefined
+  return rate(perSecond, options)
 }

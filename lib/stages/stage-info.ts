@@ -1,37 +1,13 @@
-import type { LinePrefilter } from '../pattern/prefilter.js'
-import type { ItemFailure } from '../types.js'
+import type { StageCapabilities } from '../types.js'
 
 /**
- * How a stage reports an event it failed (a transform that threw) instead of stopping the run:
- * `run()` installs a listener before the first event; without one, the stage throws as before, so
- * nothing is dropped silently in a bare `pipe()`.
+ * Gives a stage function its capabilities as plain properties (`kind`, `prefilter`, `failures`),
+ * which `run()` reads through the Stage type; invisible to `pipe()`.
+ *
+ * @example
+ * return withStageInfo(async function* myStage(source) { ... }, { kind: 'tap' })
  */
-export interface StageFailures {
-  listen(listener: (failure: ItemFailure, event: unknown) => void): void
-}
-
-/**
- * What `run()` knows about a stage, beyond its shape: how to count it in the report, and for a
- * filter the raw-text prefilter a line source may apply before parsing.
- */
-export interface StageInfo {
-  /** `filter` and `map` drops count as unmatched; `batch` output is not counted as events. */
-  readonly kind: 'filter' | 'map' | 'batch' | 'take' | 'tap' | 'other'
-  /** For filters: a raw-line test that is false only when the line provably cannot match. */
-  readonly prefilter?: LinePrefilter
-  /** For stages that can fail single events (`map(fn, { onError: 'fail' })`). */
-  readonly failures?: StageFailures
-}
-
-const INFO = Symbol.for('event-hydrator.stage-info')
-
-/** Tags a stage function with its info (kept on the function, invisible to pipe()). */
-export function withStageInfo<F extends object>(stage: F, info: StageInfo): F {
-  Object.defineProperty(stage, INFO, { value: info })
-  return stage
-}
-
-/** The info of a stage; stages from elsewhere are `other`. */
-export function stageInfo(stage: unknown): StageInfo {
-  return ((stage as Record<symbol, StageInfo> | null)?.[INFO]) ?? { kind: 'other' }
+export function withStageInfo<F extends object>(stage: F, info: StageCapabilities): F & StageCapabilities {
+  for (const [key, value] of Object.entries(info)) if (value !== undefined) Object.defineProperty(stage, key, { value, enumerable: false })
+  return stage as F & StageCapabilities
 }

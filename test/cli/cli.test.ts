@@ -174,6 +174,16 @@ test('--transform maps events; --config holds the same options', async () => {
   assert.ok(lines.every((e) => typeof e.detail.amountCents === 'number'))
 })
 
+test('--config takes an ES module (default export, or a function returning the options); flags win', async () => {
+  await tmp.file('cfg/hydrate.config.mjs', "export default () => ({ source: 'json:examples/events/array.json', limit: 5, quiet: true })\n")
+  const r = await hydrate(['--config', `${tmp.dir}/cfg/hydrate.config.mjs`, '--limit', '3'])
+  assert.is(r.code, 0, r.stderr)
+  assert.is(r.stdout.trim().split('\n').length, 3)
+  const missing = await hydrate(['--config', 'no-such.config.json'])
+  assert.is(missing.code, 2)
+  assert.match(missing.stderr, /cannot find/)
+})
+
 test('an abort signal (SIGINT in the binary) ends with exit 130 and an aborted report', async () => {
   const controller = new AbortController()
   controller.abort()
