@@ -1,15 +1,10 @@
 // event-hydrator/dynamo: DynamoDB as a source and a sink (needs @aws-sdk/client-dynamodb).
-export {
-  scanDynamo,
-  type ScanDynamoOptions,
-  type DynamoReadOptions,
-  type DynamoSource,
-  type DynamoCursor,
-  type DynamoUnwrap,
-  type DynamoClient,
-  type DynamoKey,
-  type SegmentChoice,
-} from './scan.js'
+export { scanDynamo, type ScanDynamoOptions, type DynamoSource, type SegmentChoice } from './scan.js'
+export type { DynamoReadOptions } from './read-options.js'
+export type { DynamoCursor } from './cursor.js'
+export type { DynamoUnwrap } from './unwrap.js'
+export type { DynamoClient, DynamoKey } from './client.js'
 export { queryDynamo, parseSortKeyCondition, type QueryDynamoOptions, type KeyCondition, type SortKeyCondition } from './query.js'
-export { toDynamo, itemSizeBytes, MAX_ITEM_BYTES, type ToDynamoOptions, type DynamoWrite } from './sink.js'
+export { toDynamo, type ToDynamoOptions } from './sink.js'
+export { itemSizeBytes, MAX_ITEM_BYTES, type DynamoWrite } from './items.js'
 export { dynamoPlugin } from './plugin.js'

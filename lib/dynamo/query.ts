@@ -1,18 +1,8 @@
 import { HydratorError } from '../errors.js'
-import {
-  assertAttributeValues,
-  cursorOfPosition,
-  indexOf,
-  keyNames,
-  readDynamo,
-  validateCursor,
-  validateReadOptions,
-  type DynamoCursor,
-  type DynamoKey,
-  type DynamoReadOptions,
-  type DynamoSource,
-  type TableInfo,
-} from './scan.js'
+import { indexOf, keyNames, type DynamoKey } from './client.js'
+import { cursorOfPosition, validateCursor, type DynamoCursor } from './cursor.js'
+import { assertAttributeValues, validateReadOptions, type DynamoReadOptions } from './read-options.js'
+import { readDynamo, type DynamoSource, type TableInfo } from './scan.js'
 
 /** A key value as DynamoDB keys hold it. */
 export type DynamoKeyValue = string | number | Uint8Array

@@ -1,77 +1,16 @@
-import type { AttributeValue, DynamoDBClient, TableDescription } from '@aws-sdk/client-dynamodb'
-import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb'
+import type { AttributeValue, TableDescription } from '@aws-sdk/client-dynamodb'
 import { HydratorError, errorMessage } from '../errors.js'
 import { setPosition } from '../position.js'
-import type { Position, SourceOptions } from '../types.js'
-import { assertInteger, assertString } from '../util/options.js'
+import type { Position } from '../types.js'
+import { assertInteger } from '../util/options.js'
 import { awsConfigError, isRetryableAwsError } from '../util/aws.js'
-import { fromAttributeMap, setOwn, toAttributeMap, toAttributeValue } from './codec.js'
-import { assertDynamoName } from './names.js'
-import { validateRetryPolicy, withRetry, type RetryPolicy } from '../retry.js'
+import { fromAttributeMap, toAttributeMap } from './codec.js'
+import { withRetry } from '../retry.js'
 import { defineSource, type SourceControl, type StatefulSource } from '../define-source.js'
-
-/** A DynamoDB client: a `DynamoDBDocumentClient` or a plain `DynamoDBClient` (items come out as plain JS values either way). */
-export type DynamoClient = Pick<DynamoDBDocumentClient, 'send'> | Pick<DynamoDBClient, 'send'>
-
-/** The primary key of an item (or an ExclusiveStartKey) as plain JS values: `{ pk: 'a', sk: 3 }`. */
-export type DynamoKey = Readonly<Record<string, unknown>>
-
-/**
- * Where reading stands, per segment: a key to go on after (the LastEvaluatedKey of the last page
- * fully handed out), `null` for a segment read to its end; a segment missing has not begun.
- * A Query is segment 0.
- */
-export type DynamoCursor = { readonly [segment: number]: DynamoKey | null }
-
-/**
- * Turns one stored item into several events: `{ field, keep }` parses `item[field]` (a JSON array
- * as a string, or a list) and copies the `keep` attributes onto each of its events; a function
- * returns the events itself.
- */
-export type DynamoUnwrap =
-  | { readonly field: string; readonly keep?: readonly string[] }
-  | ((item: Record<string, unknown>) => readonly unknown[])
-
-/** Options shared by {@link scanDynamo} and `queryDynamo`. */
-export interface DynamoReadOptions extends SourceOptions {
-  /** A DynamoDBDocumentClient (or DynamoDBClient); the caller owns it and destroys it. */
-  readonly client: DynamoClient
-  readonly tableName: string
-  /** Read a global or local secondary index instead of the table. */
-  readonly indexName?: string
-  /** Items per request (the `Limit` parameter). @default DynamoDB's own 1 MB pages */
-  readonly pageSize?: number
-  /** Strongly consistent reads (not on global secondary indexes). @default false */
-  readonly consistentRead?: boolean
-  /**
-   * Top-level attributes to read (a ProjectionExpression built with #names). The key attributes are
-   * always added, for positions and resuming. @default every attribute
-   */
-  readonly projection?: readonly string[]
-  /** A server-side FilterExpression; filtered items still cost read capacity. */
-  readonly filterExpression?: string
-  /** `#name` placeholders for `filterExpression`. */
-  readonly expressionAttributeNames?: Readonly<Record<string, string>>
-  /** `:value` placeholders for `filterExpression` (plain JS values). */
-  readonly expressionAttributeValues?: Readonly<Record<string, unknown>>
-  /** Turn each item into several events (changesets); see {@link DynamoUnwrap}. */
-  readonly unwrap?: DynamoUnwrap
-  /**
-   * The table's key attribute names, for positions. @default read with DescribeTable
-   */
-  readonly keyAttributes?: readonly string[]
-  /** Retries of a page request on throttling, 5xx and dropped connections. @default 8 attempts */
-  readonly retry?: RetryPolicy
-  /** The name positions and stats carry. @default `dynamo:<tableName>` */
-  readonly uri?: string
-  /**
-   * Go on just after the event at this position (a checkpoint's low-water mark: `positionOf(event)`
-   * of the last event fully handled, from a read with the same table, index, segments and unwrap).
-   * Nothing before it is read again, except the earlier events of an unwrapped item, which are
-   * read and skipped.
-   */
-  readonly resumeFrom?: Position
-}
+import { describeTable, indexOf, keyNames, loadSdk, sendOf, type DynamoKey } from './client.js'
+import { cursorAt, cursorOfPosition, keyOfItem, sameKey, validateCursor, type DynamoCursor } from './cursor.js'
+import { compileUnwrap } from './unwrap.js'
+import { sharedInput, validateReadOptions, type DynamoReadOptions, type ReadCommon } from './read-options.js'
 
 /** Either no segment choice, or both `segment` and `totalSegments` (one process's share of a parallel scan). */
 export type SegmentChoice =
@@ -165,115 +104,6 @@ export function scanDynamo<T = Record<string, unknown>>(options: ScanDynamoOptio
 // ---------------------------------------------------------------------------------------------
 // Shared by scanDynamo and queryDynamo.
 
-/** @internal Validated common options. */
-export interface ReadCommon {
-  readonly options: DynamoReadOptions
-  readonly uri: string
-  readonly pageSize?: number
-  readonly retry: Required<RetryPolicy>
-}
-
-/** @internal */
-export function validateReadOptions(options: DynamoReadOptions, fn: string): ReadCommon {
-  if (!options || typeof options !== 'object') {
-    throw new HydratorError('ERR_INVALID_OPTION', `${fn} expects an options object with \`client\` and \`tableName\``)
-  }
-  if (!options.client || typeof (options.client as { send?: unknown }).send !== 'function') {
-    throw new HydratorError('ERR_INVALID_OPTION', `expected \`client\` to be a DynamoDBDocumentClient (something with \`send\`), got \`${String(options.client)}\``)
-  }
-  assertString('tableName', options.tableName)
-  assertDynamoName('tableName', options.tableName, 'table')
-  if (options.indexName !== undefined) {
-    assertString('indexName', options.indexName)
-    assertDynamoName('indexName', options.indexName, 'index')
-  }
-  const pageSize = options.pageSize === undefined ? undefined : assertInteger('pageSize', options.pageSize, 1)
-  if (options.consistentRead !== undefined && typeof options.consistentRead !== 'boolean') {
-    throw new HydratorError('ERR_INVALID_OPTION', `expected \`consistentRead\` to be a boolean, got \`${String(options.consistentRead)}\``)
-  }
-  if (options.projection !== undefined) {
-    if (!Array.isArray(options.projection) || options.projection.length === 0) {
-      throw new HydratorError('ERR_INVALID_OPTION', `expected \`projection\` to be a non-empty array of attribute names, got \`${String(options.projection)}\``)
-    }
-    for (const name of options.projection) assertString('projection[]', name)
-  }
-  if (options.filterExpression !== undefined) assertString('filterExpression', options.filterExpression)
-  if (options.expressionAttributeValues !== undefined) assertAttributeValues('expressionAttributeValues', options.expressionAttributeValues)
-  if (options.keyAttributes !== undefined) {
-    if (!Array.isArray(options.keyAttributes) || options.keyAttributes.length < 1 || options.keyAttributes.length > 2) {
-      throw new HydratorError('ERR_INVALID_OPTION', `expected \`keyAttributes\` to be one or two attribute names, got \`${String(options.keyAttributes)}\``)
-    }
-    for (const name of options.keyAttributes) assertString('keyAttributes[]', name)
-  }
-  const unwrap = options.unwrap
-  if (unwrap !== undefined && typeof unwrap !== 'function') {
-    if (!unwrap || typeof unwrap !== 'object') {
-      throw new HydratorError('ERR_INVALID_OPTION', `expected \`unwrap\` to be { field, keep? } or a function, got \`${String(unwrap)}\``)
-    }
-    assertString('unwrap.field', unwrap.field)
-    if (unwrap.keep !== undefined && !Array.isArray(unwrap.keep)) {
-      throw new HydratorError('ERR_INVALID_OPTION', `expected \`unwrap.keep\` to be an array of attribute names, got \`${String(unwrap.keep)}\``)
-    }
-  }
-  const retry = validateRetryPolicy(options.retry)
-  return {
-    options,
-    uri: options.uri ?? `dynamo:${options.tableName}${options.indexName ? `?index=${options.indexName}` : ''}`,
-    retry,
-    ...(pageSize !== undefined ? { pageSize } : {}),
-  }
-}
-
-/** @internal Checks that `:placeholder` values are ones DynamoDB can hold, naming the bad one. */
-export function assertAttributeValues(name: string, values: unknown): void {
-  if (!values || typeof values !== 'object' || Array.isArray(values)) {
-    throw new HydratorError('ERR_INVALID_OPTION', `expected \`${name}\` to be an object of :placeholder values, got \`${String(values)}\``)
-  }
-  for (const [placeholder, value] of Object.entries(values)) {
-    try {
-      toAttributeValue(value)
-    } catch (error) {
-      throw new HydratorError('ERR_INVALID_OPTION', `\`${name}\` \`${placeholder}\` cannot be a DynamoDB value: ${errorMessage(error)}`)
-    }
-  }
-}
-
-/** @internal The cursor a `resumeFrom` position carries, checked for shape. */
-export function cursorOfPosition(position: Position | undefined): DynamoCursor | undefined {
-  if (position === undefined) return undefined
-  const cursor = position.cursor
-  if (!cursor || typeof cursor !== 'object' || Array.isArray(cursor)) {
-    throw new HydratorError(
-      'ERR_CHECKPOINT_MISMATCH',
-      `cannot resume from \`${JSON.stringify(position)}\`: it is not the position of an event read from DynamoDB (it has no cursor)`,
-    )
-  }
-  return cursor as DynamoCursor
-}
-
-/** @internal Checks a cursor against the segments this source reads. */
-export function validateCursor(cursor: DynamoCursor | undefined, owned: readonly number[]): Map<number, DynamoKey | null> {
-  const out = new Map<number, DynamoKey | null>()
-  if (cursor === undefined) return out
-  if (!cursor || typeof cursor !== 'object' || Array.isArray(cursor)) {
-    throw new HydratorError('ERR_INVALID_OPTION', `expected \`resume\` to be { [segment]: ExclusiveStartKey | null }, got \`${String(cursor)}\``)
-  }
-  for (const [k, v] of Object.entries(cursor)) {
-    const segment = Number(k)
-    if (!owned.includes(segment)) {
-      throw new HydratorError(
-        'ERR_CHECKPOINT_MISMATCH',
-        `the resume cursor has segment \`${k}\`, but this source reads segments ${owned.join(', ')}: resume with the same segment, totalSegments and parallelism`,
-      )
-    }
-    if (v !== null && (typeof v !== 'object' || Array.isArray(v))) {
-      throw new HydratorError('ERR_INVALID_OPTION', `expected the resume key of segment ${k} to be a key object or null, got \`${String(v)}\``)
-    }
-    out.set(segment, v as DynamoKey | null)
-  }
-  return out
-}
-
 /** @internal What one page request of a segment sends, besides the shared parameters. */
 export interface PageRequest {
   readonly command: 'Scan' | 'Query'
@@ -284,77 +114,6 @@ export interface PageRequest {
 export interface TableInfo {
   readonly keyAttributes: readonly string[]
   readonly description?: TableDescription
-}
-
-type LibDynamo = typeof import('@aws-sdk/lib-dynamodb')
-type ClientDynamo = typeof import('@aws-sdk/client-dynamodb')
-
-/** @internal Loads the SDK on first use, so importing event-hydrator never needs it. */
-export async function loadSdk(): Promise<{ lib: LibDynamo; client: ClientDynamo }> {
-  try {
-    const [lib, client] = await Promise.all([import('@aws-sdk/lib-dynamodb'), import('@aws-sdk/client-dynamodb')])
-    return { lib, client }
-  } catch (error) {
-    throw new HydratorError(
-      'ERR_PLUGIN',
-      'DynamoDB needs the packages @aws-sdk/client-dynamodb and @aws-sdk/lib-dynamodb: npm install @aws-sdk/client-dynamodb @aws-sdk/lib-dynamodb',
-      { cause: error },
-    )
-  }
-}
-
-type Send = (command: unknown, options?: { abortSignal?: AbortSignal }) => Promise<Record<string, unknown>>
-
-/** @internal The client's send, typed loosely: base and document commands both go through it. */
-export function sendOf(client: DynamoClient): Send {
-  const c = client as unknown as { send: Send }
-  return (command, options) => c.send(command, options)
-}
-
-/** @internal DescribeTable (passing errors retried), with a missing table or index as ERR_TARGET_NOT_FOUND. */
-export async function describeTable(
-  client: DynamoClient,
-  sdk: { client: ClientDynamo },
-  tableName: string,
-  indexName: string | undefined,
-  signal: AbortSignal | undefined,
-  retry: RetryPolicy | undefined,
-  onRetry?: (reason: string) => void,
-): Promise<TableDescription> {
-  let table: TableDescription | undefined
-  try {
-    const send = sendOf(client)
-    const out = await withRetry(
-      () => send(new sdk.client.DescribeTableCommand({ TableName: tableName }), signal ? { abortSignal: signal } : undefined),
-      retry,
-      { isRetryable: (e) => !signal?.aborted && isRetryableAwsError(e), ...(signal ? { signal } : {}), ...(onRetry ? { onRetry } : {}) },
-    )
-    table = (out as { Table?: TableDescription }).Table
-  } catch (error) {
-    const config = awsConfigError(error, `DynamoDB table \`${tableName}\``, { opening: true })
-    if (config) throw config
-    throw new HydratorError('ERR_CONNECTION', `DescribeTable \`${tableName}\` failed: ${errorMessage(error)}`, { cause: error })
-  }
-  if (!table?.KeySchema) throw new HydratorError('ERR_TARGET_NOT_FOUND', `DynamoDB table \`${tableName}\` does not exist`)
-  if (indexName !== undefined && !indexOf(table, indexName)) {
-    const known = [...(table.GlobalSecondaryIndexes ?? []), ...(table.LocalSecondaryIndexes ?? [])].map((i) => i.IndexName)
-    throw new HydratorError(
-      'ERR_TARGET_NOT_FOUND',
-      `DynamoDB table \`${tableName}\` has no index \`${indexName}\`${known.length ? `; its indexes: ${known.join(', ')}` : ''}`,
-    )
-  }
-  return table
-}
-
-/** @internal The key schema of an index of a table description. */
-export function indexOf(table: TableDescription, indexName: string) {
-  return [...(table.GlobalSecondaryIndexes ?? []), ...(table.LocalSecondaryIndexes ?? [])].find((i) => i.IndexName === indexName)
-}
-
-/** @internal The attribute names of a key schema, partition key first. */
-export function keyNames(schema: readonly { AttributeName?: string; KeyType?: string }[] | undefined): string[] {
-  const s = [...(schema ?? [])].sort((a, b) => (a.KeyType === 'HASH' ? -1 : b.KeyType === 'HASH' ? 1 : 0))
-  return s.map((k) => k.AttributeName!).filter(Boolean)
 }
 
 interface Page {
@@ -502,15 +261,13 @@ export function readDynamo<T>(
         // Each event's cursor: every segment's ExclusiveStartKey once this event is handled.
         const base = Object.fromEntries(cursor) as Record<number, DynamoKey | null | undefined>
         const segment = page.segment
-        // Where the segment stands after an event: past `at`, or at its start when there is none.
-        const cursorAt = (at: DynamoKey | null | undefined) => (at === undefined ? withoutSegment(base, segment) : { ...base, [segment]: at })
         let before = base[segment] // where this segment stands before the item
         for (const item of page.items) {
           const key = keyOfItem(item, table.keyAttributes)
           const after = startKeyAttributes === table.keyAttributes ? key : keyOfItem(item, startKeyAttributes)
           if (!unwrap) {
             control.stats.read++
-            yield setPosition(item as T, { source: uri, key, cursor: cursorAt(after) })
+            yield setPosition(item as T, { source: uri, key, cursor: cursorAt(base, segment, after) })
           } else {
             const parts = unwrap(item)
             let skipThrough = -1
@@ -528,7 +285,7 @@ export function readDynamo<T>(
               }
               control.stats.read++
               // Only the item's last event moves the segment past the item.
-              yield setPosition(part.event as T, { ...position, cursor: cursorAt(i === parts.length - 1 ? after : before) })
+              yield setPosition(part.event as T, { ...position, cursor: cursorAt(base, segment, i === parts.length - 1 ? after : before) })
             }
           }
           before = after
@@ -555,108 +312,6 @@ export function readDynamo<T>(
 
 class StopSignal extends Error {}
 
-function sharedInput(options: DynamoReadOptions, pageSize: number | undefined, keyAttributes: readonly string[]): Record<string, unknown> {
-  const input: Record<string, unknown> = { TableName: options.tableName }
-  if (options.indexName) input.IndexName = options.indexName
-  if (pageSize !== undefined) input.Limit = pageSize
-  if (options.consistentRead) input.ConsistentRead = true
-  const names: Record<string, string> = { ...(options.expressionAttributeNames ?? {}) }
-  if (options.projection) {
-    const attrs = [...new Set([...options.projection, ...keyAttributes])]
-    input.ProjectionExpression = attrs
-      .map((name, i) => {
-        const placeholder = `#proj${i}`
-        names[placeholder] = name
-        return placeholder
-      })
-      .join(', ')
-  }
-  if (options.filterExpression) input.FilterExpression = options.filterExpression
-  if (Object.keys(names).length) input.ExpressionAttributeNames = names
-  if (options.expressionAttributeValues && Object.keys(options.expressionAttributeValues).length) {
-    input.ExpressionAttributeValues = { ...options.expressionAttributeValues }
-  }
-  return input
-}
-
-/** @internal The primary key of an item, in key-schema order. */
-export function keyOfItem(item: Record<string, unknown>, keyAttributes: readonly string[]): DynamoKey {
-  const key: Record<string, unknown> = {}
-  for (const name of keyAttributes) setOwn(key, name, item[name])
-  return key
-}
-
-function sameKey(a: DynamoKey, b: DynamoKey): boolean {
-  const names = Object.keys(a)
-  return names.length === Object.keys(b).length && names.every((n) => valueEquals(a[n], b[n]))
-}
-
-function valueEquals(a: unknown, b: unknown): boolean {
-  if (a instanceof Uint8Array && b instanceof Uint8Array) return Buffer.from(a).equals(b)
-  return a === b
-}
-
-function withoutSegment(base: Record<number, DynamoKey | null | undefined>, segment: number): Record<number, DynamoKey | null> {
-  const out = { ...base }
-  delete out[segment]
-  return out as Record<number, DynamoKey | null>
-}
-
 function formatKey(key: DynamoKey): string {
   return `item ${JSON.stringify(key)}`
-}
-
-// A failure of the whole item (not JSON, not an array) has no index.
-type UnwrapPart = { index: number; event: unknown } | { index?: number; failure: { code: string; message: string } }
-
-/** @internal Compiles an unwrap option into item -> parts (events, or failures of one part or the whole item). */
-export function compileUnwrap(unwrap: DynamoUnwrap | undefined): ((item: Record<string, unknown>) => UnwrapPart[]) | undefined {
-  if (unwrap === undefined) return undefined
-  if (typeof unwrap === 'function') {
-    return (item) => {
-      let events: readonly unknown[]
-      try {
-        events = unwrap(item)
-      } catch (error) {
-        return [{ failure: { code: 'ERR_TRANSFORM', message: `unwrap threw: ${errorMessage(error)}` } }]
-      }
-      if (!Array.isArray(events)) {
-        return [{ failure: { code: 'ERR_TRANSFORM', message: `unwrap returned ${typeof events}, expected an array of events` } }]
-      }
-      return events.map((event, index) =>
-        event !== null && typeof event === 'object'
-          ? { index, event }
-          : { index, failure: { code: 'ERR_NOT_AN_OBJECT', message: `unwrapped event ${index} is ${event === null ? 'null' : typeof event}, expected an object` } },
-      )
-    }
-  }
-  const { field } = unwrap
-  const keep = unwrap.keep ?? []
-  return (item) => {
-    let value = Object.hasOwn(item, field) ? item[field] : undefined
-    if (typeof value === 'string') {
-      try {
-        value = JSON.parse(value)
-      } catch (error) {
-        return [{ failure: { code: 'ERR_INVALID_JSON', message: `\`${field}\` is not valid JSON (${errorMessage(error)})` } }]
-      }
-    }
-    if (!Array.isArray(value)) {
-      const got = value === undefined ? 'missing' : value === null ? 'null' : typeof value
-      return [{ failure: { code: 'ERR_INVALID_JSON', message: `\`${field}\` is ${got}, expected a JSON array of events` } }]
-    }
-    const kept: Record<string, unknown> = {}
-    for (const name of keep) if (Object.hasOwn(item, name) && item[name] !== undefined) setOwn(kept, name, item[name])
-    return value.map((event: unknown, index: number) =>
-      event !== null && typeof event === 'object' && !Array.isArray(event)
-        ? { index, event: { ...kept, ...(event as Record<string, unknown>) } }
-        : {
-            index,
-            failure: {
-              code: 'ERR_NOT_AN_OBJECT',
-              message: `\`${field}\`[${index}] is ${event === null ? 'null' : Array.isArray(event) ? 'an array' : typeof event}, expected an event object`,
-            },
-          },
-    )
-  }
 }
