@@ -1,22 +1,23 @@
 import type { Client } from '@opensearch-project/opensearch'
-import { HydratorError, errorMessage } from '../errors.js'
+import { HydratorError } from '../errors.js'
 import { setPosition } from '../position.js'
 import type { Position, SourceOptions } from '../types.js'
 import { assertInteger, assertString } from '../util/options.js'
-import { isNetworkError, validateRetryPolicy, withRetry, type RetryPolicy } from '../retry.js'
+import { validateRetryPolicy, withRetry, type RetryPolicy } from '../retry.js'
 import { defineSource, type SourceControl, type StatefulSource } from '../define-source.js'
+import {
+  checkShards,
+  describeOpenSearchError,
+  isPitMissing,
+  isRetryableOpenSearchError,
+  openSearchConfigError,
+  openSearchReason,
+  type ShardsBody,
+} from './errors.js'
+import { compareCursors, normalizeSort, validateCursor, type OpenSearchCursor, type OpenSearchSort } from './sort.js'
 
 /** The part of an `@opensearch-project/opensearch` Client the source uses; the caller owns the client and closes it. */
 export type OpenSearchSearchClient = Pick<Client, 'createPit' | 'deletePit' | 'search'>
-
-/**
- * One sort key: `'time'`, `'time:desc'`, or OpenSearch's own form `{ time: 'desc' }` /
- * `{ time: { order: 'desc', missing: '_first' } }`.
- */
-export type OpenSearchSort = string | Readonly<Record<string, 'asc' | 'desc' | Readonly<Record<string, unknown>>>>
-
-/** OpenSearch sort values of a hit: what `search_after` takes to go on after it. */
-export type OpenSearchCursor = readonly (string | number | boolean | null)[]
 
 /** Options of {@link searchOpenSearch}. */
 export interface SearchOpenSearchOptions extends SourceOptions {
@@ -63,14 +64,6 @@ export interface OpenSearchSource<T = Record<string, unknown>> extends StatefulS
   cursor(): OpenSearchCursor | undefined
   /** How many times an expired point in time was reopened. */
   readonly pitsReopened: number
-}
-
-interface SortKey {
-  readonly field: string
-  readonly desc: boolean
-  readonly missingFirst: boolean
-  /** The sort clause as sent. */
-  readonly clause: Record<string, unknown>
 }
 
 interface Hit {
@@ -327,61 +320,12 @@ export function searchOpenSearch<T = Record<string, unknown>>(options: SearchOpe
 
 class Stopped extends Error {}
 
-interface SearchBody {
+interface SearchBody extends ShardsBody {
   pit_id?: string
-  timed_out?: boolean
-  _shards?: { total?: number; failed?: number; failures?: { reason?: { type?: string; reason?: string } }[] }
   hits?: { hits?: Hit[] }
 }
 
-/** A page with failed shards is partial: a PIT gone on some shard is reopened, anything else fails the read. */
-function checkShards(body: SearchBody, index: string): void {
-  if (body.timed_out) throw new PartialPage(`the search of \`${index}\` timed out on some shards`)
-  const failed = body._shards?.failed ?? 0
-  if (failed > 0) {
-    const failures = body._shards?.failures ?? []
-    if (failures.some((f) => f.reason?.type === 'search_context_missing_exception')) throw new PitGone()
-    const first = failures[0]?.reason
-    throw new PartialPage(`${failed} shard(s) of \`${index}\` failed${first ? `: ${first.type}: ${first.reason}` : ''}`)
-  }
-}
-
-class PartialPage extends Error {
-  override name = 'PartialPage'
-}
-class PitGone extends Error {
-  override name = 'search_context_missing_exception'
-}
-
-function normalizeSort(raw: unknown): SortKey[] {
-  if (!Array.isArray(raw) || raw.length === 0) {
-    throw new HydratorError(
-      'ERR_INVALID_OPTION',
-      `expected \`sort\` to be a non-empty array of fields, a time field and a unique tiebreaker such as ['time', 'id'], got \`${JSON.stringify(raw) ?? String(raw)}\``,
-    )
-  }
-  return raw.map((entry): SortKey => {
-    if (typeof entry === 'string') {
-      const m = /^([^:]+?)(?::(asc|desc))?$/.exec(entry.trim())
-      if (!m || !m[1]) throw new HydratorError('ERR_INVALID_OPTION', `expected a sort field such as \`time\` or \`time:desc\`, got \`${entry}\``)
-      const desc = m[2] === 'desc'
-      return { field: m[1], desc, missingFirst: false, clause: { [m[1]]: { order: desc ? 'desc' : 'asc' } } }
-    }
-    if (entry && typeof entry === 'object' && !Array.isArray(entry) && Object.keys(entry).length === 1) {
-      const [field, spec] = Object.entries(entry as Record<string, unknown>)[0]!
-      if (spec === 'asc' || spec === 'desc') return { field, desc: spec === 'desc', missingFirst: false, clause: { [field]: { order: spec } } }
-      if (spec && typeof spec === 'object' && !Array.isArray(spec)) {
-        const s = spec as Record<string, unknown>
-        if (s.order !== undefined && s.order !== 'asc' && s.order !== 'desc') {
-          throw new HydratorError('ERR_INVALID_OPTION', `expected the sort order of \`${field}\` to be asc or desc, got \`${String(s.order)}\``)
-        }
-        return { field, desc: s.order === 'desc', missingFirst: s.missing === '_first', clause: { [field]: { ...s } } }
-      }
-    }
-    throw new HydratorError('ERR_INVALID_OPTION', `expected a sort key such as \`'time'\`, \`'time:desc'\` or \`{ time: 'desc' }\`, got \`${JSON.stringify(entry)}\``)
-  })
-}
-
+/** The slices this process reads: all `slices` of the index, or its share `slice` of a scaled-out read (max × slices in all). */
 function ownedSlices(slice: { id: number; max: number } | undefined, slices: number): ({ id: number; max: number } | undefined)[] {
   if (slice === undefined) {
     return slices === 1 ? [undefined] : Array.from({ length: slices }, (_, id) => ({ id, max: slices }))
@@ -396,135 +340,4 @@ function ownedSlices(slice: { id: number; max: number } | undefined, slices: num
     throw new HydratorError('ERR_INVALID_OPTION', `\`slice.max\` × \`slices\` must be at most ${MAX_SLICES}, got \`${total}\``)
   }
   return Array.from({ length: slices }, (_, j) => ({ id: id * slices + j, max: total }))
-}
-
-function validateCursor(cursor: unknown, sort: readonly SortKey[]): OpenSearchCursor {
-  if (!Array.isArray(cursor) || cursor.some((v) => v !== null && !['string', 'number', 'boolean'].includes(typeof v))) {
-    throw new HydratorError('ERR_INVALID_OPTION', `expected \`resumeAfter\` to be an array of sort values such as [1704067200000, 'e-42'], got \`${JSON.stringify(cursor) ?? String(cursor)}\``)
-  }
-  if (cursor.length !== sort.length) {
-    throw new HydratorError(
-      'ERR_CHECKPOINT_MISMATCH',
-      `\`resumeAfter\` has ${cursor.length} sort value(s) but the sort has ${sort.length} (${sort.map((s) => s.field).join(', ')}): resume with the sort of the run that made it`,
-    )
-  }
-  return [...cursor] as OpenSearchCursor
-}
-
-/** Compares two hits' sort values the way OpenSearch ordered them (code point order for strings). */
-function compareCursors(a: OpenSearchCursor, b: OpenSearchCursor, sort: readonly SortKey[]): number {
-  for (let i = 0; i < sort.length; i++) {
-    const x = a[i] ?? null
-    const y = b[i] ?? null
-    if (x === y) continue
-    if (x === null || y === null) return (x === null ? 1 : -1) * (sort[i]!.missingFirst ? -1 : 1)
-    let c: number
-    if (typeof x === 'number' && typeof y === 'number') c = x - y
-    else c = compareCodePoints(String(x), String(y))
-    if (c !== 0) return sort[i]!.desc ? -c : c
-  }
-  return 0
-}
-
-function compareCodePoints(x: string, y: string): number {
-  const n = Math.min(x.length, y.length)
-  for (let i = 0; i < n; i++) {
-    const cx = x.codePointAt(i)!
-    const cy = y.codePointAt(i)!
-    if (cx !== cy) return cx < cy ? -1 : 1
-    if (cx > 0xffff) i++
-  }
-  return x.length - y.length
-}
-
-// ---------------------------------------------------------------------------------------------
-// Shared with the OpenSearch sink.
-
-interface ResponseErrorLike {
-  name?: string
-  statusCode?: number
-  meta?: { statusCode?: number; body?: unknown }
-  body?: unknown
-  code?: string
-}
-
-/** @internal The HTTP status of a client error that got a response. */
-export function openSearchStatus(error: unknown): number | undefined {
-  const e = error as ResponseErrorLike | null
-  if (!e || typeof e !== 'object') return undefined
-  return e.meta?.statusCode ?? (typeof e.statusCode === 'number' ? e.statusCode : undefined)
-}
-
-/** @internal The `{ type, reason }` of an OpenSearch error body (the root cause when there is one). */
-export function openSearchCause(error: unknown): { type?: string; reason?: string } {
-  const body = ((error as ResponseErrorLike | null)?.meta?.body ?? (error as ResponseErrorLike | null)?.body) as
-    | { error?: { type?: string; reason?: string; root_cause?: { type?: string; reason?: string }[] } | string }
-    | undefined
-  const e = body?.error
-  if (typeof e === 'string') return { reason: e }
-  if (!e) return {}
-  const root = e.root_cause?.[0]
-  return root?.type ? { type: root.type, reason: root.reason } : { type: e.type, reason: e.reason }
-}
-
-/** @internal A short, payload-free description of a client error: `index_not_found_exception: no such index [x]`. */
-export function describeOpenSearchError(error: unknown): string {
-  const cause = openSearchCause(error)
-  const status = openSearchStatus(error)
-  if (cause.type || cause.reason) return `${cause.type ? `${cause.type}: ` : ''}${cause.reason ?? ''}${status ? ` (HTTP ${status})` : ''}`
-  if (status) return `HTTP ${status}`
-  return errorMessage(error)
-}
-
-/** @internal The reason a retry is counted under: the OpenSearch error type, or the client error name. */
-export function openSearchReason(error: unknown): string {
-  const cause = openSearchCause(error)
-  if (cause.type) return cause.type
-  const status = openSearchStatus(error)
-  if (status) return `HTTP ${status}`
-  const e = error as ResponseErrorLike | null
-  return e?.code || (e?.name && e.name !== 'Error' ? e.name : 'Error')
-}
-
-/** @internal True for a passing problem: 429, 502/503/504, a timeout, a dropped connection, a partial page. */
-export function isRetryableOpenSearchError(error: unknown): boolean {
-  if (!error || typeof error !== 'object') return false
-  if (error instanceof PartialPage) return true
-  const e = error as ResponseErrorLike
-  if (e.name === 'ConnectionError' || e.name === 'TimeoutError' || e.name === 'NoLivingConnectionsError') return true
-  if (isNetworkError(error)) return true
-  const status = openSearchStatus(error)
-  return status === 429 || status === 502 || status === 503 || status === 504
-}
-
-/** @internal True when a point in time is gone (expired, deleted, its node restarted). */
-export function isPitMissing(error: unknown): boolean {
-  if (error instanceof PitGone) return true
-  const status = openSearchStatus(error)
-  if (status !== 404) return false
-  const body = (error as ResponseErrorLike).meta?.body as { error?: { type?: string; root_cause?: { type?: string }[] } } | undefined
-  const e = body?.error
-  return !!e && (e.type === 'search_context_missing_exception' || !!e.root_cause?.some((c) => c.type === 'search_context_missing_exception'))
-}
-
-/** @internal Maps an error to a configuration error (missing index, auth, a rejected request), when it is one. */
-export function openSearchConfigError(error: unknown, what: string): HydratorError | undefined {
-  if (error instanceof HydratorError) return error.code === 'ERR_SOURCE_READ' || error.code === 'ERR_CONNECTION' ? undefined : error
-  const status = openSearchStatus(error)
-  const cause = openSearchCause(error)
-  if (status === 401 || status === 403) {
-    return new HydratorError('ERR_AUTH', `not allowed to use ${what}: ${describeOpenSearchError(error)}`, { cause: error })
-  }
-  if (cause.type === 'index_not_found_exception') {
-    return new HydratorError('ERR_TARGET_NOT_FOUND', `OpenSearch ${what} does not exist (${cause.reason ?? 'index_not_found_exception'})`, { cause: error })
-  }
-  if (status === 400) {
-    const schema = /in order to sort on|Text fields are not optimised|Fielddata|fielddata|No mapping found/.test(cause.reason ?? '')
-    return new HydratorError(
-      schema ? 'ERR_TARGET_SCHEMA' : 'ERR_INVALID_OPTION',
-      `OpenSearch rejected the request on ${what}: ${describeOpenSearchError(error)}`,
-      { cause: error },
-    )
-  }
-  return undefined
 }

@@ -1,6 +1,11 @@
 import type { Client } from '@opensearch-project/opensearch'
-import { HydratorError, errorMessage } from '../errors.js'
-import { collapseByKey, compileMapping, type CompiledMapping, type Mapping, type RowWrite } from '../mapping.js'
+import { HydratorError } from '../errors.js'
+import { collapseByKey, compileMapping, type Mapping } from '../mapping.js'
+import type { Sink } from '../types.js'
+import { assertInteger, assertString } from '../util/options.js'
+import { validateRetryPolicy, withRetry, type RetryPolicy } from '../retry.js'
+import { defineSink, type DriverContext, type SinkOptions, type WriteOutcome } from '../define-sink.js'
+import { bulkAction, bulkBody, bulkItems, itemMessage, itemOutcome, previewAction, type BulkItemResult, type OpenSearchWrite, type SinkMapping } from './bulk.js'
 import {
   describeOpenSearchError,
   isRetryableOpenSearchError,
@@ -8,20 +13,10 @@ import {
   openSearchConfigError,
   openSearchReason,
   openSearchStatus,
-} from './search.js'
-import type { Sink } from '../types.js'
-import { assertInteger, assertString } from '../util/options.js'
-import { validateRetryPolicy, withRetry, type RetryPolicy } from '../retry.js'
-import { defineSink, type DriverContext, type SinkOptions, type WriteOutcome } from '../define-sink.js'
+} from './errors.js'
 
 /** The part of an `@opensearch-project/opensearch` Client the sink uses; the caller owns the client and closes it. */
 export type OpenSearchBulkClient = Pick<Client, 'bulk' | 'indices'>
-
-/** OpenSearch's limit on the length of a document `_id`, in UTF-8 bytes. */
-export const MAX_ID_BYTES = 512
-
-/** One document the sink sends bigger than this fails alone (OpenSearch's default `http.max_content_length` is 100 MB). */
-export const MAX_DOCUMENT_BYTES = 100 * 1024 * 1024
 
 /** Options of {@link toOpenSearch}. */
 export interface ToOpenSearchOptions extends SinkOptions {
@@ -56,26 +51,6 @@ export interface ToOpenSearchOptions extends SinkOptions {
   /** The name the report shows. @default `opensearch:<index>` */
   readonly uri?: string
 }
-
-/** One event as a bulk action. */
-export interface OpenSearchWrite {
-  readonly action: 'index' | 'delete'
-  readonly id: string
-  readonly version?: number
-  /** The action line and, for `index`, the document line, each ending in a newline. */
-  readonly lines: string
-  /** The UTF-8 size of `lines`. */
-  readonly bytes: number
-  readonly row: RowWrite
-}
-
-interface BulkItemResult {
-  _id?: string
-  status?: number
-  result?: string
-  error?: { type?: string; reason?: string; caused_by?: { type?: string; reason?: string } }
-}
-
 /**
  * Writes events to an OpenSearch index with `_bulk`, in batches sized by count (`batchSize`) and
  * bytes (`maxBatchBytes`). Each event is an `index` action (or a `delete`, for events matching
@@ -121,14 +96,7 @@ export function toOpenSearch<In = unknown>(options: ToOpenSearchOptions): Sink<I
   return defineSink<In, OpenSearchWrite>(driver, { ...options, batchSize, maxBatchBytes, concurrency })
 }
 
-interface SinkMapping {
-  readonly compiled: CompiledMapping
-  /** The column holding the `_id`. */
-  readonly idColumn: string
-  /** Send the mapped row rather than the whole event. */
-  readonly rowIsDocument: boolean
-}
-
+/** The mapping of `mapping`, or of `idPath`, `versionPath` and `deleteWhen`; throws ERR_INVALID_OPTION for a mix or a missing `_id`. */
 function compileSinkMapping(options: ToOpenSearchOptions): SinkMapping {
   const { mapping, idPath, versionPath, deleteWhen } = options
   if (mapping !== undefined) {
@@ -206,34 +174,6 @@ function openSearchDriver(
   let wrote = false
   let dryRun = false
 
-  const itemMessage = (w: OpenSearchWrite, item: BulkItemResult) => {
-    const e = item.error
-    const caused = e?.caused_by?.reason ? ` (${e.caused_by.type ? `${e.caused_by.type}: ` : ''}${e.caused_by.reason})` : ''
-    return `${index} ${JSON.stringify(w.id)}: ${e?.type ?? `HTTP ${item.status}`}: ${e?.reason ?? 'rejected'}${caused}`
-  }
-
-  const outcomeOf = (w: OpenSearchWrite, item: BulkItemResult, attempts: number, maybeApplied: boolean): WriteOutcome | 'retry' => {
-    const status = item.status ?? 0
-    if (status >= 200 && status < 300) {
-      return { status: 'written', key: w.id, attempts, ...(w.action === 'delete' ? { deleted: true } : {}) }
-    }
-    // A delete of a document that is not there: the document is gone, as asked.
-    if (status === 404 && w.action === 'delete' && item.result === 'not_found' && !item.error) {
-      return { status: 'written', key: w.id, attempts, deleted: true }
-    }
-    if (status === 409 && item.error?.type === 'version_conflict_engine_exception' && w.version !== undefined) {
-      // After a lost answer (a timeout, a dropped connection), the conflict can be with this very
-      // write, applied the first time: then it was written.
-      const current = /current version \[(\d+)\]/.exec(item.error.reason ?? '')
-      if (maybeApplied && current && Number(current[1]) === w.version) {
-        return { status: 'written', key: w.id, attempts, ...(w.action === 'delete' ? { deleted: true } : {}) }
-      }
-      return { status: 'skipped', key: w.id, attempts, message: `stale: ${item.error.reason ?? 'version conflict'}` }
-    }
-    if (status === 429 || status === 502 || status === 503 || status === 504) return 'retry'
-    return { status: 'failed', code: 'ERR_WRITE_REJECTED', message: itemMessage(w, item), key: w.id, attempts }
-  }
-
   /** Sends the items at `indices` of `batch`, resending those rejected for a passing reason; fills `outcomes`. */
   const send = async (batch: readonly OpenSearchWrite[], indices: number[], outcomes: WriteOutcome[], context: DriverContext): Promise<void> => {
     let pending = indices
@@ -249,24 +189,18 @@ function openSearchDriver(
           let response
           try {
             // The sink retries (per item, with backoff); the client's own retries would hide lost answers.
-            response = await client.bulk({ index, body: pending.map((i) => batch[i]!.lines).join('') } as never, { maxRetries: 0 })
+            response = await client.bulk({ index, body: bulkBody(batch, pending) } as never, { maxRetries: 0 })
           } catch (error) {
             if (openSearchStatus(error) !== 429) for (const i of pending) maybeApplied.add(i)
             throw error
           }
-          const items = (response.body as { items?: Record<string, BulkItemResult>[] }).items
-          if (!Array.isArray(items) || items.length !== pending.length) {
-            throw new HydratorError(
-              'ERR_INTERNAL',
-              `OpenSearch answered a bulk of ${pending.length} action(s) with ${Array.isArray(items) ? items.length : 'no'} item result(s)`,
-            )
-          }
+          const items = bulkItems(response.body, batch, pending)
           const again: number[] = []
           let reason = ''
           for (let j = 0; j < pending.length; j++) {
             const i = pending[j]!
-            const item = items[j]![batch[i]!.action] ?? Object.values(items[j]!)[0] ?? {}
-            const outcome = outcomeOf(batch[i]!, item, attempt, maybeApplied.has(i))
+            const item = items[j]!
+            const outcome = itemOutcome(index, batch[i]!, item, attempt, maybeApplied.has(i))
             if (outcome === 'retry') {
               again.push(i)
               reason ||= item.error?.type ?? `HTTP ${item.status}`
@@ -291,7 +225,7 @@ function openSearchDriver(
           outcomes[i] = {
             status: 'failed',
             code: 'ERR_RETRIES_EXHAUSTED',
-            message: `${itemMessage(batch[i]!, lastRejection.get(i) ?? { status: 429, error: { type: error.reason } })} (gave up after ${attempts} attempts)`,
+            message: `${itemMessage(index, batch[i]!, lastRejection.get(i) ?? { status: 429, error: { type: error.reason } })} (gave up after ${attempts} attempts)`,
             key: batch[i]!.id,
             attempts,
           }
@@ -369,58 +303,13 @@ function openSearchDriver(
       }
     },
 
-    prepare(event: unknown): OpenSearchWrite {
-      const row = mapping.compiled.toRow(event)
-      const id = String(row.key[0])
-      if (Buffer.byteLength(id) > MAX_ID_BYTES) {
-        throw new HydratorError('ERR_MAPPING', `the _id (${mapping.compiled.mapping.columns[mapping.idColumn]}) is ${Buffer.byteLength(id)} bytes; OpenSearch allows at most ${MAX_ID_BYTES}`)
-      }
-      const version = row.version
-      if (version !== undefined && (!Number.isSafeInteger(version) || version < 0)) {
-        throw new HydratorError(
-          'ERR_MAPPING',
-          `version ${version} cannot be an OpenSearch external version: expected a whole number from 0 to ${Number.MAX_SAFE_INTEGER}`,
-        )
-      }
-      const meta: Record<string, unknown> = { _id: id }
-      if (version !== undefined) {
-        meta.version = version
-        meta.version_type = 'external'
-      }
-      let lines: string
-      if (row.op === 'delete') {
-        lines = `${JSON.stringify({ delete: meta })}\n`
-      } else {
-        const document = mapping.rowIsDocument ? row.row : event
-        let json: string | undefined
-        try {
-          json = JSON.stringify(document)
-        } catch (error) {
-          throw new HydratorError('ERR_MAPPING', `the document for _id ${JSON.stringify(id)} cannot be written as JSON: ${errorMessage(error)}`)
-        }
-        if (json === undefined || !json.startsWith('{')) {
-          throw new HydratorError('ERR_MAPPING', `the document for _id ${JSON.stringify(id)} is not a JSON object`)
-        }
-        lines = `${JSON.stringify({ index: meta })}\n${json}\n`
-      }
-      const bytes = Buffer.byteLength(lines)
-      if (bytes > MAX_DOCUMENT_BYTES) {
-        throw new HydratorError('ERR_ITEM_TOO_LARGE', `the document for _id ${JSON.stringify(id)} is ${bytes} bytes, over ${MAX_DOCUMENT_BYTES}`)
-      }
-      return { action: row.op === 'delete' ? 'delete' : 'index', id, ...(version !== undefined ? { version } : {}), lines, bytes, row }
-    },
+    prepare: (event: unknown): OpenSearchWrite => bulkAction(mapping, event),
 
     keyOf: (w: OpenSearchWrite) => w.id,
 
     sizeOf: (w: OpenSearchWrite) => w.bytes,
 
-    preview: (w: OpenSearchWrite) => ({
-      action: w.action,
-      _index: index,
-      _id: w.id,
-      ...(w.version !== undefined ? { version: w.version, version_type: 'external' } : {}),
-      ...(w.action === 'index' ? { document: JSON.parse(w.lines.slice(w.lines.indexOf('\n') + 1)) as unknown } : {}),
-    }),
+    preview: (w: OpenSearchWrite) => previewAction(index, w),
 
     async write(batch: readonly OpenSearchWrite[], context: DriverContext): Promise<readonly WriteOutcome[]> {
       const outcomes: WriteOutcome[] = new Array(batch.length)
