@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
-import type { AddressInfo, Socket } from 'node:net'
+import { listenLocal } from './listen.js'
 
 /**
  * A local EventBridge server speaking the AWS JSON 1.1 protocol (`X-Amz-Target: AWSEvents.<Op>`)
@@ -96,7 +96,6 @@ export async function startEventBridgeServer(options: EventBridgeServerOptions =
   const seen = new Map<string, number>()
   let entryHook: ((entry: ReceivedEntry, seen: number) => EntryFault | undefined) | undefined
   let requestHook: ((index: number, entries: readonly ReceivedEntry[]) => RequestFault | undefined) | undefined
-  const sockets = new Set<Socket>()
 
   const busName = (nameOrArn: string | undefined) => {
     const name = nameOrArn || 'default'
@@ -203,14 +202,9 @@ export async function startEventBridgeServer(options: EventBridgeServerOptions =
       if (!res.headersSent) fail(res, 500, 'InternalException', `test server: ${(error as Error).message}`)
     }
   })
-  server.on('connection', (socket) => {
-    sockets.add(socket)
-    socket.on('close', () => sockets.delete(socket))
-  })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as AddressInfo
+  const listening = await listenLocal(server)
   return {
-    endpoint: `http://127.0.0.1:${port}`,
+    endpoint: listening.url,
     events,
     requests,
     injectEntry(hook) {
@@ -220,9 +214,6 @@ export async function startEventBridgeServer(options: EventBridgeServerOptions =
     injectRequest(hook) {
       requestHook = hook
     },
-    close() {
-      for (const s of sockets) s.destroy()
-      return new Promise<void>((resolve) => server.close(() => resolve()))
-    },
+    close: listening.close,
   }
 }

@@ -1,7 +1,7 @@
 import { createServer, request as httpRequest, type IncomingHttpHeaders, type Server } from 'node:http'
-import type { AddressInfo, Socket } from 'node:net'
 import * as zlib from 'node:zlib'
 import { rng } from '../../bench/generate.js'
+import { listenLocal } from './listen.js'
 
 /**
  * A generic HTTP proxy that injects faults in front of any local HTTP server (dynalite, an
@@ -109,7 +109,6 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     for (const name of Object.keys(stats.applied)) delete stats.applied[name]
   }
   setRules(options.rules ?? [])
-  const sockets = new Set<Socket>()
 
   const decide = async (request: ProxyRequest): Promise<FaultAction> => {
     for (const entry of rules) {
@@ -184,38 +183,19 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
         })
     })
   })
-  server.on('connection', (socket) => {
-    sockets.add(socket)
-    socket.on('close', () => sockets.delete(socket))
-  })
-  const listen = (port: number) =>
-    new Promise<void>((resolve, reject) => {
-      server.once('error', reject)
-      server.listen(port, '127.0.0.1', () => {
-        server.off('error', reject)
-        resolve()
-      })
-    })
-  const stop = () =>
-    new Promise<void>((resolve) => {
-      server.close(() => resolve())
-      for (const s of sockets) s.destroy()
-    })
-  await listen(0)
-  const port = (server.address() as AddressInfo).port
+  const listening = await listenLocal(server)
+  const port = listening.port
   return {
     url: `http://127.0.0.1:${port}`,
     port,
     stats,
     setRules,
+    // The same port, so clients keep their endpoint; the OS could in theory hand it out meanwhile.
     async restart(downMs) {
       stats.restarts++
-      await stop()
-      await new Promise((r) => setTimeout(r, downMs))
-      // The same port, so clients keep their endpoint; the OS could in theory hand it out meanwhile.
-      await listen(port)
+      await listening.restart(downMs)
     },
-    close: stop,
+    close: listening.close,
   }
 }
 

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
-import type { AddressInfo, Socket } from 'node:net'
+import { listenLocal } from './listen.js'
 import path from 'node:path'
 import { pathToFileURL } from 'node:url'
 
@@ -132,7 +132,6 @@ export async function startLambdaServer(options: LambdaServerOptions): Promise<L
   let hook: ((call: InvokeCall) => InvokeFault | undefined) | undefined
   let invocations = 0
   let requests = 0
-  const sockets = new Set<Socket>()
 
   const handlerOf = (name: string): Promise<TestHandler> | undefined => {
     const spec = options.functions[name]
@@ -277,15 +276,10 @@ export async function startLambdaServer(options: LambdaServerOptions): Promise<L
       if (!res.headersSent) sendError(res, 500, 'ServiceException', `test server: ${(error as Error).message}`)
     }
   })
-  server.on('connection', (socket) => {
-    sockets.add(socket)
-    socket.on('close', () => sockets.delete(socket))
-  })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as AddressInfo
+  const listening = await listenLocal(server)
 
   return {
-    endpoint: `http://127.0.0.1:${port}`,
+    endpoint: listening.url,
     get invocations() {
       return invocations
     },
@@ -296,10 +290,7 @@ export async function startLambdaServer(options: LambdaServerOptions): Promise<L
       hook = h
       counts.clear()
     },
-    close() {
-      for (const s of sockets) s.destroy()
-      return new Promise<void>((resolve) => server.close(() => resolve()))
-    },
+    close: listening.close,
   }
 }
 

@@ -19,8 +19,8 @@
  */
 import { randomBytes } from 'node:crypto'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { gunzipSync } from 'node:zlib'
+import { listenLocal } from './listen.js'
 
 // ---------------------------------------------------------------------------------------------
 // Public surface
@@ -116,13 +116,12 @@ export async function startOpenSearchServer(options: OpenSearchServerOptions = {
     })
   })
   server.keepAliveTimeout = 60_000
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const port = (server.address() as AddressInfo).port
+  const listening = await listenLocal(server)
   const timer =
     (options.refreshIntervalMs ?? 1000) > 0 ? setInterval(() => cluster.refreshAll(), options.refreshIntervalMs ?? 1000) : undefined
   timer?.unref()
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: listening.url,
     faults: cluster.faults,
     stats: cluster.stats,
     openPits: () => cluster.openPitCount(),
@@ -131,20 +130,10 @@ export async function startOpenSearchServer(options: OpenSearchServerOptions = {
     mapping: (index) => cluster.indices.get(index)?.mappingJson(),
     refresh: () => cluster.refreshAll(),
     reset: () => cluster.reset(),
-    restart: async ({ downMs = 0 } = {}) => {
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()))
-      server.closeAllConnections()
-      await closed
-      if (downMs > 0) await new Promise((r) => setTimeout(r, downMs))
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject)
-        server.listen(port, '127.0.0.1', () => (server.off('error', reject), resolve()))
-      })
-    },
+    restart: ({ downMs = 0 } = {}) => listening.restart(downMs),
     close: async () => {
       if (timer) clearInterval(timer)
-      server.closeAllConnections()
-      await new Promise<void>((resolve) => server.close(() => resolve()))
+      await listening.close()
     },
   }
 }

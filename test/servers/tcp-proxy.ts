@@ -1,4 +1,5 @@
-import { createServer, connect, type AddressInfo, type Server, type Socket } from 'node:net'
+import { createServer, connect, type Server, type Socket } from 'node:net'
+import { listenLocal } from './listen.js'
 
 /**
  * A TCP proxy that injects connection faults into a byte stream it does not parse (the PostgreSQL
@@ -90,9 +91,9 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
       })
     }
   })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const listening = await listenLocal(server)
   return {
-    port: (server.address() as AddressInfo).port,
+    port: listening.port,
     arm: (fault) => void armed.push(fault),
     get fired() {
       return fired
@@ -104,8 +105,9 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
       refusing = false
     },
     close: async () => {
+      // The upstream half of each pair is not the server's own connection: destroy it too.
       for (const s of sockets) s.destroy()
-      await new Promise<void>((resolve) => server.close(() => resolve()))
+      await listening.close()
     },
   }
 }

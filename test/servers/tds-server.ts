@@ -16,6 +16,7 @@ import { createServer, type Server, type Socket } from 'node:net'
 import { Database, SqlErrors, type Session, type StatementResult, type Transaction, type TypedValue, convert } from './tds/engine.js'
 import { parseParamDeclarations } from './tds/sql.js'
 import { SqlError, typeToString, type SqlType, type Value } from './tds/types.js'
+import { listenLocal } from './listen.js'
 import {
   COLLATION,
   DONE_STATUS,
@@ -176,7 +177,6 @@ export async function startTdsServer(options: TdsServerOptions = {}): Promise<Td
   const db = new Database({ name: database })
   const statements: RecordedStatement[] = []
   const faults: Fault[] = []
-  const sockets = new Set<Socket>()
   let nextConnectionId = 1
   let nextTransaction = 1
   let cancelled = 0
@@ -500,7 +500,6 @@ export async function startTdsServer(options: TdsServerOptions = {}): Promise<Td
   }
 
   const server: Server = createServer((socket) => {
-    sockets.add(socket)
     socket.setNoDelay(true)
     const c: Connection = {
       id: nextConnectionId++,
@@ -521,26 +520,11 @@ export async function startTdsServer(options: TdsServerOptions = {}): Promise<Td
       }
     })
     socket.on('error', () => {})
-    socket.on('close', () => {
-      rollbackOnClose(c)
-      sockets.delete(socket)
-    })
+    socket.on('close', () => rollbackOnClose(c))
   })
 
-  const listen = (port: number) =>
-    new Promise<void>((resolve, reject) => {
-      server.once('error', reject)
-      server.listen(port, '127.0.0.1', () => (server.off('error', reject), resolve()))
-    })
-  const closeAll = () =>
-    new Promise<void>((resolve) => {
-      for (const s of sockets) s.destroy()
-      server.close(() => resolve())
-    })
-  await listen(0)
-  const address = server.address()
-  if (!address || typeof address === 'string') throw new Error('tds-server: no TCP address')
-  const port = address.port
+  const listening = await listenLocal(server)
+  const port = listening.port
 
   return {
     host: '127.0.0.1',
@@ -573,16 +557,12 @@ export async function startTdsServer(options: TdsServerOptions = {}): Promise<Td
     clearStatements: () => void statements.splice(0),
     clearFaults: () => void faults.splice(0),
     get connections() {
-      return sockets.size
+      return listening.sockets.size
     },
     get cancelled() {
       return cancelled
     },
-    async restart({ downMs = 0 } = {}) {
-      await closeAll()
-      if (downMs > 0) await new Promise((r) => setTimeout(r, downMs))
-      await listen(port)
-    },
-    close: closeAll,
+    restart: ({ downMs = 0 } = {}) => listening.restart(downMs),
+    close: listening.close,
   }
 }
