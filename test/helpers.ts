@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { PassThrough, Readable } from 'node:stream'
 import * as assert from 'uvu/assert'
+import type { FactoryContext } from '../lib/registry.js'
 import type { SinkResult } from '../lib/types.js'
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true'
@@ -101,4 +102,21 @@ export function orderEvents(
 /** The report's promise: every event a sink received is written, skipped or failed. */
 export function assertCounts(result: SinkResult): void {
   assert.is(result.received, result.written + result.skipped + result.failed, 'received = written + skipped + failed')
+}
+
+/**
+ * A plugin factory's context as the CLI makes it, for tests that build sinks and sources from URIs:
+ * test AWS credentials, no flags; `closers` holds what the factory asked to run at the end.
+ */
+export function factoryContext(overrides: Partial<FactoryContext> = {}): FactoryContext & { closers: (() => unknown)[] } {
+  const closers: (() => unknown)[] = []
+  return {
+    env: { AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test', AWS_REGION: 'us-east-1' },
+    cwd: process.cwd(),
+    dryRun: false,
+    flags: {},
+    onClose: (fn) => closers.push(fn),
+    closers,
+    ...overrides,
+  }
 }

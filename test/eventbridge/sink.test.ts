@@ -4,10 +4,10 @@ import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import { HydratorError } from '../../lib/errors.js'
 import { eventBridgePlugin } from '../../lib/eventbridge/plugin.js'
-import { parseUri, type FactoryContext } from '../../lib/registry.js'
+import { parseUri } from '../../lib/registry.js'
 import { buildPutEventsEntry, chunkEntries, putEventsEntrySize, toEventBridge } from '../../lib/eventbridge/sink.js'
 import { sinkContract } from '../contract.js'
-import { assertCounts, orderEvents, tracked } from '../helpers.js'
+import { assertCounts, orderEvents, tracked, factoryContext } from '../helpers.js'
 import { startEventBridgeServer, type EventBridgeServer } from '../servers/eventbridge-server.js'
 
 const credentials = { accessKeyId: 'test', secretAccessKey: 'test' }
@@ -217,22 +217,9 @@ test('options are checked when the sink is made', () => {
   assert.throws(() => toEventBridge({ client: {} as never }), /client/)
 })
 
-function factoryContext(overrides: Partial<FactoryContext> = {}): FactoryContext & { closers: (() => unknown)[] } {
-  const closers: (() => unknown)[] = []
-  return {
-    env: { AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test', AWS_REGION: 'us-east-1' },
-    cwd: process.cwd(),
-    dryRun: false,
-    flags: {},
-    retry: fast,
-    onClose: (fn) => closers.push(fn),
-    closers,
-    ...overrides,
-  }
-}
 
 test('the eventbridge: scheme builds the sink from the URI, marking hydration by default', async () => {
-  const context = factoryContext({ concurrency: 2 })
+  const context = factoryContext({ retry: fast, concurrency: 2 })
   const sink = await eventBridgePlugin.sinks!.eventbridge!(parseUri(`eventbridge:orders?endpoint=${encodeURIComponent(server.endpoint)}`), context)
   const result = await sink(tracked(events(15)).source)
   for (const close of context.closers) await close()
@@ -244,7 +231,7 @@ test('the eventbridge: scheme builds the sink from the URI, marking hydration by
 
 test('the eventbridge: scheme refuses --order-key, pointing to lambda:', async () => {
   try {
-    await eventBridgePlugin.sinks!.eventbridge!(parseUri('eventbridge:orders'), factoryContext({ orderKey: 'detail.id' }))
+    await eventBridgePlugin.sinks!.eventbridge!(parseUri('eventbridge:orders'), factoryContext({ retry: fast, orderKey: 'detail.id' }))
     assert.unreachable()
   } catch (error) {
     assert.is((error as HydratorError).code, 'ERR_USAGE')

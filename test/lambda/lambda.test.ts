@@ -6,11 +6,10 @@ import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import { HydratorError } from '../../lib/errors.js'
 import { lambdaPlugin } from '../../lib/lambda/plugin.js'
-import type { FactoryContext } from '../../lib/registry.js'
 import { parseUri } from '../../lib/registry.js'
 import { buildInvokeInput, readInvokeOutput, toLambda } from '../../lib/lambda/lambda.js'
 import { sinkContract } from '../contract.js'
-import { assertCounts, orderEvents, tracked } from '../helpers.js'
+import { assertCounts, orderEvents, tracked, factoryContext } from '../helpers.js'
 import { startLambdaServer, type LambdaServer } from '../servers/lambda-server.js'
 
 const FIXTURES = path.resolve('test/fixtures/handlers')
@@ -350,18 +349,6 @@ test('buildInvokeInput and readInvokeOutput are pure', () => {
   assert.equal(failed, { ok: false, kind: 'Unhandled', errorType: 'E', errorMessage: 'm' })
 })
 
-function factoryContext(overrides: Partial<FactoryContext> = {}): FactoryContext & { closers: (() => unknown)[] } {
-  const closers: (() => unknown)[] = []
-  return {
-    env: { AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test', AWS_REGION: 'us-east-1' },
-    cwd: process.cwd(),
-    dryRun: false,
-    flags: {},
-    onClose: (fn) => closers.push(fn),
-    closers,
-    ...overrides,
-  }
-}
 
 test('the lambda: scheme builds the sink from the URI and the CLI options', async () => {
   recorder.reset({ maxDelayMs: 2 })
