@@ -16,7 +16,7 @@ import path from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import postgres from 'postgres'
-import { postgresSocket } from '../lib/postgres/sink.js'
+import { postgresSocket } from '../lib/postgres/socket.js'
 import { eventsArg, isMain, printRows, type BenchRow } from './common.js'
 import { generateFile } from './generate.js'
 

@@ -1,3 +1,5 @@
 // event-hydrator/postgres: the PostgreSQL sink (needs the `postgres` package).
-export { toPostgres, postgresSocket, type ToPostgresOptions, type PostgresWriteMode, type PostgresClient } from './sink.js'
+export { toPostgres, type ToPostgresOptions, type PostgresWriteMode } from './sink.js'
+export { postgresSocket } from './socket.js'
+export type { PostgresClient } from './client.js'
 export { postgresPlugin } from './plugin.js'

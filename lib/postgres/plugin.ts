@@ -1,5 +1,7 @@
 import { HydratorError, errorMessage } from '../errors.js'
-import { postgresSocket, toPostgres, type PostgresClient, type PostgresWriteMode } from './sink.js'
+import { clientUri, type PostgresClient } from './client.js'
+import { toPostgres, type PostgresWriteMode } from './sink.js'
+import { postgresSocket } from './socket.js'
 import type { Sink } from '../types.js'
 import { redactUri } from '../util/options.js'
 import type { FactoryContext, ParsedUri, Plugin } from '../registry.js'
@@ -10,13 +12,13 @@ const OWN_PARAMS = ['table', 'mode', 'timeoutMs']
 
 const EXPECTED = 'postgres://user@host:5432/database?table=t'
 
-/** Where to connect, from the URI or else from the environment the CLI passed in. */
+/** Where to connect: a URL, or none when the client takes the connection from the PG* variables itself. */
 interface Connection {
   /** A connection URL for `postgres()`, or undefined to use `options` alone. */
   readonly url?: string
   readonly options: Record<string, unknown>
-  /** For the report: no password, ever. */
-  readonly display: string
+  /** For the report: no password, ever. Undefined without a URL: the report then shows what the client resolved. */
+  readonly display?: string
 }
 
 function connectionOf(uri: ParsedUri, env: FactoryContext['env']): Connection {
@@ -36,6 +38,7 @@ function connectionOf(uri: ParsedUri, env: FactoryContext['env']): Connection {
       `\`${redactUri(uri.uri)}\` is not a PostgreSQL URI: use \`postgres://user@host:5432/db?table=t\`, or \`postgres:?table=t\` with PGHOST/PGUSER/PGPASSWORD/PGDATABASE/PGPORT or DATABASE_URL set`,
     )
   }
+  // The client does not read DATABASE_URL: that one is ours.
   const databaseUrl = env.DATABASE_URL
   if (databaseUrl) {
     if (!/^postgres(ql)?:\/\//i.test(databaseUrl)) {
@@ -45,16 +48,9 @@ function connectionOf(uri: ParsedUri, env: FactoryContext['env']): Connection {
     const url = rest ? `${databaseUrl}${databaseUrl.includes('?') ? '&' : '?'}${rest}` : databaseUrl
     return { url, options: {}, display: redactUri(url) }
   }
+  // No URL: postgres() reads PGHOST, PGPORT, PGUSER, PGPASSWORD and PGDATABASE from process.env
+  // itself (the CLI's env is process.env). It reads PGSSL but not libpq's PGSSLMODE: that one is passed on.
   const options: Record<string, unknown> = {}
-  if (env.PGHOST) options.host = env.PGHOST
-  if (env.PGPORT) {
-    const port = Number(env.PGPORT)
-    if (!Number.isInteger(port) || port < 1 || port > 65535) throw new HydratorError('ERR_INVALID_OPTION', `PGPORT must be a port number, got \`${env.PGPORT}\``)
-    options.port = port
-  }
-  if (env.PGUSER) options.username = env.PGUSER
-  if (env.PGPASSWORD) options.password = env.PGPASSWORD
-  if (env.PGDATABASE) options.database = env.PGDATABASE
   if (env.PGSSLMODE) options.ssl = env.PGSSLMODE
   const parameters: Record<string, string> = {}
   for (const [k, v] of query) {
@@ -62,9 +58,7 @@ function connectionOf(uri: ParsedUri, env: FactoryContext['env']): Connection {
     else parameters[k] = v
   }
   if (Object.keys(parameters).length > 0) options.connection = parameters
-  const host = env.PGHOST ?? 'localhost'
-  const display = `postgres://${env.PGUSER ? `${encodeURIComponent(env.PGUSER)}@` : ''}${host}${env.PGPORT ? `:${env.PGPORT}` : ''}/${env.PGDATABASE ?? ''}`
-  return { options, display }
+  return { options }
 }
 
 async function postgresSink(uri: ParsedUri, context: FactoryContext): Promise<Sink> {
@@ -106,10 +100,18 @@ async function postgresSink(uri: ParsedUri, context: FactoryContext): Promise<Si
     sql = (connection.url ? postgres(connection.url, clientOptions) : postgres(clientOptions)) as Client
   } catch (error) {
     // The client checks its options when made (`target_session_attrs=bogus`): a URI problem, not a crash.
-    throw new HydratorError('ERR_INVALID_URI', `\`${connection.display}\`: ${errorMessage(error)}`, { cause: error })
+    const shown = connection.display === undefined ? `\`${redactUri(uri.uri)}\` with the PG* environment variables` : `\`${connection.display}\``
+    throw new HydratorError('ERR_INVALID_URI', `${shown}: ${errorMessage(error)}`, { cause: error })
   }
   context.onClose(() => sql.end({ timeout: 5 }))
-  const display = `${connection.display}${connection.display.includes('?') ? '&' : '?'}table=${encodeURIComponent(table)}${mode === 'append' ? '&mode=append' : ''}`
+  // A URL's ports are checked above; a port from PGPORT reaches the client unchecked (it parseInt()s it).
+  if (sql.options?.port?.some((p) => !Number.isInteger(p) || p < 1 || p > 65535)) {
+    throw new HydratorError('ERR_INVALID_OPTION', `PGPORT must be a port number, got \`${process.env.PGPORT}\``)
+  }
+  const display =
+    connection.display === undefined
+      ? `${clientUri(sql, table)}${mode === 'append' ? '&mode=append' : ''}`
+      : `${connection.display}${connection.display.includes('?') ? '&' : '?'}table=${encodeURIComponent(table)}${mode === 'append' ? '&mode=append' : ''}`
   return toPostgres({
     sql,
     table,
@@ -127,8 +129,11 @@ async function postgresSink(uri: ParsedUri, context: FactoryContext): Promise<Si
 /**
  * The PostgreSQL sink schemes `postgres:` and `postgresql:`: `postgres://user:pass@host:5432/db?table=users`
  * (`&mode=append` for COPY, `&timeoutMs=30000` to close a connection that stalls mid-batch), or `postgres:?table=users` with the connection from DATABASE_URL when set,
- * else PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE. The table may come from --table instead, the
- * mapping comes from --column/--key/--version-column/--delete-when. The client loads only when used.
+ * else from PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE, which the `postgres` client reads from
+ * `process.env` itself (PGSSLMODE, which it does not read, and DATABASE_URL come from `context.env`);
+ * the report then shows the host, port, user and database the client resolved. The table may come
+ * from --table instead, the mapping comes from --column/--key/--version-column/--delete-when. The
+ * client loads only when used.
  *
  * @example
  * hydrate --source json:events.ndjson --sink 'postgres://app@localhost/app?table=orders' \

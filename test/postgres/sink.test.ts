@@ -5,10 +5,12 @@ import { HydratorError } from '../../lib/errors.js'
 import type { Mapping } from '../../lib/mapping.js'
 import { postgresPlugin } from '../../lib/postgres/plugin.js'
 import { parseUri, type FactoryContext } from '../../lib/registry.js'
-import { postgresSocket, toPostgres, type ToPostgresOptions } from '../../lib/postgres/sink.js'
+import { toPostgres, type ToPostgresOptions } from '../../lib/postgres/sink.js'
+import { postgresSocket } from '../../lib/postgres/socket.js'
 import type { SinkResult } from '../../lib/types.js'
 import { startTcpProxy } from '../servers/tcp-proxy.js'
 import { createDatabase, freePort, startPostgres, type PostgresServer, type TestDatabase } from '../servers/postgres.js'
+import { factoryContext } from '../helpers.js'
 
 const APP = 'eh-sink-under-test'
 const test = suite<{ server: PostgresServer; db: TestDatabase; sql: Sql }>('toPostgres', {} as never)
@@ -564,19 +566,8 @@ test('an upstream error propagates after what was read is accounted for', async 
   }
 })
 
-function factoryContext(overrides: Partial<FactoryContext> = {}): FactoryContext & { closers: (() => unknown)[] } {
-  const closers: (() => unknown)[] = []
-  return {
-    env: {},
-    cwd: process.cwd(),
-    dryRun: false,
-    mapping: versioned,
-    flags: {},
-    onClose: (fn) => closers.push(fn),
-    closers,
-    ...overrides,
-  }
-}
+/** The CLI's factory context for the postgres: plugin: the versioned mapping, no environment. */
+const pgContext = (overrides: Partial<FactoryContext> = {}) => factoryContext({ env: {}, mapping: versioned, ...overrides })
 
 test('postgresSocket connects like the client does, trying the hosts of a multi-host URL in turn', async (context) => {
   const dead = await freePort()
@@ -598,7 +589,7 @@ test('postgresSocket connects like the client does, trying the hosts of a multi-
 test('plugin: postgres:// URIs write through a client it makes, with the password redacted in the report', async (context) => {
   await orders(context.sql, 'via_uri')
   const factory = postgresPlugin.sinks!.postgresql!
-  const ctx = factoryContext()
+  const ctx = pgContext()
   const uri = `postgresql://postgres:s3cret@127.0.0.1:${context.server.port}/${context.db.name}?table=via_uri&application_name=eh-test`
   const result = adds(await (await factory(parseUri(uri), ctx))(from([event('a', 1)])))
   for (const close of ctx.closers) await close()
@@ -608,27 +599,74 @@ test('plugin: postgres:// URIs write through a client it makes, with the passwor
   assert.equal(await rowsOf(context.sql, 'via_uri'), [{ id: 'a', version: 1, amount: 10 }])
 })
 
+const PG_VARIABLES = ['PGHOST', 'PGPORT', 'PGUSER', 'PGUSERNAME', 'PGPASSWORD', 'PGDATABASE', 'PGSSL', 'PGSSLMODE'] as const
+
+/** Runs `fn` with the PG* variables of process.env set to `values` (the others unset), as a shell would; restores them after. */
+async function withPgEnvironment<T>(values: Partial<Record<(typeof PG_VARIABLES)[number], string>>, fn: () => Promise<T>): Promise<T> {
+  const saved = Object.fromEntries(PG_VARIABLES.map((name) => [name, process.env[name]]))
+  for (const name of PG_VARIABLES) {
+    if (values[name] === undefined) delete process.env[name]
+    else process.env[name] = values[name]
+  }
+  try {
+    return await fn()
+  } finally {
+    for (const name of PG_VARIABLES) {
+      if (saved[name] === undefined) delete process.env[name]
+      else process.env[name] = saved[name]
+    }
+  }
+}
+
 test('plugin: postgres: takes the connection from PG* variables and the table from --table, append via ?mode', async (context) => {
   await context.sql.unsafe('create table via_env (id text, version int, amount int)')
-  const ctx = factoryContext({
-    table: 'via_env',
-    env: { PGHOST: '127.0.0.1', PGPORT: String(context.server.port), PGUSER: 'postgres', PGPASSWORD: 'hush', PGDATABASE: context.db.name },
+  // The client reads PG* from the process environment itself, as the CLI's own process would have them.
+  const pg = { PGHOST: '127.0.0.1', PGPORT: String(context.server.port), PGUSER: 'postgres', PGPASSWORD: 'hush', PGDATABASE: context.db.name }
+  const ctx = pgContext({ table: 'via_env', env: pg })
+  const result = await withPgEnvironment(pg, async () => {
+    const write = await postgresPlugin.sinks!.postgres!(parseUri('postgres:?mode=append'), ctx)
+    return adds(await write(from([event('a', 1), event('a', 2)])))
   })
-  const write = await postgresPlugin.sinks!.postgres!(parseUri('postgres:?mode=append'), ctx)
-  const result = adds(await write(from([event('a', 1), event('a', 2)])))
   for (const close of ctx.closers) await close()
   assert.is(result.written, 2)
   assert.not.match(result.uri, /hush/)
   assert.is(result.uri, `postgres://postgres@127.0.0.1:${context.server.port}/${context.db.name}?table=via_env&mode=append`)
 })
 
+test('plugin: postgres: reports the server the client resolved from the environment, port and database defaults included', async () => {
+  // No PGPORT, PGDATABASE: the client's defaults (5432, the user's name) are what the report names.
+  const ctx = pgContext({ table: 't' })
+  const write = await withPgEnvironment({ PGHOST: '127.0.0.1', PGUSER: 'nobody' }, async () => postgresPlugin.sinks!.postgres!(parseUri('postgres:'), ctx))
+  for (const close of ctx.closers) await close()
+  assert.is(write.uri, 'postgres://nobody@127.0.0.1:5432/nobody?table=t')
+})
+
+test('plugin: postgres: a PGPORT that is not a port is an option error naming it', async () => {
+  const ctx = pgContext()
+  const error = await rejection(withPgEnvironment({ PGHOST: '127.0.0.1', PGPORT: 'fivefourthreetwo' }, async () => postgresPlugin.sinks!.postgres!(parseUri('postgres:?table=t'), ctx)))
+  for (const close of ctx.closers) await close()
+  assert.is(error.code, 'ERR_INVALID_OPTION')
+  assert.match(error.message, /PGPORT must be a port number, got `fivefourthreetwo`/)
+})
+
+test('plugin: postgres: PGSSLMODE, which the client does not read, still applies: require fails against a server without TLS', async (context) => {
+  const pg = { PGHOST: '127.0.0.1', PGPORT: String(context.server.port), PGUSER: 'postgres', PGDATABASE: context.db.name }
+  const ctx = pgContext({ table: 't', env: { ...pg, PGSSLMODE: 'require' }, retry: { attempts: 1 } })
+  const error = await rejection(withPgEnvironment(pg, async () => {
+    const write = await postgresPlugin.sinks!.postgres!(parseUri('postgres:'), ctx)
+    return write(from([event('a', 1)]))
+  }))
+  for (const close of ctx.closers) await close()
+  assert.is(error.code, 'ERR_CONNECTION')
+})
+
 test('plugin: a missing mapping or table is a usage error naming the flags', async () => {
   const factory = postgresPlugin.sinks!.postgres!
-  const noMapping = await rejection(Promise.resolve().then(() => factory(parseUri('postgres:?table=t'), factoryContext({ mapping: undefined }))))
+  const noMapping = await rejection(Promise.resolve().then(() => factory(parseUri('postgres:?table=t'), pgContext({ mapping: undefined }))))
   assert.is(noMapping.code, 'ERR_USAGE')
   assert.match(noMapping.message, /--column/)
   assert.match(noMapping.message, /--key/)
-  const noTable = await rejection(Promise.resolve().then(() => factory(parseUri('postgres://u:pw@h/db'), factoryContext())))
+  const noTable = await rejection(Promise.resolve().then(() => factory(parseUri('postgres://u:pw@h/db'), pgContext())))
   assert.is(noTable.code, 'ERR_USAGE')
   assert.match(noTable.message, /--table/)
   assert.not.match(noTable.message, /pw/)
@@ -637,7 +675,7 @@ test('plugin: a missing mapping or table is a usage error naming the flags', asy
 test('plugin: ?timeoutMs= must be a whole number of milliseconds, and the error hides the password', async () => {
   const factory = postgresPlugin.sinks!.postgres!
   for (const bad of ['0', 'soon', '1.5']) {
-    const error = await rejection(Promise.resolve().then(() => factory(parseUri(`postgres://u:pw@h/db?table=t&timeoutMs=${bad}`), factoryContext())))
+    const error = await rejection(Promise.resolve().then(() => factory(parseUri(`postgres://u:pw@h/db?table=t&timeoutMs=${bad}`), pgContext())))
     assert.is(error.code, 'ERR_INVALID_URI')
     assert.match(error.message, /timeoutMs/)
     assert.match(error.message, new RegExp(`got \`${bad.replace('.', '\\.')}\``))
