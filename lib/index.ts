@@ -19,7 +19,6 @@ export type {
   SourceStats,
   ItemFailure,
   Outcome,
-  Position,
   AbortOptions,
   SourceCapabilities,
   StageCapabilities,
@@ -29,9 +28,10 @@ export type {
 } from './types.js'
 
 // Sources
-export { readJsonLines, type ReadJsonLinesOptions, type LinePosition } from './json/read-lines.js'
+export { readJsonLines, type ReadJsonLinesOptions, type LineStart } from './json/read-lines.js'
 export { readJsonArray, type ReadJsonArrayOptions } from './json/read-array.js'
 export { readJsonFiles, type ReadJsonFilesOptions } from './json/read-files.js'
+export { resumeOptions } from './json/plugin.js'
 
 // Stages
 export { filter, type FilterRule } from './stages/filter.js'
@@ -51,7 +51,7 @@ export { collect, type CollectResult } from './collect.js'
 export { compilePattern, matches, validatePattern, compilePrefilter, type EventPattern } from './pattern/index.js'
 
 // Checkpoints and dead letters
-export { readCheckpoint, writeCheckpoint, resumeOptions, CheckpointTracker, type Checkpoint, type CheckpointIdentity, type CheckpointTotals } from './checkpoint/index.js'
+export { readCheckpoint, writeCheckpoint, CheckpointTracker, type Checkpoint, type CheckpointIdentity, type CheckpointTotals } from './checkpoint/index.js'
 export { openDeadLetters, unwrapDeadLetter, DEAD_LETTER_MARK, type DeadLetter } from './dead-letter.js'
 
 // The report
@@ -63,7 +63,19 @@ export { reportSchema } from './report/schema.js'
 export { compileMapping, collapseByKey, type Mapping, type RowWrite, type CompiledMapping } from './mapping.js'
 
 // Building your own sources, sinks and plugins
-export { positionOf, setPosition, formatPosition } from './position.js'
+export {
+  positionOf,
+  setPosition,
+  formatPosition,
+  isResumePoint,
+  type Position,
+  type PositionKinds,
+  type LinePosition,
+  type ElementPosition,
+  type FilePosition,
+  type DynamoPosition,
+  type OpenSearchPosition,
+} from './position.js'
 export { defineSource, type StatefulSource, type SourceControl } from './define-source.js'
 export { defineSink, newTally, sinkInfo, withSinkInfo, type SinkDriver, type SinkInfo, type SinkOptions, type WriteOutcome, type DriverContext } from './define-sink.js'
 export { Registry, parseUri, type Plugin, type ParsedUri, type FactoryContext, type SourceFactory, type SinkFactory } from './registry.js'

@@ -1,32 +1,101 @@
 import { stringifyTagged } from './util/tagged-json.js'
 
-/** Where an event came from: enough to find it again (file and line, a key, a sort value). */
-export interface Position {
+/** What every position has: its kind (the source family) and the source's URI or path. */
+interface PositionBase {
+  /** The source family: `line`, `element`, `file`, `dynamo`, `opensearch`, or a plugin's own. */
+  readonly kind: string
   /** The URI or path of the source, e.g. `events.ndjson` or `dynamo:events`. */
   readonly source: string
-  /** The file the event was read from, for file sources. */
-  readonly file?: string
-  /** 1-based line number in `file` (NDJSON), or 1-based element index in a JSON array. */
-  readonly line?: number
-  /** Byte offset of the start of the line in the (uncompressed) file, for resuming. */
-  readonly offset?: number
-  /** Byte offset just past the line: where a resumed read starts. */
+}
+
+/** A line of an NDJSON file (or stdin). */
+export interface LinePosition extends PositionBase {
+  readonly kind: 'line'
+  readonly file: string
+  /** 1-based line number. */
+  readonly line: number
+  /** Byte offset of the start of the line in the (uncompressed) file. */
+  readonly offset: number
+  /** Byte offset just past the line: where a resumed read starts. Absent where reading cannot resume after it. */
   readonly next?: number
-  /** 0-based index of the element in a JSON array, or of the file in a folder. */
-  readonly index?: number
-  /** The primary key of a DynamoDB item, the `_id` of an OpenSearch document. */
-  readonly key?: unknown
-  /** OpenSearch sort values (search_after). */
-  readonly sort?: readonly unknown[]
-  /** Index of the event inside one stored item that holds several (DynamoDB unwrap). */
+}
+
+/** An element of one JSON array. */
+export interface ElementPosition extends PositionBase {
+  readonly kind: 'element'
+  readonly file: string
+  /** 0-based index of the element: a resumed read starts at the next one. */
+  readonly index: number
+}
+
+/** One file of a folder of one-event files. */
+export interface FilePosition extends PositionBase {
+  readonly kind: 'file'
+  readonly file: string
+  /** 0-based index of the file in the folder, in natural order: a resumed read starts at the next one. */
+  readonly index: number
+}
+
+/** An item of a DynamoDB table (or an event inside an item that holds several). */
+export interface DynamoPosition extends PositionBase {
+  readonly kind: 'dynamo'
+  /** The item's primary key. */
+  readonly key: unknown
+  /** Index of the event inside an item that holds several (unwrap). */
   readonly part?: number
   /**
-   * What the source needs to go on just after this event, as JSON (DynamoDB: the ExclusiveStartKey
-   * of every segment, a `DynamoCursor`). Checkpoints keep it; sources take it back as `resumeFrom`.
+   * Where every segment stands just after this event (a `DynamoCursor`: each one's
+   * ExclusiveStartKey); absent on an item that could not be read.
    */
   readonly cursor?: unknown
 }
 
+/** A document of an OpenSearch index. */
+export interface OpenSearchPosition extends PositionBase {
+  readonly kind: 'opensearch'
+  /** The document's `_id`. */
+  readonly key: unknown
+  /** Its sort values: a resumed read goes on `search_after` them. */
+  readonly sort?: readonly unknown[]
+}
+
+/**
+ * The position kinds by name. A plugin adds its own by declaration merging, so its sources' positions
+ * are typed too: `declare module 'event-hydrator' { interface PositionKinds { 'my-store': MyPosition } }`.
+ */
+export interface PositionKinds {
+  line: LinePosition
+  element: ElementPosition
+  file: FilePosition
+  dynamo: DynamoPosition
+  opensearch: OpenSearchPosition
+}
+
+/**
+ * Where an event came from: enough to find it again and to resume just after it. A tagged union on
+ * `kind`; each source family resumes from its own kind, and checkpoints keep positions as JSON
+ * without knowing any source.
+ */
+export type Position = PositionKinds[keyof PositionKinds]
+
+/**
+ * True when a source can resume just after this position (so a checkpoint may stand there): a line
+ * with its `next` offset, an element, a file, a DynamoDB event with its cursor, an OpenSearch
+ * document with its sort values. A plugin's kinds are taken to be resumable.
+ */
+export function isResumePoint(position: Position | undefined): boolean {
+  if (!position) return false
+  switch (position.kind) {
+    case 'line':
+      return position.next !== undefined
+    case 'dynamo':
+      return position.cursor !== undefined
+    case 'opensearch':
+      return position.sort !== undefined
+    default:
+      return true
+  }
+}
 
 // Positions ride on events as a private class field, stamped on by the "return override" of a base
 // constructor: invisible to JSON.stringify, Object.keys, Reflect.ownKeys, spread and deepStrictEqual,
@@ -97,16 +166,22 @@ export function setPosition<T>(event: T, position: Position | undefined): T {
   return event
 }
 
-/** `events.ndjson:42`, `dynamo:events {"pk":"a"}`: a position as a short text for messages. */
+/** `events.ndjson:42`, `export.json[7]`, `dynamo:events {"pk":"a"} #2`: a position as a short text for messages. */
 export function formatPosition(position: Position | undefined): string {
   if (!position) return '(unknown position)'
-  const where = position.file ?? position.source
-  if (position.line !== undefined) return `${where}:${position.line}`
-  if (position.key !== undefined) {
-    const part = position.part !== undefined ? ` #${position.part}` : ''
-    return `${where} ${stringifyTagged(position.key)}${part}`
+  switch (position.kind) {
+    case 'line':
+      // Line 0 is the file as a whole (one that could not be opened).
+      return position.line > 0 ? `${position.file}:${position.line}` : position.file
+    case 'element':
+      return `${position.file}[${position.index}]`
+    case 'file':
+      return position.file
+    case 'dynamo':
+      return `${position.source} ${stringifyTagged(position.key)}${position.part !== undefined ? ` #${position.part}` : ''}`
+    case 'opensearch':
+      return `${position.source} ${position.sort !== undefined ? stringifyTagged(position.sort) : stringifyTagged(position.key)}`
+    default:
+      return (position as { source?: string }).source ?? '(unknown position)'
   }
-  if (position.sort !== undefined) return `${where} ${stringifyTagged(position.sort)}`
-  if (position.index !== undefined) return `${where}[${position.index}]`
-  return where
 }

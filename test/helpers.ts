@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { PassThrough, Readable } from 'node:stream'
 import * as assert from 'uvu/assert'
+import type { Position } from '../lib/position.js'
 import type { FactoryContext } from '../lib/registry.js'
 import type { SinkResult } from '../lib/types.js'
 
@@ -119,4 +120,9 @@ export function factoryContext(overrides: Partial<FactoryContext> = {}): Factory
     closers,
     ...overrides,
   }
+}
+
+/** A position (of any kind) as a plain record, for assertions on its fields. */
+export function at(position: Position | undefined): Record<string, any> | undefined {
+  return position as Record<string, any> | undefined
 }

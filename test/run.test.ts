@@ -12,7 +12,7 @@ import { batch } from '../lib/stages/batch.js'
 import { filter } from '../lib/stages/filter.js'
 import { map } from '../lib/stages/map.js'
 import { take } from '../lib/stages/take.js'
-import { captured, events, ndjson, tempDir, tracked } from './helpers.js'
+import { at, captured, events, ndjson, tempDir, tracked } from './helpers.js'
 
 const test = suite('run() and its report')
 let tmp: Awaited<ReturnType<typeof tempDir>>
@@ -82,7 +82,7 @@ test('unreadable lines and rejected events make a partial run that still adds up
   assert.is(report.sink.skipped, 1)
   assert.is(report.sink.written, 9)
   assert.equal(report.failures.samples.map((f) => f.code), ['ERR_INVALID_JSON', 'ERR_WRITE_REJECTED', 'ERR_WRITE_REJECTED'])
-  assert.is(report.failures.samples[1]!.position?.line, 4)
+  assert.is(at(report.failures.samples[1]!.position)?.line, 4)
   assert.is(report.failures.samples[1]!.key, 'e3')
   addsUp(report)
 })
@@ -154,7 +154,7 @@ test('a map with onError fail counts a throwing event as failed (ERR_TRANSFORM),
   assert.is(report.filter.unmatched, 0)
   assert.equal(report.stages[0], { name: 'mapStage', kind: 'map', in: 10, out: 9, failed: 1 })
   assert.is(report.failures.samples[0]!.code, 'ERR_TRANSFORM')
-  assert.is(report.failures.samples[0]!.position?.line, 5)
+  assert.is(at(report.failures.samples[0]!.position)?.line, 5)
   assert.is((letters[0] as any).id, 'e4')
   addsUp(report)
   // In a bare pipe() nothing could report the failure: it still throws.

@@ -104,16 +104,3 @@ export async function readCheckpoint(file: string, identity: CheckpointIdentity)
   }
   return checkpoint
 }
-
-/**
- * The options that make a built-in JSON source start just after `position`: `startAt` for NDJSON
- * (by byte offset, nothing before is read again), `startIndex` for arrays and folders.
- */
-export function resumeOptions(position: Position | undefined): { startAt?: { file: string; offset: number; line: number }; startIndex?: number } {
-  if (!position) return {}
-  if (position.next !== undefined && position.file !== undefined && position.line !== undefined) {
-    return { startAt: { file: position.file, offset: position.next, line: position.line + 1 } }
-  }
-  if (position.index !== undefined) return { startIndex: position.index + 1 }
-  return {}
-}

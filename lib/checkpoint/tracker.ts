@@ -1,4 +1,4 @@
-import { positionOf } from '../position.js'
+import { isResumePoint, positionOf } from '../position.js'
 import type { Outcome, Position } from '../types.js'
 
 export type { CheckpointTotals } from '../report/schema.js'
@@ -166,7 +166,7 @@ export class CheckpointTracker {
     if (this.#frozen) return this.#failLater(stored)
     // A record's position is a resume point only where the source gives one (NDJSON lines: `next`;
     // array elements and files: `index`); otherwise the event before it stays the mark.
-    const resumable = position && (position.next !== undefined || position.index !== undefined) ? position : undefined
+    const resumable = isResumePoint(position) ? position : undefined
     const entry = this.#push(this.inferDrops ? resumable : undefined, this.#seq + 0.5, 'source', prefiltered)
     entry.settled = true
     this.#fail(entry, stored)

@@ -15,7 +15,7 @@ export type DynamoCursor = { readonly [segment: number]: DynamoKey | null }
 /** @internal The cursor a `resumeFrom` position carries, checked for shape. */
 export function cursorOfPosition(position: Position | undefined): DynamoCursor | undefined {
   if (position === undefined) return undefined
-  const cursor = position.cursor
+  const cursor = position.kind === 'dynamo' ? position.cursor : undefined
   if (!cursor || typeof cursor !== 'object' || Array.isArray(cursor)) {
     throw new HydratorError(
       'ERR_CHECKPOINT_MISMATCH',

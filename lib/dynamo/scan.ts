@@ -1,7 +1,7 @@
 import type { AttributeValue, TableDescription } from '@aws-sdk/client-dynamodb'
 import { HydratorError, errorMessage } from '../errors.js'
 import { setPosition } from '../position.js'
-import type { Position } from '../types.js'
+import type { DynamoPosition, Position } from '../position.js'
 import { assertInteger } from '../util/options.js'
 import { awsConfigError, isRetryableAwsError } from '../util/aws.js'
 import { fromAttributeMap, toAttributeMap } from './codec.js'
@@ -141,8 +141,8 @@ export function readDynamo<T>(
   // Resuming in the middle of an unwrapped item: its cursor points before the item, which is read
   // again; its events up to and including `part` were handled already.
   const from = options.resumeFrom
-  let skip = from?.part !== undefined && from.key && typeof from.key === 'object' ? { key: from.key as DynamoKey, through: from.part } : undefined
-  const startedAt: Position | undefined = from ?? (resume.size > 0 ? { source: uri, cursor: Object.fromEntries(resume) } : undefined)
+  let skip = from?.kind === 'dynamo' && from.part !== undefined && from.key && typeof from.key === 'object' ? { key: from.key as DynamoKey, through: from.part } : undefined
+  const startedAt: Position | undefined = from ?? (resume.size > 0 ? { kind: 'dynamo', source: uri, key: undefined, cursor: Object.fromEntries(resume) } : undefined)
 
   const source = defineSource<T>(uri, options, async function* dynamoSource(control: SourceControl) {
     const stopper = new AbortController()
@@ -267,7 +267,7 @@ export function readDynamo<T>(
           const after = startKeyAttributes === table.keyAttributes ? key : keyOfItem(item, startKeyAttributes)
           if (!unwrap) {
             control.stats.read++
-            yield setPosition(item as T, { source: uri, key, cursor: cursorAt(base, segment, after) })
+            yield setPosition(item as T, { kind: 'dynamo', source: uri, key, cursor: cursorAt(base, segment, after) })
           } else {
             const parts = unwrap(item)
             let skipThrough = -1
@@ -278,7 +278,7 @@ export function readDynamo<T>(
             for (let i = 0; i < parts.length; i++) {
               const part = parts[i]!
               if (part.index !== undefined && part.index <= skipThrough) continue
-              const position: Position = part.index === undefined ? { source: uri, key } : { source: uri, key, part: part.index }
+              const position: DynamoPosition = part.index === undefined ? { kind: 'dynamo', source: uri, key } : { kind: 'dynamo', source: uri, key, part: part.index }
               if ('failure' in part) {
                 control.fail({ position, code: part.failure.code, message: `${formatKey(key)}: ${part.failure.message}` })
                 continue

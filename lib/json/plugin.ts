@@ -1,14 +1,29 @@
 import path from 'node:path'
-import { resumeOptions } from '../checkpoint/index.js'
 import { HydratorError } from '../errors.js'
 import { toJsonLines } from './write-lines.js'
 import { readJsonArray } from './read-array.js'
 import { readJsonFiles } from './read-files.js'
 import { readJsonLines } from './read-lines.js'
 import { resolveFiles } from './files.js'
+import type { Position } from '../position.js'
 import type { FactoryContext, ParsedUri, Plugin } from '../registry.js'
 import { decodeUriPart } from '../uri.js'
 import { startsWithBracket } from './sniff.js'
+
+/**
+ * The options that make a JSON source start just after `position`, by its kind: `startAt` for an
+ * NDJSON line (by byte offset, nothing before is read again), `startIndex` for an array element or
+ * a file of a folder. Another kind of position is not this source's: ERR_CHECKPOINT_MISMATCH.
+ *
+ * @example
+ * readJsonLines('events.ndjson', resumeOptions(checkpoint.position))
+ */
+export function resumeOptions(position: Position | undefined): { startAt?: { file: string; offset: number; line: number }; startIndex?: number } {
+  if (!position) return {}
+  if (position.kind === 'line' && position.next !== undefined) return { startAt: { file: position.file, offset: position.next, line: position.line + 1 } }
+  if (position.kind === 'element' || position.kind === 'file') return { startIndex: position.index + 1 }
+  throw new HydratorError('ERR_CHECKPOINT_MISMATCH', `cannot resume a JSON source from a position of kind \`${position.kind}\``)
+}
 
 /**
  * `json:` picks the reader from what is there: `-` (stdin), `.ndjson`/`.jsonl`/`.gz` and globs are

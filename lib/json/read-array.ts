@@ -2,7 +2,7 @@ import { createReadStream } from 'node:fs'
 import { createGunzip } from 'node:zlib'
 import { JSONParser } from '@streamparser/json'
 import { HydratorError, errorMessage } from '../errors.js'
-import { setPosition } from '../position.js'
+import { setPosition, type ElementPosition } from '../position.js'
 import type { SourceOptions } from '../types.js'
 import { displayPath, resolveFiles, totalSize } from './files.js'
 import { assertInteger } from '../util/options.js'
@@ -45,7 +45,7 @@ export function readJsonArray(file: string, options: ReadJsonArrayOptions = {}):
     const name = displayPath(full, cwd)
     if (entry.problem !== undefined) throw new HydratorError('ERR_FILE_NOT_FOUND', `cannot read \`${name}\`: ${entry.problem}`)
     stats.bytesTotal = await totalSize([entry])
-    if (startIndex > 0) stats.startedAt = { source: file, file: name, index: startIndex }
+    if (startIndex > 0) stats.startedAt = { kind: 'element', source: file, file: name, index: startIndex }
     const queue: unknown[] = []
     let index = 0
     let parseError: unknown
@@ -76,7 +76,7 @@ export function readJsonArray(file: string, options: ReadJsonArrayOptions = {}):
         }
         for (let i = 0; i < queue.length; i++) {
           const value = queue[i]
-          const position = { source: file, file: name, index, line: index + 1 }
+          const position: ElementPosition = { kind: 'element', source: file, file: name, index }
           index++
           if (index <= startIndex) continue
           if (value === null || typeof value !== 'object' || Array.isArray(value)) {

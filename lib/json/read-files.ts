@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises'
 import { HydratorError, errorMessage } from '../errors.js'
-import { setPosition } from '../position.js'
+import { setPosition, type FilePosition } from '../position.js'
 import type { SourceOptions } from '../types.js'
 import { displayPath, resolveFiles } from './files.js'
 import { assertInteger } from '../util/options.js'
@@ -41,7 +41,7 @@ export function readJsonFiles(dir: string, options: ReadJsonFilesOptions = {}): 
     // same file in a run and in its resume.
     const files = await resolveFiles(dir, pattern, cwd)
     stats.bytesTotal = files.length // progress in files for folders
-    if (startIndex > 0) stats.startedAt = { source: dir, index: startIndex, file: displayPath(files[startIndex]?.file ?? dir, cwd) }
+    if (startIndex > 0) stats.startedAt = { kind: 'file', source: dir, index: startIndex, file: displayPath(files[startIndex]?.file ?? dir, cwd) }
     for (let index = startIndex; index < files.length; index++) {
       if (signal?.aborted) return
       const { file, problem, duplicateOf } = files[index]!
@@ -50,7 +50,7 @@ export function readJsonFiles(dir: string, options: ReadJsonFilesOptions = {}): 
         continue
       }
       const name = displayPath(file, cwd)
-      const position = { source: dir, file: name, index, line: 1 }
+      const position: FilePosition = { kind: 'file', source: dir, file: name, index }
       if (problem !== undefined) {
         stats.bytesRead = index + 1
         fail({ position, code: 'ERR_FILE_UNREADABLE', message: `${name}: unreadable (${problem})` })

@@ -6,13 +6,14 @@ import type { LinePrefilter } from '../pattern/prefilter.js'
 import { unwrapDeadLetter } from '../dead-letter.js'
 import { HydratorError, errorMessage } from '../errors.js'
 import { setPosition } from '../position.js'
-import type { Position, SourceOptions } from '../types.js'
+import type { Position } from '../position.js'
+import type { SourceOptions } from '../types.js'
 import { displayPath, type ResolvedFile, resolveFiles, totalSize } from './files.js'
 import { assertInteger } from '../util/options.js'
 import { defineSource, type StatefulSource } from '../define-source.js'
 
 /** Where to resume an NDJSON read: a file, a byte offset in it (uncompressed) and the line there. */
-export interface LinePosition {
+export interface LineStart {
   readonly file: string
   /** Byte offset of the first line to read. */
   readonly offset: number
@@ -26,7 +27,7 @@ export interface ReadJsonLinesOptions extends SourceOptions {
   /** A longer line is a failure (ERR_LINE_TOO_LONG) and is skipped. @default 67108864 (64 MiB) */
   readonly maxLineBytes?: number
   /** Resume here: earlier files and bytes are not read again. */
-  readonly startAt?: LinePosition
+  readonly startAt?: LineStart
   /** Resolve relative paths here. @default process.cwd() */
   readonly cwd?: string
   /** Read this stream instead of `process.stdin` for `-`. */
@@ -72,7 +73,7 @@ export function readJsonLines(location: string, options: ReadJsonLinesOptions = 
         if (startIndex === -1) {
           throw new HydratorError('ERR_CHECKPOINT_MISMATCH', `cannot resume: \`${startAt.file}\` is not among the files of \`${location}\``)
         }
-        stats.startedAt = { source: uri, file: displayPath(files[startIndex]!.file, cwd), line: startAt.line, offset: startAt.offset }
+        stats.startedAt = { kind: 'line', source: uri, file: displayPath(files[startIndex]!.file, cwd), line: startAt.line, offset: startAt.offset }
       }
       for (let f = startIndex; f < files.length; f++) {
         if (signal?.aborted) return
@@ -80,7 +81,7 @@ export function readJsonLines(location: string, options: ReadJsonLinesOptions = 
         if (duplicateOf !== undefined) continue
         const name = file === '-' ? 'stdin' : displayPath(file, cwd)
         if (problem !== undefined) {
-          fail({ position: { source: uri, file: name, line: 1, offset: 0 }, code: 'ERR_FILE_UNREADABLE', message: `${name}: unreadable (${problem})` })
+          fail({ position: { kind: 'line', source: uri, file: name, line: 0, offset: 0 }, code: 'ERR_FILE_UNREADABLE', message: `${name}: unreadable (${problem})` })
           continue
         }
         const resume = startAt && f === startIndex ? startAt : undefined
@@ -108,13 +109,13 @@ export function readJsonLines(location: string, options: ReadJsonLinesOptions = 
         // A chunk without a backslash byte holds no line with one: the prefilter need not look.
         let chunkHasBackslash = true
         // Made only for lines that become events or failures, not for those the prefilter skips.
-        const positionAt = (at: number, lineOffset: number, next: number): Position => ({ source: uri, file: name, line: at, offset: lineOffset, next })
+        const positionAt = (at: number, lineOffset: number, next: number): Position => ({ kind: 'line', source: uri, file: name, line: at, offset: lineOffset, next })
         const handle = (buf: Buffer, start: number, end: number, lineOffset: number, checkUtf8 = !chunkIsUtf8, noBackslash = !chunkHasBackslash) => {
           line++
           const next = lineOffset + (end - start) + 1
           if (tooLong) {
             tooLong = false
-            fail({ position: { source: uri, file: name, line, offset: lineOffset }, code: 'ERR_LINE_TOO_LONG', message: `${name}:${line}: the line is longer than maxLineBytes (${maxLineBytes} bytes)` })
+            fail({ position: { kind: 'line', source: uri, file: name, line, offset: lineOffset }, code: 'ERR_LINE_TOO_LONG', message: `${name}:${line}: the line is longer than maxLineBytes (${maxLineBytes} bytes)` })
             return undefined
           }
           if (end > start && buf[end - 1] === CR) end--

@@ -161,7 +161,7 @@ function parseSortParam(value: string | undefined, uri: ParsedUri): string[] {
 }
 
 function resumeSort(position: Position): OpenSearchCursor {
-  if (!Array.isArray(position.sort)) {
+  if (position.kind !== 'opensearch' || !Array.isArray(position.sort)) {
     throw new HydratorError(
       'ERR_CHECKPOINT_MISMATCH',
       `cannot resume from \`${JSON.stringify(position)}\`: it is not the position of an event read from OpenSearch (it has no sort values)`,

@@ -271,7 +271,7 @@ export function searchOpenSearch<T = Record<string, unknown>>(options: SearchOpe
       }
 
       try {
-        if (resumeAfter) control.stats.startedAt = { source: uri, sort: resumeAfter }
+        if (resumeAfter) control.stats.startedAt = { kind: 'opensearch', source: uri, key: undefined, sort: resumeAfter }
         pitId = await openPit()
         const lanes = owned.map((s) => new Lane(s))
         for (const lane of lanes) lane.request(resumeAfter)
@@ -289,7 +289,7 @@ export function searchOpenSearch<T = Record<string, unknown>>(options: SearchOpe
           if (!lane) break
           const hit = lane.head()
           lane.pos++
-          const position: Position = { source: uri, key: hit._id, ...(hit.sort ? { sort: hit.sort } : {}) }
+          const position: Position = { kind: 'opensearch', source: uri, key: hit._id, ...(hit.sort ? { sort: hit.sort } : {}) }
           cursor = hit.sort ?? cursor
           const event = hit._source
           if (event === null || typeof event !== 'object' || Array.isArray(event)) {
@@ -308,7 +308,7 @@ export function searchOpenSearch<T = Record<string, unknown>>(options: SearchOpe
         if (pitId) await deletePit(pitId)
       }
     },
-    resumeAfter ? { startedAt: { source: uri, sort: resumeAfter } } : {},
+    resumeAfter ? { startedAt: { kind: 'opensearch', source: uri, key: undefined, sort: resumeAfter } } : {},
   ) as OpenSearchSource<T>
 
   Object.defineProperties(source, {

@@ -11,7 +11,7 @@ const ErrorInfo = Type.Object({ code: Type.String(), message: Type.String() }, {
 const PositionSchema = Type.Unsafe<Position>(
   Type.Object(
     {
-      kind: Type.Optional(Type.String({ description: 'line, element, file, dynamo, opensearch, or a plugin kind' })),
+      kind: Type.String({ description: 'line, element, file, dynamo, opensearch, or a plugin kind' }),
       source: Type.String(),
       file: Type.Optional(Type.String()),
       line: Type.Optional(Type.Integer({ minimum: 0 })),

@@ -1,7 +1,8 @@
 import { readFile } from 'node:fs/promises'
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
-import { CheckpointTracker, readCheckpoint, resumeOptions, writeCheckpoint, type Checkpoint } from '../../lib/checkpoint/index.js'
+import { CheckpointTracker, readCheckpoint, writeCheckpoint, type Checkpoint } from '../../lib/checkpoint/index.js'
+import { resumeOptions } from '../../lib/json/plugin.js'
 import { openDeadLetters } from '../../lib/dead-letter.js'
 import type { HydratorError } from '../../lib/errors.js'
 import { formatPosition, setPosition } from '../../lib/position.js'
@@ -11,7 +12,7 @@ import { defineSink } from '../../lib/define-sink.js'
 import { readJsonLines } from '../../lib/json/read-lines.js'
 import { filter } from '../../lib/stages/filter.js'
 import { parseTagged, stringifyTagged } from '../../lib/util/tagged-json.js'
-import { all, events, ndjson, tempDir } from '../helpers.js'
+import { all, events, ndjson, tempDir, at } from '../helpers.js'
 
 const test = suite('checkpoints and dead letters')
 let tmp: Awaited<ReturnType<typeof tempDir>>
@@ -22,7 +23,7 @@ test.after(async () => {
   await tmp.cleanup()
 })
 
-const ev = (line: number) => setPosition({ line }, { source: 's', file: 'f', line, offset: line * 10, next: line * 10 + 10 })
+const ev = (line: number) => setPosition({ line }, { kind: 'line', source: 's', file: 'f', line, offset: line * 10, next: line * 10 + 10 })
 const identity = { source: 'json:x', filter: '[]', sink: 'collect:' }
 
 test('the low-water mark never passes an event still in flight', () => {
@@ -39,10 +40,10 @@ test('the low-water mark never passes an event still in flight', () => {
   t.settled([b]) // b settles before a: the mark must not move
   assert.is(t.position, undefined)
   t.settled([a])
-  assert.is(t.position?.line, 2)
+  assert.is(at(t.position)?.line, 2)
   t.passed()
   t.settled([d])
-  assert.is(t.position?.line, 4)
+  assert.is(at(t.position)?.line, 4)
   assert.equal(t.totals, { read: 4, matched: 3, unmatched: 1, written: 3, skipped: 0, failed: 0, sourceFailed: 0 })
 })
 
@@ -55,7 +56,7 @@ test('drops count as handled once nothing is in flight', () => {
   t.settled([a])
   t.read(ev(3))
   t.passed()
-  assert.is(t.position?.line, 3)
+  assert.is(at(t.position)?.line, 3)
 })
 
 test('a failure without a dead-letter file holds the mark before it for good', () => {
@@ -70,12 +71,12 @@ test('a failure without a dead-letter file holds the mark before it for good', (
   t.passed()
   t.failed(b, undefined)
   t.settled([a, b, c], [{ status: 'written' }, { status: 'failed' }, { status: 'written' }])
-  assert.is(t.position?.line, 1, 'a is handled; b is not, so neither is anything after it')
+  assert.is(at(t.position)?.line, 1, 'a is handled; b is not, so neither is anything after it')
   assert.is(t.heldForGood, 1)
   assert.is(t.idle, false)
   t.read(ev(4))
   t.passed()
-  assert.is(t.position?.line, 1, 'later drops do not move it either')
+  assert.is(at(t.position)?.line, 1, 'later drops do not move it either')
 })
 
 test('a failure moves the mark only once it is stored in the dead-letter file', async () => {
@@ -94,7 +95,7 @@ test('a failure moves the mark only once it is stored in the dead-letter file', 
   store()
   await stored
   await Promise.resolve()
-  assert.is(t.position?.line, 2)
+  assert.is(at(t.position)?.line, 2)
   assert.equal(t.totals, { read: 2, matched: 2, unmatched: 0, written: 0, skipped: 1, failed: 1, sourceFailed: 0 })
   assert.is(t.idle, true)
 })
@@ -124,15 +125,15 @@ test('stage and source failures hold the mark like sink failures', async () => {
   let store!: () => void
   const stored = new Promise<void>((resolve) => (store = resolve))
   t.stageFailed(stored) // b: the transform threw
-  t.sourceFailed({ source: 's', file: 'f', line: 3, offset: 30, next: 40 }, 0, Promise.resolve())
+  t.sourceFailed({ kind: 'line', source: 's', file: 'f', line: 3, offset: 30, next: 40 }, 0, Promise.resolve())
   t.read(c)
   t.passed()
   await Promise.resolve()
-  assert.is(t.position?.line, 1, 'b is not stored yet')
+  assert.is(at(t.position)?.line, 1, 'b is not stored yet')
   store()
   await stored
   await Promise.resolve()
-  assert.is(t.position?.line, 4)
+  assert.is(at(t.position)?.line, 4)
   assert.equal(t.totals, { read: 3, matched: 2, unmatched: 1, written: 1, skipped: 0, failed: 1, sourceFailed: 1 })
 })
 
@@ -146,14 +147,16 @@ test('the sink state at the mark is the state of the last event it covers', () =
   t.passed()
   t.failed(c, undefined)
   t.settled([a, b, c], [{ status: 'written', state: { bytes: 10 } }, { status: 'written', state: { bytes: 20 } }, { status: 'failed' }])
-  assert.is(t.position?.line, 2)
+  assert.is(at(t.position)?.line, 2)
   assert.equal(t.sinkState, { bytes: 20 })
 })
 
 test('resumeOptions starts NDJSON after the line, arrays and folders after the index', () => {
-  assert.equal(resumeOptions({ source: 's', file: 'a.ndjson', line: 4, offset: 30, next: 42 }), { startAt: { file: 'a.ndjson', offset: 42, line: 5 } })
-  assert.equal(resumeOptions({ source: 's', file: 'a.json', index: 9 }), { startIndex: 10 })
+  assert.equal(resumeOptions({ kind: 'line', source: 's', file: 'a.ndjson', line: 4, offset: 30, next: 42 }), { startAt: { file: 'a.ndjson', offset: 42, line: 5 } })
+  assert.equal(resumeOptions({ kind: 'element', source: 's', file: 'a.json', index: 9 }), { startIndex: 10 })
+  assert.equal(resumeOptions({ kind: 'file', source: 's', file: 'dir/e.event', index: 2 }), { startIndex: 3 })
   assert.equal(resumeOptions(undefined), {})
+  assert.throws(() => resumeOptions({ kind: 'dynamo', source: 'dynamo:t', key: { pk: 'a' }, cursor: {} }), /kind `dynamo`/)
 })
 
 test('a run writes a checkpoint, and a run resumed from it reads only the rest', async () => {
@@ -177,13 +180,13 @@ test('a run writes a checkpoint, and a run resumed from it reads only the rest',
   assert.is(first.status, 'aborted')
   const ck = (await readCheckpoint(ckFile, identity)) as Checkpoint
   assert.is(ck.complete, false)
-  assert.is(ck.position?.line, first.sink.written)
+  assert.is(at(ck.position)?.line, first.sink.written)
   const second = await run({
     source: readJsonLines(file, { cwd: tmp.dir, ...resumeOptions(ck.position) }),
     sink: collect(),
     checkpoint: { file: ckFile, identity, previous: ck },
   })
-  assert.is(second.source.startedAt?.line, first.sink.written + 1)
+  assert.is(at(second.source.startedAt)?.line, first.sink.written + 1)
   assert.is(second.sink.written + first.sink.written, 50)
   const done = (await readCheckpoint(ckFile, identity))!
   assert.is(done.complete, true)
@@ -196,7 +199,7 @@ test('binary key values (DynamoDB B) survive a checkpoint file as Uint8Arrays', 
   const buffer = Buffer.from([9, 8, 7])
   const pooled = Buffer.from([1, 2, 3, 4, 5])
   const sliced = new Uint8Array(pooled.buffer, pooled.byteOffset + 1, 2)
-  const position = { source: 'dynamo:t', key: { pk: 'a', sk: bytes }, cursor: { 0: { pk: 'a', sk: buffer }, 1: null, 2: { pk: 'b', sk: sliced } } }
+  const position = { kind: 'dynamo' as const, source: 'dynamo:t', key: { pk: 'a', sk: bytes }, cursor: { 0: { pk: 'a', sk: buffer }, 1: null, 2: { pk: 'b', sk: sliced } } }
   const file = `${tmp.dir}/binary.ckpt`
   const totals = { read: 1, matched: 1, unmatched: 0, written: 1, skipped: 0, failed: 0, sourceFailed: 0 }
   await writeCheckpoint(file, { version: 1, identity, position, complete: false, totals, updatedAt: new Date().toISOString() })
@@ -217,7 +220,7 @@ test('a dead-lettered event with binary values (DynamoDB B) reads back with the 
   const dlFile = `${tmp.dir}/binary-letters.ndjson`
   const dl = await openDeadLetters(dlFile)
   const event = { id: 'e1', detail: { blob: new Uint8Array([0, 255, 10]), list: [Buffer.from('hi'), 'text'], plain: { $binary: 'x', other: 1 } } }
-  const position = { source: 'dynamo:t', key: { pk: new Uint8Array([1]) } }
+  const position = { kind: 'dynamo' as const, source: 'dynamo:t', key: { pk: new Uint8Array([1]) } }
   dl.write({ stage: 'sink', code: 'ERR_WRITE_REJECTED', message: 'no', position, key: { pk: new Uint8Array([1]) } }, event)
   await dl.close()
   const letter = JSON.parse(await readFile(dlFile, 'utf8'))

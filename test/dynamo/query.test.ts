@@ -10,6 +10,7 @@ import { dynamoPlugin } from '../../lib/dynamo/plugin.js'
 import { Registry, parseUri, type FactoryContext } from '../../lib/registry.js'
 import { awsClientConfig } from '../../lib/util/aws.js'
 import { positionOf } from '../../lib/position.js'
+import { at } from '../helpers.js'
 import { HydratorError } from '../../lib/errors.js'
 import { createTable, dynamoClients, startDynalite, type DynaliteServer } from '../servers/dynalite.js'
 
@@ -78,7 +79,7 @@ test('reads one partition in sort-key order across pages', async () => {
     Array.from({ length: 40 }, (_, i) => i),
   )
   assert.ok(events.every((e) => e.stream === 's3'))
-  assert.equal(positionOf(events[5]), { source: 'dynamo:events', key: { stream: 's3', seq: 5 }, cursor: { 0: { stream: 's3', seq: 5 } } })
+  assert.equal(positionOf(events[5]), { kind: 'dynamo', source: 'dynamo:events', key: { stream: 's3', seq: 5 }, cursor: { 0: { stream: 's3', seq: 5 } } })
   assert.equal(source.cursor(), { 0: null })
   assert.is(source.stats.read, 40)
 })
@@ -98,7 +99,7 @@ test('reads a global secondary index in its sort-key order, with table keys in p
   assert.ok(events.every((e) => e.page === 'p1'))
   const ats = events.map((e) => e.at)
   assert.equal(ats, [...ats].sort((a, b) => a - b), 'ascending by the index sort key')
-  assert.equal(positionOf(events[0])?.key, { stream: events[0]!.stream, seq: events[0]!.seq })
+  assert.equal(at(positionOf(events[0]))?.key, { stream: events[0]!.stream, seq: events[0]!.seq })
 })
 
 test('resumeFrom a position in a global secondary index read goes on right after it', async () => {
@@ -112,7 +113,7 @@ test('resumeFrom a position in a global secondary index read goes on right after
   }
   // keyAttributes spare DescribeTable for table reads; an index read still needs its key names.
   const named = await drain(queryDynamo<Ev>({ ...options, keyAttributes: ['stream', 'seq'] }))
-  assert.equal(Object.keys((positionOf(named[3])!.cursor as Record<number, object>)[0]!).sort(), ['at', 'page', 'seq', 'stream'])
+  assert.equal(Object.keys((at(positionOf(named[3]))!.cursor as Record<number, object>)[0]!).sort(), ['at', 'page', 'seq', 'stream'])
 })
 
 test('applies a sort-key condition', async () => {

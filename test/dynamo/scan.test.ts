@@ -11,6 +11,7 @@ import { compilePattern } from '../../lib/pattern/index.js'
 import { compileMapping } from '../../lib/mapping.js'
 import { HydratorError } from '../../lib/errors.js'
 import type { ItemFailure } from '../../lib/types.js'
+import { at } from '../helpers.js'
 import { createTable, dynamoClients, startDynalite, type DynaliteServer } from '../servers/dynalite.js'
 import { dynamoFaults, isDynamoOp, startFaultProxy, type FaultProxy } from '../servers/fault-proxy.js'
 
@@ -86,7 +87,7 @@ test('reads every item once across pages, as plain JS values with key positions'
   assert.type(events[0]!.seq, 'number')
   const position = positionOf(events[0])!
   const key = { stream: events[0]!.stream, seq: events[0]!.seq }
-  assert.equal(position, { source: 'dynamo:events', key, cursor: { 0: key } }, 'the cursor goes on after the item')
+  assert.equal(position, { kind: 'dynamo', source: 'dynamo:events', key, cursor: { 0: key } }, 'the cursor goes on after the item')
   assert.is(source.stats.read, TOTAL)
   assert.equal(source.cursor(), { 0: null })
   assertStreamsInOrder(events)
@@ -216,7 +217,7 @@ test('resumeFrom an event\'s position reads exactly the rest, with parallel segm
 
 test('resumeFrom a position without a DynamoDB cursor is refused', () => {
   try {
-    scanDynamo({ client: doc, tableName: 'events', resumeFrom: { source: 'events.ndjson', line: 3 } })
+    scanDynamo({ client: doc, tableName: 'events', resumeFrom: { kind: 'line', source: 'events.ndjson', file: 'events.ndjson', line: 3, offset: 0 } })
     assert.unreachable()
   } catch (error) {
     assert.is((error as HydratorError).code, 'ERR_CHECKPOINT_MISMATCH')
@@ -269,8 +270,8 @@ test('unwraps changesets into their events in order, each keeping stream and cha
   assert.equal(order1[0], { stream_id: 'order-1', changeset_id: 1, type: 'A', n: 11 })
   // The last event of an item moves the cursor past it; an earlier one leaves it before the item.
   const first = { stream_id: 'order-1', changeset_id: 1 }
-  assert.equal(positionOf(order1[1]), { source: 'dynamo:changesets', key: first, part: 1, cursor: { 0: first } })
-  assert.equal(positionOf(order1[2]), { source: 'dynamo:changesets', key: { stream_id: 'order-1', changeset_id: 2 }, part: 0, cursor: { 0: first } })
+  assert.equal(positionOf(order1[1]), { kind: 'dynamo', source: 'dynamo:changesets', key: first, part: 1, cursor: { 0: first } })
+  assert.equal(positionOf(order1[2]), { kind: 'dynamo', source: 'dynamo:changesets', key: { stream_id: 'order-1', changeset_id: 2 }, part: 0, cursor: { 0: first } })
   assert.equal(
     events.filter((e) => e.stream_id === 'order-2').map((e) => e.type),
     ['C', 'D'],
@@ -278,10 +279,10 @@ test('unwraps changesets into their events in order, each keeping stream and cha
   )
   assert.is(failures.length, 2)
   assert.is(failures[0]!.code, 'ERR_INVALID_JSON')
-  assert.equal(failures[0]!.position, { source: 'dynamo:changesets', key: { stream_id: 'order-2', changeset_id: 1 } })
+  assert.equal(failures[0]!.position, { kind: 'dynamo', source: 'dynamo:changesets', key: { stream_id: 'order-2', changeset_id: 1 } })
   assert.match(failures[0]!.message, /order-2/)
   assert.is(failures[1]!.code, 'ERR_NOT_AN_OBJECT')
-  assert.equal(failures[1]!.position, { source: 'dynamo:changesets', key: { stream_id: 'order-2', changeset_id: 3 }, part: 1 })
+  assert.equal(failures[1]!.position, { kind: 'dynamo', source: 'dynamo:changesets', key: { stream_id: 'order-2', changeset_id: 3 }, part: 1 })
   assert.is(source.stats.failed, 2)
   assert.is(source.stats.read, 12)
 })
@@ -310,7 +311,7 @@ test('unwraps with a function', async () => {
     }),
   )
   assert.equal(events.map((e) => e.id).sort(), ['order-1:1', 'order-1:2', 'order-1:3', 'order-1:4', 'order-1:5'])
-  assert.is(positionOf(events[0])?.part, 0)
+  assert.is(at(positionOf(events[0]))?.part, 0)
 })
 
 test('a common event shape filters with a pattern and maps columns from Data', async () => {
@@ -396,7 +397,7 @@ test('reads a table item by item when keyAttributes are given, without DescribeT
   proxy.setRules([])
   assert.is(describes, 0)
   assert.is(events.length, TOTAL)
-  assert.equal(positionOf(events[3])?.key, { stream: events[3]!.stream, seq: events[3]!.seq })
+  assert.equal(at(positionOf(events[3]))?.key, { stream: events[3]!.stream, seq: events[3]!.seq })
 })
 
 test('works with a plain DynamoDBClient too', async () => {

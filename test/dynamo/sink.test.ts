@@ -491,9 +491,9 @@ test('versioned deletes only remove an older version', async () => {
 test('a failure carries the position of its event', async () => {
   const table = await freshTable()
   const failures: ItemFailure[] = []
-  const event = setPosition({ id: 'big', payload: 'y'.repeat(500 * 1024) }, { source: 'events.ndjson', line: 9 })
+  const event = setPosition({ id: 'big', payload: 'y'.repeat(500 * 1024) }, { kind: 'line', source: 'events.ndjson', file: 'events.ndjson', line: 9, offset: 0 })
   await toDynamo({ client: doc, tableName: table, mapping: simpleMapping })(from([event]), { onFailure: (f) => failures.push(f) })
-  assert.equal(failures[0]!.position, { source: 'events.ndjson', line: 9 })
+  assert.equal(failures[0]!.position, { kind: 'line', source: 'events.ndjson', file: 'events.ndjson', line: 9, offset: 0 })
 })
 
 test('the dynamo: sink URI writes through the mapping', async () => {

@@ -8,7 +8,7 @@ import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import { cli } from '../../cli/app.js'
 import type { RunReport } from '../../lib/report/report.js'
-import { captured, events, ndjson, readableOf, tempDir } from '../helpers.js'
+import { captured, events, ndjson, readableOf, tempDir, at } from '../helpers.js'
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 const test = suite('faults: bad input')
@@ -60,7 +60,7 @@ test('a torn last line, invalid UTF-8, an array and a string: failures with file
   const r = await hydrate(['--source', 'json:mixed.ndjson', '--sink', 'ndjson:out-mixed.ndjson'])
   assert.is(r.code, 1)
   assert.is(r.report!.status, 'partial')
-  assert.equal(r.report!.failures.samples.map((f) => [f.code, f.position?.line]), [
+  assert.equal(r.report!.failures.samples.map((f) => [f.code, at(f.position)?.line]), [
     ['ERR_NOT_AN_OBJECT', 4],
     ['ERR_NOT_AN_OBJECT', 5],
     ['ERR_INVALID_UTF8', 6],

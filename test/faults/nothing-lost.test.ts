@@ -11,7 +11,7 @@ import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import { cli } from '../../cli/app.js'
 import type { RunReport } from '../../lib/report/report.js'
-import { captured, events, ndjson, readableOf, tempDir } from '../helpers.js'
+import { at, captured, events, ndjson, readableOf, tempDir } from '../helpers.js'
 import { createDatabase, findPostgresBin, startPostgres, type PostgresServer, type TestDatabase } from '../servers/postgres.js'
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
@@ -245,7 +245,7 @@ test('6. an event nested 100,000 levels deep fails alone, into NDJSON and into t
   assert.is(r.report!.sink.failed, 1)
   const failure = r.report!.failures.samples[0]!
   assert.is(failure.code, 'ERR_UNSERIALIZABLE')
-  assert.is(failure.position?.line, 21)
+  assert.is(at(failure.position)?.line, 21)
   assert.is((await readFile(`${tmp.dir}/deep-out.ndjson`, 'utf8')).trim().split('\n').length, 39, 'later lines were read and written')
   const [letter] = (await readFile(`${tmp.dir}/deep-dl.ndjson`, 'utf8')).trim().split('\n').map((l) => JSON.parse(l))
   assert.is(letter.position.line, 21)
@@ -256,7 +256,7 @@ test('6. an event nested 100,000 levels deep fails alone, into NDJSON and into t
   assert.is(p.code, 1, p.stderr)
   assert.is(p.report!.sink.written, 39)
   assert.is(p.report!.sink.failed, 1)
-  assert.is(p.report!.failures.samples[0]!.position?.line, 21)
+  assert.is(at(p.report!.failures.samples[0]!.position)?.line, 21)
 })
 
 test('7. a transform that throws fails its event (ERR_TRANSFORM, with its position), and the run goes on', async () => {
@@ -273,7 +273,7 @@ test('7. a transform that throws fails its event (ERR_TRANSFORM, with its positi
   const f = report.failures.samples[0]!
   assert.is(f.code, 'ERR_TRANSFORM')
   assert.is(f.stage, 'transform')
-  assert.is(f.position?.line, 6)
+  assert.is(at(f.position)?.line, 6)
   assert.match(f.message, /cannot map e5/)
   const letters = (await readFile(`${tmp.dir}/transform-dl.ndjson`, 'utf8')).trim().split('\n').map((l) => JSON.parse(l))
   assert.equal(letters.map((l) => l.event.id), ['e5', 'e9'])
@@ -285,7 +285,7 @@ test('7. a transform that throws fails its event (ERR_TRANSFORM, with its positi
   // Without a dead-letter file, the checkpoint stays before the first failure.
   const again = await hydrateInProcess(['--source', 'json:transform-in.ndjson', '--transform', './throwing-transform.mjs', '--sink', 'ndjson:transform-out2.ndjson', '--checkpoint', 'transform2.ckpt'])
   assert.is(again.report!.checkpoint?.complete, false)
-  assert.is(again.report!.checkpoint?.position?.line, 5)
+  assert.is(at(again.report!.checkpoint?.position)?.line, 5)
   assert.is(again.report!.checkpoint?.held, 2)
   assert.match(again.stderr, /2 failure\(s\) in no dead-letter file hold it there/)
 })

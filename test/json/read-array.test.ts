@@ -5,7 +5,7 @@ import type { HydratorError } from '../../lib/errors.js'
 import { positionOf } from '../../lib/position.js'
 import { readJsonArray } from '../../lib/json/read-array.js'
 import type { ItemFailure } from '../../lib/types.js'
-import { all, events, tempDir } from '../helpers.js'
+import { all, events, tempDir, at } from '../helpers.js'
 
 const test = suite('readJsonArray')
 let tmp: Awaited<ReturnType<typeof tempDir>>
@@ -21,7 +21,7 @@ test('streams the elements of a top-level array in order with their index', asyn
   const got = await all(readJsonArray(file))
   assert.is(got.length, 50)
   assert.is(got[49]!.id, 'e49')
-  assert.is(positionOf(got[3])?.index, 3)
+  assert.is(at(positionOf(got[3]))?.index, 3)
 })
 
 test('reads the array under a property path', async () => {
@@ -35,7 +35,7 @@ test('an element that is not an object is a failure with its index; the rest is 
   const failures: ItemFailure[] = []
   const got = await all(readJsonArray(file, { onFailure: (f) => failures.push(f) }))
   assert.equal(got, [{ a: 1 }, { a: 2 }])
-  assert.equal(failures.map((f) => f.position?.index), [1, 2])
+  assert.equal(failures.map((f) => at(f.position)?.index), [1, 2])
 })
 
 test('a malformed file yields what came before, then ERR_SOURCE_READ', async () => {

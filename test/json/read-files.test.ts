@@ -3,7 +3,7 @@ import * as assert from 'uvu/assert'
 import { positionOf } from '../../lib/position.js'
 import { readJsonFiles } from '../../lib/json/read-files.js'
 import type { ItemFailure } from '../../lib/types.js'
-import { all, tempDir } from '../helpers.js'
+import { all, tempDir, at } from '../helpers.js'
 
 const test = suite('readJsonFiles')
 let tmp: Awaited<ReturnType<typeof tempDir>>
@@ -19,7 +19,7 @@ test('reads one-event files in natural order', async () => {
   await tmp.file('ev/another_event_xyz.event', JSON.stringify({ n: 'another' }))
   const got = await all(readJsonFiles(`${tmp.dir}/ev`))
   assert.equal(got.map((e) => e.n), ['another', 1, 2, 10])
-  assert.match(positionOf(got[1])?.file ?? '', /event_1_abc\.event$/)
+  assert.match(at(positionOf(got[1]))?.file ?? '', /event_1_abc\.event$/)
 })
 
 test('a file that is not a JSON object is a failure naming the file; the rest is read', async () => {

@@ -2,7 +2,7 @@ import { gzipSync } from 'node:zlib'
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import { HydratorError } from '../../lib/errors.js'
-import { positionOf } from '../../lib/position.js'
+import { positionOf, type LinePosition } from '../../lib/position.js'
 import fc from 'fast-check'
 import { compilePrefilter } from '../../lib/pattern/prefilter.js'
 import { run } from '../../lib/run.js'
@@ -11,7 +11,7 @@ import { readJsonLines } from '../../lib/json/read-lines.js'
 import { filter } from '../../lib/stages/filter.js'
 import { tap } from '../../lib/stages/tap.js'
 import type { ItemFailure } from '../../lib/types.js'
-import { all, events, ndjson, readableOf, tempDir } from '../helpers.js'
+import { all, events, ndjson, readableOf, tempDir, at } from '../helpers.js'
 
 const test = suite('readJsonLines')
 let tmp: Awaited<ReturnType<typeof tempDir>>
@@ -27,8 +27,8 @@ test('reads every event of a file in order, with file and line positions', async
   const source = readJsonLines(file, { cwd: tmp.dir })
   const got = await all(source)
   assert.equal(got.map((e) => e.id), ['e0', 'e1', 'e2', 'e3', 'e4'])
-  assert.equal(positionOf(got[2])?.line, 3)
-  assert.equal(positionOf(got[2])?.file, 'a.ndjson')
+  assert.equal(at(positionOf(got[2]))?.line, 3)
+  assert.equal(at(positionOf(got[2]))?.file, 'a.ndjson')
   assert.is(source.stats.read, 5)
   assert.not.ok('line' in got[0]!, 'positions are not inside events')
 })
@@ -37,7 +37,7 @@ test('handles CRLF, blank lines, a BOM and a last line without a newline', async
   const file = await tmp.file('crlf.ndjson', '\uFEFF{"a":1}\r\n\r\n  \r\n{"a":2}\r\n{"a":3}')
   const got = await all(readJsonLines(file))
   assert.equal(got, [{ a: 1 }, { a: 2 }, { a: 3 }])
-  assert.is(positionOf(got[2])?.line, 5)
+  assert.is(at(positionOf(got[2]))?.line, 5)
 })
 
 test('reads gzip files', async () => {
@@ -67,7 +67,7 @@ test('a line that is not JSON or not an object is a failure with file and line, 
   const source = readJsonLines(file, { cwd: tmp.dir, onFailure: (f) => failures.push(f) })
   const got = await all(source)
   assert.equal(got, [{ a: 1 }, { a: 2 }])
-  assert.equal(failures.map((f) => [f.code, f.position?.line]), [
+  assert.equal(failures.map((f) => [f.code, at(f.position)?.line]), [
     ['ERR_INVALID_JSON', 2],
     ['ERR_NOT_AN_OBJECT', 3],
     ['ERR_NOT_AN_OBJECT', 4],
@@ -115,7 +115,7 @@ test('a torn last line is a failure naming its line; the rest is read', async ()
   const failures: ItemFailure[] = []
   const got = await all(readJsonLines(file, { onFailure: (f) => failures.push(f) }))
   assert.is(got.length, 2)
-  assert.is(failures[0]!.position?.line, 3)
+  assert.is(at(failures[0]!.position)?.line, 3)
 })
 
 test('invalid UTF-8 is ERR_INVALID_UTF8 with its line', async () => {
@@ -124,7 +124,7 @@ test('invalid UTF-8 is ERR_INVALID_UTF8 with its line', async () => {
   const got = await all(readJsonLines(file, { onFailure: (f) => failures.push(f) }))
   assert.is(got.length, 2)
   assert.is(failures[0]!.code, 'ERR_INVALID_UTF8')
-  assert.is(failures[0]!.position?.line, 2)
+  assert.is(at(failures[0]!.position)?.line, 2)
 })
 
 test('a line over maxLineBytes is ERR_LINE_TOO_LONG and the next line is still read', async () => {
@@ -134,7 +134,7 @@ test('a line over maxLineBytes is ERR_LINE_TOO_LONG and the next line is still r
   const got = await all(readJsonLines(file, { maxLineBytes: 1000, onFailure: (f) => failures.push(f) }))
   assert.equal(got, [{ a: 1 }, { a: 3 }])
   assert.is(failures[0]!.code, 'ERR_LINE_TOO_LONG')
-  assert.is(failures[0]!.position?.line, 2)
+  assert.is(at(failures[0]!.position)?.line, 2)
 })
 
 test('lines longer than a read chunk are joined correctly', async () => {
@@ -148,10 +148,10 @@ test('lines longer than a read chunk are joined correctly', async () => {
 test('resumes at a byte offset without reading earlier lines', async () => {
   const file = await tmp.file('resume.ndjson', ndjson(events(10)))
   const first = await all(readJsonLines(file, { cwd: tmp.dir }))
-  const at = positionOf(first[6])!
-  const rest = await all(readJsonLines(file, { cwd: tmp.dir, startAt: { file: at.file!, offset: at.offset!, line: at.line! } }))
+  const p = positionOf(first[6])! as LinePosition
+  const rest = await all(readJsonLines(file, { cwd: tmp.dir, startAt: { file: p.file, offset: p.offset, line: p.line } }))
   assert.equal(rest.map((e) => e.id), ['e6', 'e7', 'e8', 'e9'])
-  assert.is(positionOf(rest[0])?.line, 7)
+  assert.is(at(positionOf(rest[0]))?.line, 7)
 })
 
 test('an early break closes the file (the source finally runs)', async () => {
@@ -178,7 +178,7 @@ test('a torn line is reported even when the prefilter rules it out', async () =>
   source.usePrefilter!((line) => line.includes('"orders"'))
   const got = await all(source)
   assert.is(got.length, 2)
-  assert.equal(failures.map((f) => [f.code, f.position?.line]), [['ERR_INVALID_JSON', 4]])
+  assert.equal(failures.map((f) => [f.code, at(f.position)?.line]), [['ERR_INVALID_JSON', 4]])
 })
 
 test('the prefilter is told which lines cannot hold a backslash, and only those: escaped matches are kept', async () => {
@@ -225,7 +225,7 @@ test('an anchored prefilter (a search per chunk) keeps exactly what parsing ever
   const collectAll = async (file: string, prefilter: boolean) => {
     const failures: [string, number | undefined][] = []
     const ids: unknown[] = []
-    const source = readJsonLines(file, { onFailure: (f) => failures.push([f.code, f.position?.line]) })
+    const source = readJsonLines(file, { onFailure: (f) => failures.push([f.code, at(f.position)?.line]) })
     const report = await run({ source, stages: [filter(pattern), tap((e: { id: unknown }) => void ids.push(e.id))], sink: collect(), prefilter })
     return { ids, report, failures }
   }

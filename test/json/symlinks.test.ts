@@ -12,7 +12,7 @@ import { readJsonFiles } from '../../lib/json/read-files.js'
 import { readJsonLines } from '../../lib/json/read-lines.js'
 import type { ItemFailure } from '../../lib/types.js'
 import { resolveFiles } from '../../lib/json/files.js'
-import { all, captured, readableOf, tempDir } from '../helpers.js'
+import { all, captured, readableOf, tempDir, at } from '../helpers.js'
 
 const test = suite('symlinks in folders and globs')
 let tmp: Awaited<ReturnType<typeof tempDir>>
@@ -50,7 +50,7 @@ test('a glob through a symlinked folder reads each event once', async () => {
   for (const glob of ['./**/*.ndjson', './*/*.ndjson', '{events,linked}/*.ndjson']) {
     const got = await all(readJsonLines(glob, { cwd: dir }))
     assert.equal(got.map((e) => e.n), [1, 2, 3], glob)
-    assert.equal(got.map((e) => positionOf(e)?.file), ['events/a.ndjson', 'events/a.ndjson', 'events/b.ndjson'], glob)
+    assert.equal(got.map((e) => at(positionOf(e))?.file), ['events/a.ndjson', 'events/a.ndjson', 'events/b.ndjson'], glob)
   }
   // The folder through the link alone is read normally.
   assert.equal((await all(readJsonLines('linked', { cwd: dir }))).map((e) => e.n), [1, 2, 3])
@@ -77,7 +77,7 @@ test('a dangling link in a folder of .event files is a failure naming it; the ot
   assert.is(failures.length, 1)
   assert.is(failures[0]!.code, 'ERR_FILE_UNREADABLE')
   assert.is(failures[0]!.message, 'dangling/event_2.event: unreadable (dangling link to gone.event)')
-  assert.equal(failures[0]!.position, { source: dir, file: 'dangling/event_2.event', index: 1, line: 1 })
+  assert.equal(failures[0]!.position, { kind: 'file', source: dir, file: 'dangling/event_2.event', index: 1 })
 })
 
 test('a link loop is a failure too, for each link of the loop', async () => {
@@ -97,7 +97,7 @@ test('a dangling link matched by a glob of .ndjson is a failure; reading goes on
   const source = readJsonLines('a/*.ndjson', { cwd: dir, onFailure: (f) => failures.push(f) })
   assert.equal((await all(source)).map((e) => e.n), [1, 3])
   assert.equal(failures.map((f) => f.message), ['a/2.ndjson: unreadable (dangling link to ../nowhere/2.ndjson)', 'a/4.ndjson: unreadable (link loop)'])
-  assert.equal(failures[0]!.position, { source: 'a/*.ndjson', file: 'a/2.ndjson', line: 1, offset: 0 })
+  assert.equal(failures[0]!.position, { kind: 'line', source: 'a/*.ndjson', file: 'a/2.ndjson', line: 0, offset: 0 })
   assert.is(source.stats.failed, 2)
   assert.is(source.stats.bytesTotal, line(1).length + line(3).length)
   // The same through a folder of NDJSON files.
@@ -115,7 +115,7 @@ test('a link to a readable file outside the folder is read normally', async () =
   const failures: ItemFailure[] = []
   const got = await all(readJsonFiles(dir, { glob: '*.event', onFailure: (f) => failures.push(f) }))
   assert.equal(got.map((e) => e.n), [1, 'far'])
-  assert.match(positionOf(got[1])?.file ?? '', /inside\/event_2\.event$/)
+  assert.match(at(positionOf(got[1]))?.file ?? '', /inside\/event_2\.event$/)
   assert.equal((await all(readJsonLines(dir, { onFailure: (f) => failures.push(f) }))).map((e) => e.n), [1, 9])
   assert.is(failures.length, 0)
 })
@@ -126,7 +126,7 @@ test('resuming by index gives the right files when unreadable links and duplicat
     'event_4.event': 'event_1.event',
   })
   const positions = new Map<unknown, number | undefined>()
-  for (const e of await all(readJsonFiles(dir))) positions.set(e.n, positionOf(e)?.index)
+  for (const e of await all(readJsonFiles(dir))) positions.set(e.n, at(positionOf(e))?.index)
   assert.equal([...positions], [[1, 0], [3, 2], [5, 4]])
   // resumeOptions() turns the checkpoint's position (index 2, event_3) into startIndex 3.
   const failures: ItemFailure[] = []
@@ -183,7 +183,7 @@ test('CLI: a dangling link in a folder makes the run partial, exit 1, naming the
   const text = await hydrate(['--source', 'json:events', '--sink', 'ndjson:out2.ndjson'], dir)
   assert.is(text.code, 1)
   assert.match(text.stderr, /PARTIAL/)
-  assert.match(text.stderr, /event_2\.event: unreadable \(dangling link to gone\.event\)/)
+  assert.match(text.stderr, /event_2\.event: ERR_FILE_UNREADABLE: unreadable \(dangling link to gone\.event\)/)
 })
 
 test('CLI: a glob through a linked folder with a loop reads each event once and fails the loop', async () => {

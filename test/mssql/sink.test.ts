@@ -128,7 +128,7 @@ function behaviour(test: Test, target: () => Target): void {
   test('fails a rejected row with its key and the server message and writes the rest of the batch', async () => {
     const t = target()
     const events = [user('u1', 1), user('u2', 1, { balance: -5 }), user('u3', 1, { name: null }), user('u4', 1)]
-    setPosition(events[1]!, { source: 'events.ndjson', line: 2 })
+    setPosition(events[1]!, { kind: 'line', source: 'events.ndjson', file: 'events.ndjson', line: 2, offset: 0 })
     const result = await write(t, events)
     assert.equal([result.written, result.skipped, result.failed], [2, 0, 2])
     const [check, notNull] = result.failures
@@ -136,7 +136,7 @@ function behaviour(test: Test, target: () => Target): void {
     assert.is(check!.code, 'ERR_WRITE_REJECTED')
     assert.match(check!.message, /CHECK constraint/)
     assert.match(check!.message, /547/)
-    assert.equal(check!.position, { source: 'events.ndjson', line: 2 })
+    assert.equal(check!.position, { kind: 'line', source: 'events.ndjson', file: 'events.ndjson', line: 2, offset: 0 })
     assert.equal(notNull!.key, { id: 'u3' })
     assert.match(notNull!.message, /Cannot insert the value NULL into column 'name'/)
     assert.equal((await rows(t, 'hydrator_users')).map((r) => r.id), ['u1', 'u4'])

@@ -76,7 +76,7 @@ test('reads every document once in sort order across pages, with _id and sort va
   assert.equal(events.map((e) => e.id), allIds)
   assert.equal(events[5], makeEvent(5), 'the event is the _source as stored')
   const position = positionOf(events[5])!
-  assert.equal(position, { source: 'opensearch:events', key: 'e00005', sort: [BASE + 1000, 'e00005'] })
+  assert.equal(position, { kind: 'opensearch', source: 'opensearch:events', key: 'e00005', sort: [BASE + 1000, 'e00005'] })
   assert.is(source.stats.read, TOTAL)
   assert.equal(source.cursor(), [BASE + 79_000, 'e00239'])
   assert.is(server.openPits(), 0, 'the point in time was deleted at the end')
@@ -167,7 +167,7 @@ test('an early break deletes the point in time; resumeAfter the cursor reads exa
   const rest = searchOpenSearch<Ev>({ client, index: 'events', sort: ['time', 'id'], pageSize: 8, slices: 2, resumeAfter: cursor })
   const more = await drain(rest)
   assert.equal([...got, ...more.map((e) => e.id)], allIds)
-  assert.equal(rest.stats.startedAt, { source: 'opensearch:events', sort: cursor })
+  assert.equal(rest.stats.startedAt, { kind: 'opensearch', source: 'opensearch:events', key: undefined, sort: cursor })
 })
 
 test('throttled searches (429) are retried and nothing is lost', async () => {

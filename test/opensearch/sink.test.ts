@@ -10,7 +10,7 @@ import { HydratorError } from '../../lib/errors.js'
 import { positionOf, setPosition } from '../../lib/position.js'
 import type { ItemFailure, SinkResult } from '../../lib/types.js'
 import { sinkContract } from '../contract.js'
-import { events as makeEvents, tracked } from '../helpers.js'
+import { at, events as makeEvents, tracked } from '../helpers.js'
 import { startOpenSearchServer, type OpenSearchTestServer } from '../servers/opensearch-server.js'
 
 const test = suite('toOpenSearch')
@@ -181,7 +181,7 @@ test('an item still rejected when attempts run out fails with its _id; the rest 
   const index = await freshIndex()
   server.faults.bulkItem = ({ id }) => (id === 'e5' ? 429 : undefined)
   const failures: ItemFailure[] = []
-  const input = Array.from({ length: 10 }, (_, i) => setPosition(ev(i), { source: 'test', line: i + 1 }))
+  const input = Array.from({ length: 10 }, (_, i) => setPosition(ev(i), { kind: 'line', source: 'test', file: 'test', line: i + 1, offset: 0 }))
   const result = await toOpenSearch({ client, index, idPath: 'id', retry: { ...fast, attempts: 3 } })(tracked(input).source, {
     onFailure: (f) => failures.push(f),
   })
@@ -190,7 +190,7 @@ test('an item still rejected when attempts run out fails with its _id; the rest 
   assert.is(failures[0]!.code, 'ERR_RETRIES_EXHAUSTED')
   assert.is(failures[0]!.key, 'e5')
   assert.is(failures[0]!.attempts, 3)
-  assert.equal(failures[0]!.position, { source: 'test', line: 6 })
+  assert.equal(failures[0]!.position, { kind: 'line', source: 'test', file: 'test', line: 6, offset: 0 })
   assert.match(failures[0]!.message, /rejected_execution_exception/)
   assertAddsUp(result)
 })
@@ -466,7 +466,7 @@ test(`round trip: ${ROUND_TRIP.toLocaleString()} events -> toOpenSearch -> searc
       const list = perAgg.get(e.detail.aggregateId) ?? []
       list.push(e.detail.version)
       perAgg.set(e.detail.aggregateId, list)
-      assert.ok(positionOf(e)?.key === e.id)
+      assert.ok(at(positionOf(e))?.key === e.id)
       yield e
     }
   }

@@ -6,7 +6,7 @@ import { map } from '../../lib/stages/map.js'
 import { take } from '../../lib/stages/take.js'
 import { tap } from '../../lib/stages/tap.js'
 import { stageContract } from '../contract.js'
-import { all, events, tracked } from '../helpers.js'
+import { all, events, tracked, at } from '../helpers.js'
 
 const test = suite('map, batch, take, tap')
 const input = events(6)
@@ -24,9 +24,9 @@ test('map drops undefined, fans out arrays, awaits promises and keeps order', as
 })
 
 test('map carries the source position over to the new objects', async () => {
-  const a = setPosition({ n: 1 }, { source: 'x', line: 7 })
+  const a = setPosition({ n: 1 }, { kind: 'line', source: 'x', file: 'x', line: 7, offset: 0 })
   const [out] = await all(map((e: { n: number }) => ({ m: e.n }))(tracked([a]).source))
-  assert.is(positionOf(out)?.line, 7)
+  assert.is(at(positionOf(out))?.line, 7)
 })
 
 test('batch groups in order with a short last batch', async () => {
