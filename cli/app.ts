@@ -235,7 +235,6 @@ async function runLocked(args: RunArgs, io: CliIo, prepared: Prepared): Promise<
     cwd: io.cwd,
     stdin: io.stdin,
     stdout: io.stdout,
-    dryRun: Boolean(args.dryRun),
     mapping,
     table: args.table,
     batchSize,

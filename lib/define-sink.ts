@@ -1,5 +1,5 @@
 import { setImmediate as nextTurn } from 'node:timers/promises'
-import { HydratorError, errorCode, errorMessage, isConfigError } from './errors.js'
+import { HydratorError, errorCode, errorMessage, isConfigError, type ErrorCode } from './errors.js'
 import type { SettledEvent } from './checkpoint/tracker.js'
 import { positionOf } from './position.js'
 import { FailureSamples } from './report/failures.js'
@@ -10,8 +10,8 @@ import { capText } from './util/text.js'
 /** How one write of a batch ended, in the order of the batch. */
 export interface WriteOutcome {
   readonly status: Outcome
-  /** For `failed`: a stable code, e.g. ERR_WRITE_REJECTED. */
-  readonly code?: string
+  /** For `failed`: a stable code (ERR_WRITE_REJECTED, ...) or the target's own (a SQLSTATE, an AWS error name). */
+  readonly code?: ErrorCode | (string & {})
   /** For `failed`: the target's own message, naming the key. */
   readonly message?: string
   /** The key of the row or item, for the report. */
@@ -72,8 +72,6 @@ export interface SinkDriver<In, W> {
 
 /** Options every built-in sink takes. */
 export interface SinkOptions extends AbortOptions {
-  /** Write nothing; count and preview what would be written. @default false */
-  readonly dryRun?: boolean
   /** Events per write request. */
   readonly batchSize?: number
   /** Bytes per write request, when the driver can size writes. */
@@ -125,7 +123,8 @@ export function defineSink<In, W = In>(
   const sinkName = driver.uri.split(':')[0] || 'sink'
 
   const sink = async function sink(source: AsyncIterable<In>, context: SinkContext = {}): Promise<SinkResult> {
-    const dryRun = context.dryRun ?? options.dryRun ?? false
+    // A dry run reaches a sink one way only: the context run() gives it.
+    const dryRun = context.dryRun ?? false
     const signal = context.signal ?? options.signal
     const tally = context.tally ?? newTally()
     const previewLimit = context.previewLimit ?? options.previewLimit ?? 5

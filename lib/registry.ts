@@ -26,7 +26,6 @@ export interface FactoryContext {
   /** What `-` reads (`json:-`) and writes (`ndjson:-`). @default process.stdin / process.stdout */
   readonly stdin?: import('node:stream').Readable
   readonly stdout?: import('node:stream').Writable
-  readonly dryRun: boolean
   /** Storage mapping from --column/--key/--version-column/--delete-when (sinks). */
   readonly mapping?: Mapping
   /** --table (the URI's ?table= wins). */

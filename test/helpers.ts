@@ -114,7 +114,6 @@ export function factoryContext(overrides: Partial<FactoryContext> = {}): Factory
   return {
     env: { AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test', AWS_REGION: 'us-east-1' },
     cwd: process.cwd(),
-    dryRun: false,
     flags: {},
     onClose: (fn) => closers.push(fn),
     closers,

@@ -202,7 +202,6 @@ async function dynamoSink(uri: ParsedUri, context: FactoryContext) {
     mapping: context.mapping,
     // the report's: an ?endpoint= may hold credentials
     uri: redactUri(uri.uri),
-    dryRun: context.dryRun,
     ...(context.batchSize !== undefined ? { batchSize: context.batchSize } : {}),
     ...(context.concurrency !== undefined ? { concurrency: context.concurrency } : {}),
     ...(context.retry ? { retry: context.retry } : {}),

@@ -22,7 +22,6 @@ async function eventBridgeSink(uri: ParsedUri, context: FactoryContext) {
   const envelope = parseEnvelopeOption(context.flags.envelope, context.cwd)
   const options = {
     eventBusName,
-    dryRun: context.dryRun,
     replayName: replayNameFlag(context.flags),
     checkBus: boolParam(uri, 'check', true)!,
     envelopeDefaults: { ...(config.region ? { region: config.region } : {}), ...arnParts(eventBusName) },

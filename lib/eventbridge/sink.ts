@@ -251,7 +251,6 @@ export function toEventBridge(options: ToEventBridgeOptions): Sink<unknown> {
       {
         batchSize,
         concurrency: options.concurrency,
-        dryRun: options.dryRun,
         signal: options.signal,
         previewLimit: options.previewLimit,
       },

@@ -221,7 +221,6 @@ export function invocationSink(invoker: Invoker, options: InvokeOptions): Sink<u
       {
         batchSize: 1,
         concurrency: concurrency + maxBuffered,
-        dryRun: options.dryRun,
         signal: options.signal,
         previewLimit: options.previewLimit,
       },

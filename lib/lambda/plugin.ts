@@ -15,7 +15,6 @@ function invokeOptions(context: FactoryContext) {
   const envelope = parseEnvelopeOption(context.flags.envelope, context.cwd)
   const maxBuffered = typeof context.flags.maxBuffered === 'number' ? context.flags.maxBuffered : undefined
   return {
-    dryRun: context.dryRun,
     replayName: replayNameFlag(context.flags),
     ...(envelope ? { envelope } : {}),
     ...(context.concurrency !== undefined ? { concurrency: context.concurrency } : {}),

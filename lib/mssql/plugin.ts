@@ -127,7 +127,6 @@ async function createMssqlSink(uri: ParsedUri, context: FactoryContext): Promise
     mapping: context.mapping,
     mode: target.mode,
     uri: target.uri,
-    dryRun: context.dryRun,
     ...(context.batchSize !== undefined ? { batchSize: context.batchSize } : {}),
     ...(context.concurrency !== undefined ? { concurrency: context.concurrency } : {}),
     ...(context.retry !== undefined ? { retry: context.retry } : {}),

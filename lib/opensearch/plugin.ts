@@ -231,7 +231,6 @@ async function openSearchSink(uri: ParsedUri, context: FactoryContext): Promise<
   const options = {
     index,
     uri: target.display,
-    dryRun: context.dryRun,
     ...(context.mapping
       ? { mapping: context.mapping }
       : { idPath: idPath!, ...(versionPath !== undefined ? { versionPath } : {}), ...(deleteWhen !== undefined ? { deleteWhen } : {}) }),

@@ -118,7 +118,6 @@ async function postgresSink(uri: ParsedUri, context: FactoryContext): Promise<Si
     mapping: context.mapping,
     mode,
     uri: display,
-    dryRun: context.dryRun,
     ...(context.batchSize !== undefined ? { batchSize: context.batchSize } : {}),
     concurrency,
     ...(context.retry ? { retry: context.retry } : {}),

@@ -33,7 +33,6 @@ function context(closers: (() => unknown)[]): FactoryContext {
   return {
     env: {},
     cwd: process.cwd(),
-    dryRun: false,
     flags: {},
     onClose: (fn) => {
       closers.push(fn)

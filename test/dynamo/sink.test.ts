@@ -437,7 +437,7 @@ test('checks options when called', () => {
 test('a dry run writes nothing and previews the requests', async () => {
   const table = await freshTable()
   const events: Ev[] = Array.from({ length: 12 }, (_, i) => ({ id: `p${i}`, status: 's' }))
-  const result = await toDynamo<Ev>({ client: doc, tableName: table, mapping: simpleMapping, dryRun: true })(from(events))
+  const result = await toDynamo<Ev>({ client: doc, tableName: table, mapping: simpleMapping })(from(events), { dryRun: true })
   addsUp(result)
   assert.is(result.dryRun, true)
   assert.is(result.written, 12)
@@ -503,7 +503,6 @@ test('the dynamo: sink URI writes through the mapping', async () => {
   const sink = await registry.createSink(`dynamo:${table}?endpoint=${encodeURIComponent(server.endpoint)}&region=us-east-1`, {
     env: { AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test' },
     cwd: process.cwd(),
-    dryRun: false,
     flags: {},
     mapping: simpleMapping,
     batchSize: 10,
@@ -519,7 +518,7 @@ test('the dynamo: sink URI writes through the mapping', async () => {
   for (const close of closers) await close()
   assert.is((await readAll(table)).length, 33)
   try {
-    await registry.createSink(`dynamo:${table}`, { env: {}, cwd: '.', dryRun: false, flags: {}, onClose: () => {} })
+    await registry.createSink(`dynamo:${table}`, { env: {}, cwd: '.', flags: {}, onClose: () => {} })
     assert.unreachable()
   } catch (error) {
     assert.is((error as HydratorError).code, 'ERR_USAGE')

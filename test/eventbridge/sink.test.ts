@@ -189,7 +189,7 @@ test('a missing bus fails at open, before any event is read', async () => {
 })
 
 test('a dry run previews the entries and puts nothing', async () => {
-  const result = await toEventBridge({ client, eventBusName: 'orders', dryRun: true, replayName: 'dry', retry: fast })(tracked(events(7)).source)
+  const result = await toEventBridge({ client, eventBusName: 'orders', replayName: 'dry', retry: fast })(tracked(events(7)).source, { dryRun: true })
   assertCounts(result)
   assert.is(result.written, 7)
   assert.is(result.previews.length, 5)

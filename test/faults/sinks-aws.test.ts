@@ -552,7 +552,6 @@ test('the client the dynamo: scheme builds times out a hung request (?timeoutMs=
   const context: FactoryContext = {
     env: { AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test' },
     cwd: process.cwd(),
-    dryRun: false,
     flags: {},
     mapping: { columns: { id: 'detail.aggregateId', version: 'detail.version', type: 'detail-type', eventId: 'id' }, key: ['id'] },
     batchSize: 10,

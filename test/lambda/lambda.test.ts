@@ -270,7 +270,7 @@ test('replayName sets EventBridge\'s replay-name field on the payload, leaving t
 
 test('a dry run previews the payloads, counts them and invokes nothing', async () => {
   const before = server.requests
-  const result = await toLambda({ client, functionName: 'projector', dryRun: true, replayName: 'dry', retry: fast })(tracked(events(8)).source)
+  const result = await toLambda({ client, functionName: 'projector', replayName: 'dry', retry: fast })(tracked(events(8)).source, { dryRun: true })
   assertCounts(result)
   assert.is(result.dryRun, true)
   assert.is(result.written, 8)

@@ -163,7 +163,7 @@ test('envelope mapping and the replay marker apply as for lambda:', async () => 
 })
 
 test('a dry run loads the module, previews the payloads and calls nothing', async () => {
-  const result = await toLambdaLocal({ handler: RECORDER, dryRun: true })(tracked(events(3)).source)
+  const result = await toLambdaLocal({ handler: RECORDER })(tracked(events(3)).source, { dryRun: true })
   assertCounts(result)
   assert.is(result.written, 3)
   assert.is(result.previews.length, 3)
@@ -185,7 +185,6 @@ test('the lambda-local: scheme resolves the module against the working directory
   const context: FactoryContext = {
     env: {},
     cwd: path.resolve('test/fixtures'),
-    dryRun: false,
     flags: { replayName: 'cli-run' },
     concurrency: 4,
     orderKey: 'detail.aggregateId',

@@ -8,7 +8,7 @@ import { Registry, parseUri, type FactoryContext } from '../../lib/registry.js'
 import { setPosition } from '../../lib/position.js'
 import { toSqlServer, type ToSqlServerOptions } from '../../lib/mssql/sink.js'
 import { MAX_STATEMENT_PARAMETERS } from '../../lib/mssql/statements.js'
-import type { SinkResult } from '../../lib/types.js'
+import type { SinkContext, SinkResult } from '../../lib/types.js'
 import { startTdsServer, type RecordedStatement, type TdsServer } from '../servers/tds-server.js'
 
 // The behaviour below runs against the TDS test server (test/servers/tds-server.ts) through the real
@@ -58,8 +58,8 @@ async function rows(t: Target, name: string, orderBy = 'id'): Promise<Record<str
   return result.recordset.map((r: Record<string, unknown>) => ({ ...r }))
 }
 
-function write(t: Target, events: readonly unknown[], options: Partial<ToSqlServerOptions> = {}): Promise<SinkResult> {
-  return toSqlServer({ pool: t.pool, table: 'dbo.hydrator_users', mapping: USERS, retry: FAST, ...options })(from(events))
+function write(t: Target, events: readonly unknown[], options: Partial<ToSqlServerOptions> = {}, context: SinkContext = {}): Promise<SinkResult> {
+  return toSqlServer({ pool: t.pool, table: 'dbo.hydrator_users', mapping: USERS, retry: FAST, ...options })(from(events), context)
 }
 
 async function rejects(promise: Promise<unknown>, code: string, pattern?: RegExp): Promise<HydratorError> {
@@ -187,7 +187,7 @@ function behaviour(test: Test, target: () => Target): void {
 
   test('writes nothing in a dry run and previews the rows', async () => {
     const t = target()
-    const result = await write(t, [user('u1', 1), user('u2', 1, {}, 'UserDeleted')], { dryRun: true })
+    const result = await write(t, [user('u1', 1), user('u2', 1, {}, 'UserDeleted')], {}, { dryRun: true })
     assert.equal([result.dryRun, result.written, result.previews.length], [true, 2, 2])
     assert.equal(result.previews[1], { op: 'delete', table: '[dbo].[hydrator_users]', key: { id: 'u2' }, row: (result.previews[1] as { row: unknown }).row })
     assert.equal(await rows(t, 'hydrator_users'), [])
@@ -454,7 +454,7 @@ SqlServer('the test server rejects what SQL Server rejects, with its error numbe
 
 SqlServer('the mssql: and sqlserver: schemes build the sink from a URI and report it without the password', async () => {
   const closers: (() => Promise<void> | void)[] = []
-  const context: FactoryContext = { env: {}, cwd: process.cwd(), dryRun: false, mapping: USERS, flags: {}, onClose: (fn) => closers.push(fn), retry: FAST }
+  const context: FactoryContext = { env: {}, cwd: process.cwd(), mapping: USERS, flags: {}, onClose: (fn) => closers.push(fn), retry: FAST }
   const registry = new Registry().register(mssqlPlugin)
   assert.equal(registry.sinkSchemes(), ['mssql', 'sqlserver'])
   const base = `${server.user}:${encodeURIComponent(server.password)}@127.0.0.1:${server.port}/${server.database}`

@@ -50,7 +50,7 @@ const allIds = Array.from({ length: TOTAL }, (_, i) => makeEvent(i).id)
 
 function context(env: Record<string, string> = {}): FactoryContext & { closers: (() => unknown)[] } {
   const closers: (() => unknown)[] = []
-  return { env, cwd: process.cwd(), dryRun: false, flags: {}, onClose: (fn) => closers.push(fn), closers }
+  return { env, cwd: process.cwd(), flags: {}, onClose: (fn) => closers.push(fn), closers }
 }
 
 test.before(async () => {

@@ -43,7 +43,7 @@ function ev(i: number, extra: Partial<Ev> = {}): Ev {
 
 function context(env: Record<string, string> = {}, extra: Partial<FactoryContext> = {}): FactoryContext & { closers: (() => unknown)[] } {
   const closers: (() => unknown)[] = []
-  return { env, cwd: process.cwd(), dryRun: false, flags: {}, onClose: (fn) => closers.push(fn), closers, ...extra }
+  return { env, cwd: process.cwd(), flags: {}, onClose: (fn) => closers.push(fn), closers, ...extra }
 }
 
 test.before(async () => {

@@ -262,12 +262,12 @@ test('bad options fail when the sink is made, echoing the value', (context) => {
 
 test('a dry run checks the table, writes nothing and previews the rows', async (context) => {
   await orders(context.sql, 'dry')
-  const result = adds(await sink(context, { table: 'dry', dryRun: true })(from([event('a', 1), event('b', 2)])))
+  const result = adds(await sink(context, { table: 'dry' })(from([event('a', 1), event('b', 2)]), { dryRun: true }))
   assert.is(result.dryRun, true)
   assert.is(result.written, 2)
   assert.equal(result.previews[0], { table: 'public.dry', op: 'upsert', key: { id: 'a' }, version: 1, row: { id: 'a', version: 1, amount: 10 } })
   assert.equal(await rowsOf(context.sql, 'dry'), [])
-  const missing = await rejection(sink(context, { table: 'dry_missing', dryRun: true })(neverRead()))
+  const missing = await rejection(sink(context, { table: 'dry_missing' })(neverRead(), { dryRun: true }))
   assert.is(missing.code, 'ERR_TARGET_NOT_FOUND')
 })
 
