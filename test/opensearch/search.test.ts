@@ -3,10 +3,11 @@ import * as assert from 'uvu/assert'
 import { Client } from '@opensearch-project/opensearch'
 import { searchOpenSearch } from '../../lib/opensearch/search.js'
 import { openSearchPlugin } from '../../lib/opensearch/plugin.js'
-import { parseUri, type FactoryContext } from '../../lib/registry.js'
+import { parseUri } from '../../lib/registry.js'
 import { positionOf } from '../../lib/position.js'
 import { HydratorError } from '../../lib/errors.js'
 import { startOpenSearchServer, type OpenSearchTestServer } from '../servers/opensearch-server.js'
+import { factoryContext } from '../helpers.js'
 
 const test = suite('searchOpenSearch')
 
@@ -48,10 +49,8 @@ async function drain<T>(source: AsyncIterable<T>): Promise<T[]> {
 
 const allIds = Array.from({ length: TOTAL }, (_, i) => makeEvent(i).id)
 
-function context(env: Record<string, string> = {}): FactoryContext & { closers: (() => unknown)[] } {
-  const closers: (() => unknown)[] = []
-  return { env, cwd: process.cwd(), flags: {}, onClose: (fn) => closers.push(fn), closers }
-}
+/** The CLI's factory context, with only the environment given. */
+const context = (env: Record<string, string> = {}) => factoryContext({ env })
 
 test.before(async () => {
   server = await startOpenSearchServer()

@@ -10,7 +10,7 @@ import { HydratorError } from '../../lib/errors.js'
 import { positionOf, setPosition } from '../../lib/position.js'
 import type { ItemFailure, SinkResult } from '../../lib/types.js'
 import { sinkContract } from '../contract.js'
-import { at, events as makeEvents, tracked } from '../helpers.js'
+import { at, events as makeEvents, tracked, factoryContext } from '../helpers.js'
 import { startOpenSearchServer, type OpenSearchTestServer } from '../servers/opensearch-server.js'
 
 const test = suite('toOpenSearch')
@@ -41,10 +41,8 @@ function ev(i: number, extra: Partial<Ev> = {}): Ev {
   return { id: `e${i}`, n: i, time: new Date(Date.UTC(2024, 0, 1) + i * 1000).toISOString(), ...extra }
 }
 
-function context(env: Record<string, string> = {}, extra: Partial<FactoryContext> = {}): FactoryContext & { closers: (() => unknown)[] } {
-  const closers: (() => unknown)[] = []
-  return { env, cwd: process.cwd(), flags: {}, onClose: (fn) => closers.push(fn), closers, ...extra }
-}
+/** The CLI's factory context, with only the environment (and what `extra` adds) given. */
+const context = (env: Record<string, string> = {}, extra: Partial<FactoryContext> = {}) => factoryContext({ env, ...extra })
 
 test.before(async () => {
   server = await startOpenSearchServer()
