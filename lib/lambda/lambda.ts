@@ -142,23 +142,17 @@ export function invocationSink(invoker: Invoker, options: InvokeOptions): Sink<u
 
   const attempt = async (run: RunState, invocation: Invocation, context: DriverContext): Promise<WriteOutcome> => {
     let attempts = 0
-    // p-retry rejects with the abort reason even after an attempt that succeeded when the signal
-    // fired meanwhile; the invocation happened, so keep its result rather than report a failure.
-    let completed: InvokeResult | undefined
     try {
+      // withRetry keeps an attempt's result even if p-retry rejects after it (a signal meanwhile).
       const result = await withRetry(
         async (n) => {
           attempts = n
           if (run.bucket) await run.bucket.acquire(context.signal)
-          completed = await invoker.invoke(invocation, context)
-          return completed
+          return invoker.invoke(invocation, context)
         },
         retry,
         { isRetryable: (e) => invoker.isRetryable(e), onRetry: (reason) => context.retried(reason), signal: context.signal },
-      ).catch((error: unknown) => {
-        if (completed) return completed
-        throw error
-      })
+      )
       if (result.ok) return { status: 'written', key: invocation.id, attempts }
       return {
         status: 'failed',
