@@ -3,7 +3,7 @@ import { HydratorError, errorCode, errorMessage, isConfigError, type ErrorCode }
 import type { SettledEvent } from './checkpoint/tracker.js'
 import { positionOf } from './position.js'
 import { FailureSamples } from './report/failures.js'
-import type { AbortOptions, ItemFailure, Outcome, Sink, SinkCapabilities, SinkContext, SinkResult, SinkTally } from './types.js'
+import type { AbortOptions, ItemFailure, Outcome, Sink, SinkCapabilities, SinkContext, SinkPlan, SinkResult, SinkTally, SkipReason } from './types.js'
 import { assertInteger } from './util/options.js'
 import { capText } from './util/text.js'
 
@@ -19,6 +19,8 @@ export interface WriteOutcome {
   readonly attempts?: number
   /** The write was a delete (counted in `deleted` as well as `written`). */
   readonly deleted?: boolean
+  /** For `skipped`: why (`stale`, `duplicateInBatch`, `deleteOfMissing`, ...). */
+  readonly reason?: SkipReason
   /**
    * What the sink needs to resume exactly just after this event (the NDJSON sink: the file's
    * length after its line); a checkpoint records the state of the last event it covers.
@@ -66,9 +68,24 @@ export interface SinkDriver<In, W> {
   write(batch: readonly W[], context: DriverContext): Promise<readonly WriteOutcome[]>
   /** What a dry run shows for a write. @default the write itself */
   preview?(write: W): unknown
+  /**
+   * Dry runs that show a plan: reads the target's current state for the writes of a batch (read-only
+   * queries) and says, per write in batch order, what the real write would do. Without it a dry run
+   * counts every write as written. The driver keeps the planned state of the keys it planned (in a
+   * {@link PlanOverlay}) so a key planned again is judged against that, as the real run would be.
+   */
+  plan?(batch: readonly W[], context: DriverContext): Promise<readonly PlannedWrite[]>
+  /** False once the plan's overlay forgot keys (see {@link PlanOverlay}). @default true */
+  planIsExact?(): boolean
   /** Releases connections; called once, also after errors. */
   close?(): Promise<void>
 }
+
+/** What the real write of one event would do, as a dry run found it. */
+export type PlannedWrite =
+  | { readonly op: 'insert' | 'update' | 'delete'; readonly key?: unknown; readonly current?: unknown; readonly next?: unknown }
+  | { readonly op: 'skip'; readonly reason: SkipReason; readonly key?: unknown; readonly current?: unknown; readonly next?: unknown }
+  | { readonly op: 'fail'; readonly code: string; readonly message: string; readonly key?: unknown }
 
 /** Options every built-in sink takes. */
 export interface SinkOptions extends AbortOptions {
@@ -90,7 +107,44 @@ function deferred(): { promise: Promise<void>; resolve: () => void } {
 
 /** A fresh set of sink counters. */
 export function newTally(): SinkTally {
-  return { received: 0, written: 0, skipped: 0, failed: 0, retries: {} }
+  return { received: 0, written: 0, skipped: 0, failed: 0, retries: {}, skippedBy: {} }
+}
+
+/**
+ * The planned state of the keys a dry run has planned (exists, version), so a key planned again is
+ * judged against the earlier planned write rather than the target's unchanged state. Bounded: past
+ * `maxKeys` it forgets the oldest keys and the plan is no longer exact (`exact` turns false).
+ *
+ * @example
+ * const overlay = new PlanOverlay<{ exists: boolean; version?: number }>()
+ * const state = overlay.get(key) ?? await readFromTarget(key)
+ */
+export class PlanOverlay<S> {
+  readonly #states = new Map<string, S>()
+  #forgot = false
+  constructor(readonly maxKeys = 1_000_000) {}
+
+  get exact(): boolean {
+    return !this.#forgot
+  }
+
+  get(key: string): S | undefined {
+    return this.#states.get(key)
+  }
+
+  /** Whether the key was planned (its planned state may be undefined: deleted). */
+  has(key: string): boolean {
+    return this.#states.has(key)
+  }
+
+  set(key: string, state: S): void {
+    this.#states.delete(key)
+    this.#states.set(key, state)
+    if (this.#states.size > this.maxKeys) {
+      this.#states.delete(this.#states.keys().next().value as string)
+      this.#forgot = true
+    }
+  }
 }
 
 interface Pending<W> {
@@ -131,6 +185,29 @@ export function defineSink<In, W = In>(
     const samples = new FailureSamples()
     const previews: unknown[] = []
     let deleted = 0
+    // A dry run of a driver that can read its target plans each batch instead of writing it.
+    const planning = dryRun && driver.plan !== undefined
+    const plan = { wouldInsert: 0, wouldUpdate: 0, wouldDelete: 0, wouldSkip: 0 }
+    const outcomesOfPlan = (planned: readonly PlannedWrite[]): WriteOutcome[] =>
+      planned.map((p) => {
+        if (previews.length < previewLimit && p.op !== 'fail') previews.push(p)
+        switch (p.op) {
+          case 'insert':
+            plan.wouldInsert++
+            return { status: 'written', key: p.key }
+          case 'update':
+            plan.wouldUpdate++
+            return { status: 'written', key: p.key }
+          case 'delete':
+            plan.wouldDelete++
+            return { status: 'written', deleted: true, key: p.key }
+          case 'skip':
+            plan.wouldSkip++
+            return { status: 'skipped', reason: p.reason, key: p.key }
+          default:
+            return { status: 'failed', code: p.code, message: p.message, key: p.key }
+        }
+      })
     const retried = (reason: string) => {
       tally.retries[reason] = (tally.retries[reason] ?? 0) + 1
     }
@@ -165,6 +242,8 @@ export function defineSink<In, W = In>(
           if (outcome.deleted) deleted++
         } else if (outcome.status === 'skipped') {
           tally.skipped++
+          const reason = outcome.reason ?? 'other'
+          tally.skippedBy[reason] = (tally.skippedBy[reason] ?? 0) + 1
         } else {
           fail(batch[i]!.event, {
             code: outcome.code ?? 'ERR_WRITE_REJECTED',
@@ -203,11 +282,9 @@ export function defineSink<In, W = In>(
       if (fatal) throw fatal
       inFlightCount++
       for (const k of keys) keyCounts.set(k, (keyCounts.get(k) ?? 0) + 1)
-      const promise: Promise<void> = driver
-        .write(
-          batch.map((p) => p.write),
-          driverContext,
-        )
+      const writes = batch.map((p) => p.write)
+      const work = planning ? driver.plan!(writes, driverContext).then(outcomesOfPlan) : driver.write(writes, driverContext)
+      const promise: Promise<void> = work
         .then(
           (outcomes) => settle(batch, outcomes),
           (error) => {
@@ -251,7 +328,7 @@ export function defineSink<In, W = In>(
           if (signal?.aborted) break
           continue
         }
-        if (dryRun) {
+        if (dryRun && !planning) {
           if (previews.length < previewLimit) previews.push(driver.preview ? driver.preview(write) : write)
           tally.written++
           settledOne(event, WRITTEN)
@@ -306,6 +383,8 @@ export function defineSink<In, W = In>(
       previews,
       retries: { ...tally.retries },
       ...(deleted > 0 ? { deleted } : {}),
+      skippedBy: { ...tally.skippedBy },
+      ...(planning ? { plan: { ...plan, exact: driver.planIsExact?.() ?? true } satisfies SinkPlan } : {}),
     }
   }
   // The report names the sink by its URI even when it fails before resolving.

@@ -408,6 +408,8 @@ export async function run(options: RunOptions): Promise<RunReport> {
       deleted: result?.deleted ?? 0,
       previews: result?.previews ?? [],
       retries: { ...tally.retries },
+      skippedBy: { ...tally.skippedBy },
+      ...(result?.plan ? { plan: result.plan } : {}),
     },
     failures: { count: totalFailures(), samples: allSamples },
     stages: stageCounts,

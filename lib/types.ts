@@ -28,6 +28,33 @@ export interface SinkTally {
   failed: number
   /** Retries made, by reason (e.g. `ThrottlingException: 3`). */
   readonly retries: Record<string, number>
+  /** Skips by reason (`stale: 6`, `duplicateInBatch: 2`). */
+  readonly skippedBy: Record<string, number>
+}
+
+/**
+ * Why an event was deliberately not applied: `stale` (the target holds this version or a newer
+ * one), `duplicateInBatch` (a later event of the same key in the batch supersedes it),
+ * `deleteOfMissing` (a delete of a row that is not there), or a sink's own reason.
+ */
+export type SkipReason = 'stale' | 'duplicateInBatch' | 'deleteOfMissing' | (string & {})
+
+/**
+ * What a dry run found the target would do, read from its current state without writing: the
+ * counts equal the real run's on the same state (`written` = inserts + updates + deletes).
+ */
+export interface SinkPlan {
+  readonly wouldInsert: number
+  readonly wouldUpdate: number
+  readonly wouldDelete: number
+  readonly wouldSkip: number
+  /**
+   * False when the plan could not follow every key: it remembers the planned state of at most a
+   * bounded number of keys, so on a bigger run a key planned again after that may be judged against
+   * the target's state rather than the earlier planned write (counted as an insert where the real
+   * run updates it, or written where it would be stale).
+   */
+  readonly exact: boolean
 }
 
 /** What a sink did: the sink part of the run report. */
@@ -49,6 +76,10 @@ export interface SinkResult {
   readonly retries: Readonly<Record<string, number>>
   /** Deletes among `written`, for storage sinks with a delete mapping. */
   readonly deleted?: number
+  /** Skips by reason. */
+  readonly skippedBy?: Readonly<Record<string, number>>
+  /** A dry run of a sink that reads its target's state: what the run would do. */
+  readonly plan?: SinkPlan
 }
 
 /** Options every cancellable call takes. */

@@ -21,9 +21,18 @@ export function formatReport(report: RunReport, { samples = 10 }: { samples?: nu
   lines.push(`  filter   ${n(report.filter.matched)} matched, ${n(report.filter.unmatched)} unmatched${pre}`)
   const verb = report.dryRun ? 'would write' : 'written'
   const deleted = report.sink.deleted ? ` (${n(report.sink.deleted)} deletes)` : ''
+  const reasons = Object.entries(report.sink.skippedBy ?? {}).filter(([, count]) => count > 0)
+  const why = reasons.length > 0 ? ` (${reasons.map(([reason, count]) => `${reason} ${n(count)}`).join(', ')})` : ''
   lines.push(
-    `  sink     ${report.sink.uri}: ${n(report.sink.written)} ${verb}${deleted}, ${n(report.sink.skipped)} skipped, ${n(report.sink.failed)} failed`,
+    `  sink     ${report.sink.uri}: ${n(report.sink.written)} ${verb}${deleted}, ${n(report.sink.skipped)} ${report.dryRun ? 'would skip' : 'skipped'}${why}, ${n(report.sink.failed)} failed`,
   )
+  const plan = report.sink.plan
+  if (plan) {
+    lines.push(
+      `  plan     would insert ${n(plan.wouldInsert)}, update ${n(plan.wouldUpdate)}, delete ${n(plan.wouldDelete)}, skip ${n(plan.wouldSkip)}` +
+        (plan.exact ? ' (read from the target; the real run on the same state does the same)' : ' (approximate: too many keys to follow them all)'),
+    )
+  }
   const retries = Object.entries(report.sink.retries)
   if (retries.length > 0) lines.push(`  retries  ${retries.map(([why, count]) => `${why} x${count}`).join(', ')}`)
   if (report.error) lines.push(`  stopped  ${report.error.code}: ${report.error.message}`)
@@ -47,9 +56,16 @@ export function formatReport(report: RunReport, { samples = 10 }: { samples?: nu
   }
   if (report.dryRun && report.sink.previews.length > 0) {
     lines.push(`  previews (first ${report.sink.previews.length}):`)
+    const clip = (text: string) => (text.length > 200 ? `${text.slice(0, 197)}...` : text)
     for (const p of report.sink.previews) {
-      const text = stringifyTagged(p)
-      lines.push(`    ${text.length > 200 ? `${text.slice(0, 197)}...` : text}`)
+      const planned = plan && p && typeof p === 'object' && 'op' in p ? (p as { op: string; key?: unknown; current?: unknown; next?: unknown; reason?: string }) : undefined
+      if (planned) {
+        const key = planned.key !== undefined ? ` ${stringifyTagged(planned.key)}` : ''
+        const reason = planned.reason ? ` (${planned.reason})` : ''
+        lines.push(`    ${planned.op}${key}${reason}`)
+        if (planned.current !== undefined) lines.push(`      now:  ${clip(stringifyTagged(planned.current))}`)
+        if (planned.next !== undefined) lines.push(`      then: ${clip(stringifyTagged(planned.next))}`)
+      } else lines.push(`    ${clip(stringifyTagged(p))}`)
     }
   }
   return lines.join('\n') + '\n'

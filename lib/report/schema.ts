@@ -109,8 +109,23 @@ const reportProperties = {
       skipped: Count,
       failed: Count,
       deleted: Count,
-      previews: Type.Array(Type.Unknown()),
+      previews: Type.Array(Type.Unknown(), { description: 'dry runs: the first few writes, or with a plan { op, key, current, next, reason }' }),
       retries: Type.Record(Type.String(), Count),
+      skippedBy: Type.Record(Type.String(), Count, {
+        description: 'skips by reason: stale (the target holds this version or a newer one), duplicateInBatch (a later event of the key supersedes it), deleteOfMissing (a delete of a row that is not there), or a sink\'s own',
+      }),
+      plan: Type.Optional(
+        Type.Object(
+          {
+            wouldInsert: Count,
+            wouldUpdate: Count,
+            wouldDelete: Count,
+            wouldSkip: Count,
+            exact: Type.Boolean({ description: 'false when the plan forgot keys (a very large run): counts of keys planned again may differ from the real run' }),
+          },
+          { additionalProperties: false, description: "a dry run's reading of the target: what the real run would do on the same state" },
+        ),
+      ),
     },
     { additionalProperties: false },
   ),

@@ -185,7 +185,7 @@ test('a missing function fails at open, before any event is read', async () => {
 
 test('a function that disappears mid-run stops the run with ERR_TARGET_NOT_FOUND', async () => {
   server.inject((call) => (call.count >= 3 ? { status: 404, errorType: 'ResourceNotFoundException', message: 'Function not found' } : undefined))
-  const tally = { received: 0, written: 0, skipped: 0, failed: 0, retries: {} }
+  const tally = { received: 0, written: 0, skipped: 0, failed: 0, retries: {}, skippedBy: {} }
   try {
     await toLambda({ client, functionName: 'projector', retry: fast })(tracked(events(10)).source, { tally })
     assert.unreachable('should have thrown')
