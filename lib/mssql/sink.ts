@@ -7,7 +7,9 @@ import { validateRetryPolicy, withRetry, type RetryPolicy } from '../retry.js'
 import { defineSink, type DriverContext, type SinkOptions, type WriteOutcome } from '../define-sink.js'
 import { NUMERIC_TYPES, encodeValue, type Mssql, type TargetColumn } from './encode.js'
 import { CommitUnknownError, asHydratorError, describeSqlServerError, isTransient, rejectionMessage, retryReasonOf } from './errors.js'
-import { METADATA_SQL, chunked, parseTableName, quoteIdentifier, sqlStatements, type Statement } from './statements.js'
+import { nearNames, orList } from '../util/near.js'
+import { sqlServerPlanner } from './plan.js'
+import { METADATA_SQL, TABLES_SQL, chunked, parseTableName, quoteIdentifier, sqlStatements, type Statement } from './statements.js'
 
 /**
  * What the sink needs of an `mssql` ConnectionPool (`new sql.ConnectionPool(config)`, connected).
@@ -38,18 +40,26 @@ export interface ToSqlServerOptions extends SinkOptions {
   readonly retry?: RetryPolicy
   /** The URI shown in the report. @default `mssql:<schema>.<table>` */
   readonly uri?: string
+  /**
+   * Dry runs: how many keys the plan remembers the planned state of, so that a key planned again is
+   * judged against its planned write; past it the oldest are forgotten and the plan is marked not exact.
+   * @default 1_000_000
+   */
+  readonly maxPlannedKeys?: number
 }
 
 /**
  * A sink that writes events as rows of a SQL Server table through an `mssql` pool. In `upsert` mode
  * each batch is one transaction of `MERGE ... WITH (HOLDLOCK)` statements keyed on the mapping's key:
  * a row is inserted, or updated when the event's version is higher than the row's (an equal or lower
- * version is skipped), and events matching `deleteWhen` delete the row under the same guard.
- * Same-key events in a batch are collapsed to the one sequential application would leave (the others
- * are skipped); batches that share a key never run at once. A row the server rejects (NULL in a NOT
- * NULL column, a CHECK, a conversion) becomes a failure with its key and SQL Server's message while
- * the rest of the batch is written; lost connections and deadlocks are retried with backoff. `append`
- * mode INSERTs every event. Values are typed parameters, never text in the statement.
+ * version is skipped as `stale`), and events matching `deleteWhen` delete the row under the same
+ * guard (a delete of a row that is not there is skipped as `deleteOfMissing`). Same-key events in a
+ * batch are collapsed to the one sequential application would leave (the others are skipped as
+ * `duplicateInBatch`); batches that share a key never run at once. A dry run reads the stored rows
+ * of each batch's keys and plans what the real run would do (`sink.plan`). A row the server rejects
+ * (NULL in a NOT NULL column, a CHECK, a conversion) becomes a failure with its key and SQL Server's
+ * message while the rest of the batch is written; lost connections and deadlocks are retried with
+ * backoff. `append` mode INSERTs every event. Values are typed parameters, never text in the statement.
  *
  * @example
  * const pool = await new sql.ConnectionPool(config).connect()
@@ -84,6 +94,7 @@ export function toSqlServer(options: ToSqlServerOptions): Sink {
     throw new HydratorError('ERR_INVALID_OPTION', 'append mode inserts every event; a version column (--version-column) needs mode `upsert`')
   }
   const batchSize = assertInteger('batchSize', options.batchSize ?? 200, 1)
+  const maxPlannedKeys = options.maxPlannedKeys === undefined ? undefined : assertInteger('maxPlannedKeys', options.maxPlannedKeys, 1)
   const retry = validateRetryPolicy(options.retry)
   const keyColumns = mapping.key
   const versionColumn = mapping.versionColumn
@@ -132,17 +143,21 @@ export function toSqlServer(options: ToSqlServerOptions): Sink {
               const applied = new Set((result.recordset ?? []).map((r) => Number(r.row)))
               chunk.forEach((i, r) => {
                 // No OUTPUT row: the version guard kept the newer row (or there was nothing to update).
-                if (!applied.has(r) && versionColumn !== undefined) outcomes[i] = { status: 'skipped', key: keyObject(writes[i]!) }
+                if (!applied.has(r) && versionColumn !== undefined) outcomes[i] = { status: 'skipped', reason: 'stale', key: keyObject(writes[i]!) }
               })
             }
             for (const chunk of chunked(deletes, deleteColumns.length)) {
               const result = await run(tx.request(), statements.delete(chunk.map((i) => writes[i]!)))
               const sets = (result.recordsets ?? []) as unknown as Record<string, unknown>[][]
+              const deleted = new Set((sets[0] ?? []).map((r) => Number(r.row)))
               const kept = new Set((sets[1] ?? []).map((r) => Number(r.row)))
               chunk.forEach((i, r) => {
-                // A row the version guard kept is skipped; a row that is gone (now, or before) is the
-                // state the delete asked for, so it counts as a delete, as in the Postgres sink.
-                outcomes[i] = kept.has(r) ? { status: 'skipped', key: keyObject(writes[i]!) } : { status: 'written', key: keyObject(writes[i]!), deleted: true }
+                // Deleted (in the OUTPUT), kept by the version guard, or there was no row to delete,
+                // and then the delete changed nothing.
+                const key = keyObject(writes[i]!)
+                outcomes[i] = deleted.has(r)
+                  ? { status: 'written', key, deleted: true }
+                  : { status: 'skipped', reason: kept.has(r) ? 'stale' : 'deleteOfMissing', key }
               })
             }
           }
@@ -166,10 +181,50 @@ export function toSqlServer(options: ToSqlServerOptions): Sink {
     )
   }
 
+  /** Tables and views of the schema with a name like the one not found, as `schema.table`. */
+  const nearTables = async (): Promise<string[]> => {
+    const request = pool.request()
+    request.input('schema', sql!.NVarChar(128), schema)
+    const result = await request.query(TABLES_SQL)
+    const names = (result.recordset ?? []).map((r: Record<string, unknown>) => String(r.TABLE_NAME))
+    return nearNames(table, names).map((n) => `${schema}.${n}`)
+  }
+
+  const planner = sqlServerPlanner({
+    mode,
+    columnNames,
+    keyColumns,
+    versionColumn,
+    keyObject,
+    statement: statements.planRead,
+    maxKeys: maxPlannedKeys,
+    previewRows: options.previewLimit ?? 5,
+    async query(statement, context) {
+      try {
+        const result = await withRetry(() => run(pool.request(), statement), retry, {
+          isRetryable: isTransient,
+          onRetry: (reason) => context.retried(reason),
+          signal: context.signal,
+          reasonOf: retryReasonOf,
+        })
+        return result.recordset ?? []
+      } catch (error) {
+        const fatal = asHydratorError(error, target)
+        if (fatal) throw fatal
+        if (!isTransient(error)) throw error
+        const attempts = (error as { attempts?: number }).attempts
+        throw new HydratorError('ERR_RETRIES_EXHAUSTED', `gave up reading ${target} after ${attempts} attempts: ${describeSqlServerError(error)}`, { cause: error })
+      }
+    },
+    // What is neither passing nor a broken table or login is a key the column cannot take, as in a write.
+    rejection: (error) => (error instanceof HydratorError ? undefined : rejectionMessage(error, target)),
+  })
+
   return defineSink<unknown, RowWrite>(
     {
       uri,
       async open(context) {
+        planner.reset()
         sql = await loadMssql()
         let result: IResult<Record<string, unknown>>
         try {
@@ -188,7 +243,9 @@ export function toSqlServer(options: ToSqlServerOptions): Sink {
         }
         const rows = result.recordset ?? []
         if (rows.length === 0) {
-          throw new HydratorError('ERR_TARGET_NOT_FOUND', `table ${target} was not found (or the login cannot see it); create it before hydrating`)
+          const near = await nearTables().catch(() => [])
+          const hint = near.length ? ` (did you mean ${orList(near.map((n) => `\`${n}\``))}?)` : ''
+          throw new HydratorError('ERR_TARGET_NOT_FOUND', `table ${target} was not found (or the login cannot see it)${hint}; create it before hydrating`)
         }
         columns = new Map(rows.map((r) => [String(r.COLUMN_NAME).toLowerCase(), { name: String(r.COLUMN_NAME), dataType: String(r.DATA_TYPE).toLowerCase() }]))
         const missing = columnNames.filter((c) => !columns.has(c.toLowerCase()))
@@ -210,7 +267,9 @@ export function toSqlServer(options: ToSqlServerOptions): Sink {
       },
       prepare: (event) => compiled.toRow(event),
       keyOf: mode === 'upsert' ? (w) => w.keyString : undefined,
-      preview: (w) => ({ op: mode === 'append' ? 'insert' : w.op, table: target, key: keyObject(w), row: w.row }),
+      // A dry run reads the table and plans each batch as the write below would apply it.
+      plan: (batch, context) => planner.plan(batch, context),
+      planIsExact: () => planner.exact,
       async write(batch, context) {
         const outcomes: WriteOutcome[] = new Array(batch.length)
         let survivors: number[]
@@ -218,7 +277,7 @@ export function toSqlServer(options: ToSqlServerOptions): Sink {
           const collapsed = collapseByKey(batch)
           survivors = collapsed.survivors
           collapsed.survivorOf.forEach((s, i) => {
-            if (s !== i) outcomes[i] = { status: 'skipped', key: keyObject(batch[i]!) }
+            if (s !== i) outcomes[i] = { status: 'skipped', reason: 'duplicateInBatch', key: keyObject(batch[i]!) }
           })
         } else {
           survivors = [...batch.keys()]

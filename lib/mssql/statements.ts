@@ -22,6 +22,9 @@ export const METADATA_SQL =
   'SELECT [COLUMN_NAME], [DATA_TYPE], [CHARACTER_MAXIMUM_LENGTH], [IS_NULLABLE] FROM INFORMATION_SCHEMA.COLUMNS ' +
   'WHERE [TABLE_SCHEMA] = @schema AND [TABLE_NAME] = @table ORDER BY [ORDINAL_POSITION];'
 
+/** The tables and views of `@schema`, for suggestions when a table is not found. */
+export const TABLES_SQL = 'SELECT [TABLE_NAME] FROM INFORMATION_SCHEMA.TABLES WHERE [TABLE_SCHEMA] = @schema;'
+
 /** One typed parameter of a statement, `@p0`. */
 export interface Param {
   readonly name: string
@@ -51,6 +54,11 @@ export interface SqlStatements {
   readonly merge: (rows: readonly RowWrite[]) => Statement
   readonly delete: (rows: readonly RowWrite[]) => Statement
   readonly insert: (rows: readonly RowWrite[]) => Statement
+  /**
+   * Dry runs: reads the stored rows of the given keys (distinct), returning for each row found the
+   * ordinal of its key (`row`) and its version (`v`); with `full`, every mapped column too (`m0`, ...).
+   */
+  readonly planRead: (rows: readonly RowWrite[], full: boolean) => Statement
   /** The columns a delete binds per row: the key, and the version column when there is one. */
   readonly deleteColumns: readonly string[]
 }
@@ -117,7 +125,19 @@ export function sqlStatements({ target, columnNames, keyColumns, versionColumn, 
     return { sql: `INSERT INTO ${target} (${columnNames.map(q).join(', ')}) VALUES ${text};`, params }
   }
 
-  return { merge: mergeStatement, delete: deleteStatement, insert: insertStatement, deleteColumns }
+  // Keys are matched by SQL Server, as the MERGE matches them (the column's collation decides), and
+  // each row found comes back with the ordinal of its key.
+  const planRead = (rows: readonly RowWrite[], full: boolean): Statement => {
+    const { text, params } = valuesList(rows, keyColumns, true)
+    const version = versionColumn === undefined ? '' : `, t.${q(versionColumn)} AS [v]`
+    const columns = full ? columnNames.map((c, i) => `, t.${q(c)} AS [m${i}]`).join('') : ''
+    return {
+      sql: `SELECT s.${q(ORDINAL)} AS [row]${version}${columns} FROM (VALUES ${text}) AS s (${sourceColumns(keyColumns)}) INNER JOIN ${target} AS t ON ${on};`,
+      params,
+    }
+  }
+
+  return { merge: mergeStatement, delete: deleteStatement, insert: insertStatement, planRead, deleteColumns }
 }
 
 /**

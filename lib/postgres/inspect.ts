@@ -2,6 +2,7 @@ import { HydratorError } from '../errors.js'
 import type { CompiledMapping } from '../mapping.js'
 import { splitQualifiedName } from '../util/sql-names.js'
 import type { PostgresClient } from './client.js'
+import { nearNames, orList } from '../util/near.js'
 import { quoteIdent, quoteName, type Column, type Table } from './statements.js'
 
 const RELKINDS: Record<string, string> = {
@@ -58,12 +59,8 @@ export async function inspectTable(
     }
   }
   if (!relation) {
-    const similar = await client.unsafe(
-      `select n.nspname || '.' || c.relname as name from pg_catalog.pg_class c join pg_catalog.pg_namespace n on n.oid = c.relnamespace
-       where c.relkind in ('r', 'p', 'v', 'f') and lower(c.relname) = lower($1) and n.nspname not in ('pg_catalog', 'information_schema') limit 5`,
-      [name.exact.at(-1)],
-    )
-    const hint = similar.length ? ` (found: ${similar.map((r) => String(r.name)).join(', ')})` : ''
+    const near = await nearTables(client, name).catch(() => [])
+    const hint = near.length ? ` (did you mean ${orList(near.map((n) => `\`${n}\``))}?)` : ''
     throw new HydratorError(
       'ERR_TARGET_NOT_FOUND',
       `table \`${given}\` does not exist${name.exact.length === 1 ? ' in the search path' : ''}${hint}; create it first, or check --table`,
@@ -158,4 +155,29 @@ export async function inspectTable(
   }
   const qualified = `${quoteIdent(String(relation.schema))}.${quoteIdent(String(relation.name))}`
   return { qualified, display, columns }
+}
+
+/**
+ * Tables and views with a name like the one not found, at most 3, as the user would write them: bare
+ * when in the search path (quoted if case or characters need it), else schema-qualified. An unqualified
+ * name is compared with the table names of every schema, a qualified one with `schema.table`.
+ */
+async function nearTables(client: PostgresClient, name: TableName): Promise<string[]> {
+  const tables = await client.unsafe(
+    `select n.nspname::text as schema, c.relname::text as name, pg_catalog.pg_table_is_visible(c.oid) as visible
+     from pg_catalog.pg_class c join pg_catalog.pg_namespace n on n.oid = c.relnamespace
+     where c.relkind in ('r', 'p', 'v', 'f') and n.nspname not in ('pg_catalog', 'information_schema') and n.nspname not like 'pg\\_%'
+     order by 3 desc, 1, 2 limit 10000`,
+  )
+  const bare = (part: string) => (/^[a-z_][a-z0-9_$]*$/.test(part) ? part : quoteIdent(part))
+  const shown = new Map<string, string>()
+  for (const t of tables) {
+    const schema = String(t.schema)
+    const table = String(t.name)
+    const compared = name.exact.length === 1 ? table : `${schema}.${table}`
+    // The first of a name wins: visible tables are listed first.
+    if (!shown.has(compared)) shown.set(compared, t.visible === true && name.exact.length === 1 ? bare(table) : `${bare(schema)}.${bare(table)}`)
+  }
+  const given = name.exact.length === 1 ? name.exact[0]! : name.exact.join('.')
+  return nearNames(given, [...shown.keys()]).map((n) => shown.get(n)!)
 }

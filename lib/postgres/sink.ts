@@ -9,6 +9,7 @@ import { copyRows } from './copy.js'
 import { columnArrays, toText, type PgWrite } from './encode.js'
 import { configError, connectionError, isAmbiguousLoss, isRetryable, isRowRejection, rejectionMessage } from './errors.js'
 import { inspectTable, parseTableName } from './inspect.js'
+import { postgresPlanner } from './plan.js'
 import { closeStalled, postgresSocket } from './socket.js'
 import { buildStatements, type Target } from './statements.js'
 
@@ -50,6 +51,12 @@ export interface ToPostgresOptions extends SinkOptions {
    * @default undefined (no limit)
    */
   readonly timeoutMs?: number
+  /**
+   * Dry runs: how many keys the plan remembers the planned state of, so that a key planned again is
+   * judged against its planned write; past it the oldest are forgotten and the plan is marked not exact.
+   * @default 1_000_000
+   */
+  readonly maxPlannedKeys?: number
 }
 
 /**
@@ -58,9 +65,11 @@ export interface ToPostgresOptions extends SinkOptions {
  * The table, every mapped column and the unique index for the key are checked before any event is
  * read (ERR_TARGET_NOT_FOUND, ERR_TARGET_SCHEMA, ERR_AUTH). A row the database rejects fails alone
  * (ERR_WRITE_REJECTED with its key and PostgreSQL's message); the rest of its batch is written. A
- * lost connection retries the batch, whose transaction guarantees it is never half applied. Stale
- * versions (older or equal) and same-key events superseded in a batch are skipped. Objects and
- * arrays go to json/jsonb columns as JSON; `.` maps the whole event.
+ * lost connection retries the batch, whose transaction guarantees it is never half applied. Skips
+ * say why: `stale` (an older or equal version), `duplicateInBatch` (a same-key event superseded in
+ * its batch), `deleteOfMissing` (a delete of a row that is not there). A dry run reads the stored
+ * rows of each batch's keys and plans what the real run would do (`sink.plan`). Objects and arrays
+ * go to json/jsonb columns as JSON; `.` maps the whole event.
  *
  * @example
  * import postgres from 'postgres'
@@ -99,10 +108,11 @@ export function toPostgres<In = unknown>(options: ToPostgresOptions): Sink<In> {
   }
   const retry = validateRetryPolicy(options.retry)
   const timeoutMs = options.timeoutMs === undefined ? undefined : assertInteger('timeoutMs', options.timeoutMs, 1)
+  const maxPlannedKeys = options.maxPlannedKeys === undefined ? undefined : assertInteger('maxPlannedKeys', options.maxPlannedKeys, 1)
   if (timeoutMs !== undefined) {
     const clientOptions = (sql as { options?: { socket?: unknown; ssl?: unknown } }).options
     if (clientOptions?.socket !== postgresSocket) {
-      throw new HydratorError('ERR_INVALID_OPTION', '`timeoutMs` needs a client made with `postgres(url, { socket: postgresSocket })`: the sink closes stalled connections through it')
+      throw new HydratorError('ERR_INVALID_OPTION', '`timeoutMs` needs a client made with `postgresClient(url)` (or `postgres(url, { socket: postgresSocket })`): the sink closes stalled connections through it')
     }
     if (clientOptions.ssl) {
       throw new HydratorError('ERR_INVALID_OPTION', '`timeoutMs` does not work over TLS yet: leave it out, or set `statement_timeout` and TCP keepalives on the client')
@@ -159,10 +169,11 @@ export function toPostgres<In = unknown>(options: ToPostgresOptions): Sink<In> {
       for (const r of rows) {
         if (r.op === 'd') {
           const i = dels[Number(r.o) - 1]!
-          // Not deleted although the row is there: the version guard kept it.
-          outcomes[i] = !r.deleted && r.present === true
-            ? { status: 'skipped', key: keyOf(writes[i]!.row) }
-            : { status: 'written', deleted: true, key: keyOf(writes[i]!.row) }
+          // Not deleted: the version guard kept the row, or there was none (`present` reads the
+          // snapshot from before the statement), and then the delete changed nothing.
+          outcomes[i] = r.deleted
+            ? { status: 'written', deleted: true, key: keyOf(writes[i]!.row) }
+            : { status: 'skipped', reason: r.present === true ? 'stale' : 'deleteOfMissing', key: keyOf(writes[i]!.row) }
         } else {
           const i = ups[Number(r.o) - 1]!
           outcomes[i] = { status: 'written', key: keyOf(writes[i]!.row) }
@@ -170,7 +181,7 @@ export function toPostgres<In = unknown>(options: ToPostgresOptions): Sink<In> {
       }
     }
     // Upserts not returned: the version guard kept the stored row.
-    for (let i = 0; i < writes.length; i++) outcomes[i] ??= { status: 'skipped', key: keyOf(writes[i]!.row) }
+    for (let i = 0; i < writes.length; i++) outcomes[i] ??= { status: 'skipped', reason: 'stale', key: keyOf(writes[i]!.row) }
     return outcomes
   }
 
@@ -245,7 +256,7 @@ export function toPostgres<In = unknown>(options: ToPostgresOptions): Sink<In> {
         const survivor = candidates[survivorOf[j]!]!
         if (survivor === i) return
         const won = outcomes[survivor]!
-        if (won.status !== 'failed') outcomes[i] = { status: 'skipped', key: keyOf(batch[i]!.row) }
+        if (won.status !== 'failed') outcomes[i] = { status: 'skipped', reason: 'duplicateInBatch', key: keyOf(batch[i]!.row) }
         else if (won.code === 'ERR_WRITE_REJECTED') next.push(i)
         else outcomes[i] = { ...won, key: keyOf(batch[i]!.row) }
       })
@@ -285,10 +296,34 @@ export function toPostgres<In = unknown>(options: ToPostgresOptions): Sink<In> {
     return outcomes
   }
 
+  const planner = postgresPlanner({
+    mode,
+    columnNames,
+    keyIndexes,
+    versionColumn: mapping.versionColumn,
+    keyObject: keyOf,
+    statements: () => target!.statements,
+    maxKeys: maxPlannedKeys,
+    previewRows: options.previewLimit ?? 5,
+    async query(text, parameters, context) {
+      try {
+        return await withRetry(() => deadline(async () => sql.unsafe(text, parameters, { prepare: true })), retry, call(context))
+      } catch (error) {
+        const config = configError(error, target!.display)
+        if (config) throw config
+        if (!isRetryable(error)) throw error
+        const attempts = (error as { attempts?: number }).attempts
+        throw new HydratorError('ERR_RETRIES_EXHAUSTED', `gave up reading ${target!.display} after ${attempts ?? 1} attempts: ${errorMessage(error)}`, { cause: error })
+      }
+    },
+    rejection: (error) => (isRowRejection(error) ? rejectionMessage(error, target!.display) : undefined),
+  })
+
   const sink = defineSink<In, PgWrite>(
     {
       uri,
       async open(context) {
+        planner.reset()
         const table = await withRetry(
           () => deadline(() => inspectTable(sql, tableName, options.table, compiled, mode === 'upsert')),
           { ...retry, attempts: Math.min(retry.attempts, 3) },
@@ -314,13 +349,9 @@ export function toPostgres<In = unknown>(options: ToPostgresOptions): Sink<In> {
       },
       keyOf: (write) => write.row.keyString,
       sizeOf: (write) => write.texts.reduce((n, t) => n + (t === null ? 1 : t.length + 3), 0),
-      preview: (write) => ({
-        table: target?.display ?? options.table,
-        op: mode === 'append' ? 'insert' : write.row.op,
-        key: keyOf(write.row),
-        ...(write.row.version !== undefined ? { version: write.row.version } : {}),
-        ...(write.row.op === 'delete' ? {} : { row: write.row.row }),
-      }),
+      // A dry run reads the table and plans each batch as the write below would apply it.
+      plan: (batch, context) => planner.plan(batch, context),
+      planIsExact: () => planner.exact,
       write: (batch, context) => (mode === 'append' ? writeAppend(batch, context) : writeUpserts(batch, context)),
     },
     // COPY rows are cheap: append batches are larger (measured: 1000 beat 500 and 2000).

@@ -31,6 +31,13 @@ export interface Statements {
   readonly copy: string
   /** Column indexes a delete sends: the key columns, then the version column. */
   readonly deleteColumns: readonly number[]
+  /**
+   * Dry runs: reads the stored rows of a batch's keys (parameters: one text[] per key column),
+   * returning per key its input ordinal `o`, whether a row has it (`found`) and the row's version
+   * `v`; `planReadRows` also returns every mapped column as `m<i>`, for previews. Read only.
+   */
+  readonly planRead: string
+  readonly planReadRows: string
 }
 
 /** A double-quoted identifier: embedded quotes doubled, so any name is safe. */
@@ -79,7 +86,17 @@ export function buildStatements(
     `from unnest(${all.map((_, j) => `$${j + 1}::text[]`).join(', ')}) as "__u"(${valueList})`
   const deleteColumns = version >= 0 ? [...keys, version] : [...keys]
   const copy = `copy ${qualified} (${names}) from stdin`
-  if (!withDeletes) return { upsert, insert, copy, deleteColumns }
+  // Keys are cast to the column types and compared in SQL, as ON CONFLICT compares them (uuid
+  // case, citext, numeric 1.0 = 1); each key comes back with its ordinal and whether a row has it.
+  // A left join casts every key whatever the table holds, so a key the column cannot take fails
+  // the read as it fails the write; sorting casts them all before the first row is sent.
+  const read = (extra: string) =>
+    `with "__k" as (${input(keys)}) select "__k"."o" as "o", ("__t".${q(keys[0]!)} is not null) as "found"` +
+    `${version >= 0 ? `, "__t".${q(version)} as "v"` : ''}${extra} ` +
+    `from "__k" left join ${qualified} as "__t" on ${keys.map((c) => `"__t".${q(c)} = "__k"."c${c}"`).join(' and ')} order by 1`
+  const planRead = read('')
+  const planReadRows = read(all.map((c) => `, "__t".${q(c)} as "m${c}"`).join(''))
+  if (!withDeletes) return { upsert, insert, copy, deleteColumns, planRead, planReadRows }
 
   // Deletes and upserts of one batch in one statement (so one transaction): the keys are distinct,
   // so no row is touched twice. `exists` reads the snapshot from before the statement.
@@ -94,5 +111,5 @@ export function buildStatements(
     `exists (select 1 from ${qualified} as "__x" where ${match('"__x"')}) as "present" ` +
     `from "__del" left join "__d" on "__d"."o" = "__del"."o" ` +
     `union all select 'u', "__in"."o", false, false from "__in" join "__w" on ${joinWritten}`
-  return { upsert, mixed, insert, copy, deleteColumns }
+  return { upsert, mixed, insert, copy, deleteColumns, planRead, planReadRows }
 }

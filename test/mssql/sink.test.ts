@@ -109,8 +109,9 @@ function behaviour(test: Test, target: () => Target): void {
     const t = target()
     await write(t, [user('u1', 1), user('u2', 4)])
     const result = await write(t, [user('u1', 2, {}, 'UserDeleted'), user('u2', 3, {}, 'UserDeleted'), user('u9', 1, {}, 'UserDeleted')])
-    // u9 has no row: the table is as the delete asks, so it counts as a delete (as in the Postgres sink).
-    assert.equal([result.written, result.skipped, result.failed, result.deleted], [2, 1, 0, 2])
+    // u9 has no row: the delete changes nothing, so it is skipped, saying why.
+    assert.equal([result.written, result.skipped, result.failed, result.deleted], [1, 2, 0, 1])
+    assert.equal(result.skippedBy, { stale: 1, deleteOfMissing: 1 })
     assert.equal(result.failures, [])
     assert.equal((await rows(t, 'hydrator_users')).map((r) => r.id), ['u2'])
   })
@@ -185,11 +186,12 @@ function behaviour(test: Test, target: () => Target): void {
     await rejects(write(t, [user('u1', 1)], { table: 'dbo.hydrator_textversion', mapping }), 'ERR_TARGET_SCHEMA', /must be a number type/)
   })
 
-  test('writes nothing in a dry run and previews the rows', async () => {
+  test('writes nothing in a dry run and previews the plan', async () => {
     const t = target()
     const result = await write(t, [user('u1', 1), user('u2', 1, {}, 'UserDeleted')], {}, { dryRun: true })
-    assert.equal([result.dryRun, result.written, result.previews.length], [true, 2, 2])
-    assert.equal(result.previews[1], { op: 'delete', table: '[dbo].[hydrator_users]', key: { id: 'u2' }, row: (result.previews[1] as { row: unknown }).row })
+    assert.equal([result.dryRun, result.written, result.skipped, result.previews.length], [true, 1, 1, 2])
+    assert.equal(result.plan, { wouldInsert: 1, wouldUpdate: 0, wouldDelete: 0, wouldSkip: 1, exact: true })
+    assert.equal(result.previews[1], { op: 'skip', reason: 'deleteOfMissing', key: { id: 'u2' } })
     assert.equal(await rows(t, 'hydrator_users'), [])
   })
 

@@ -120,6 +120,7 @@ test('a higher version overwrites, an older or equal one is skipped', async (con
   await context.sql`insert into ver values ('a', 5, 50), ('b', 5, 50)`
   const result = adds(await sink(context, { table: 'ver' })(from([event('a', 3), event('a', 5, { amount: 999 }), event('b', 7), event('c', 1)])))
   assert.equal([result.written, result.skipped, result.failed], [2, 2, 0])
+  assert.equal(result.skippedBy, { duplicateInBatch: 1, stale: 1 })
   assert.equal(await rowsOf(context.sql, 'ver'), [
     { id: 'a', version: 5, amount: 50 },
     { id: 'b', version: 7, amount: 70 },
@@ -132,6 +133,7 @@ test('same-key events in one batch collapse to the highest version, the rest are
   const events = [event('a', 2), event('a', 9), event('b', 1), event('a', 4), event('b', 3)]
   const result = adds(await sink(context, { table: 'dup', batchSize: 10 })(from(events)))
   assert.equal([result.written, result.skipped, result.failed], [2, 3, 0])
+  assert.equal(result.skippedBy, { duplicateInBatch: 3 })
   assert.equal(await rowsOf(context.sql, 'dup'), [
     { id: 'a', version: 9, amount: 90 },
     { id: 'b', version: 3, amount: 30 },
@@ -147,18 +149,19 @@ test('without a version column the last same-key event of a batch wins', async (
   assert.equal(await rowsOf(context.sql, 'last_wins'), [{ id: 'a', amount: 20 }])
 })
 
-test('deletes the row of a delete event, unless the row holds a newer version', async (context) => {
+test('deletes the row of a delete event; a newer row is kept (stale), a missing one is skipped (deleteOfMissing)', async (context) => {
   await orders(context.sql, 'del')
   await context.sql`insert into del values ('a', 1, 10), ('b', 9, 90), ('c', 1, 10)`
   const mapping: Mapping = { ...versioned, deleteWhen: (e: unknown) => (e as { 'detail-type': string })['detail-type'] === 'OrderDeleted' }
   const events = [
     event('a', 2, {}, 'OrderDeleted'), // deletes a
     event('b', 3, {}, 'OrderDeleted'), // stale: b is at 9
-    event('d', 1, {}, 'OrderDeleted'), // nothing to delete: applied, nothing left
+    event('d', 1, {}, 'OrderDeleted'), // nothing to delete: it changes nothing
     event('c', 2), // an upsert in the same batch
   ]
   const result = adds(await sink(context, { table: 'del', mapping })(from(events)))
-  assert.equal([result.written, result.skipped, result.failed, result.deleted], [3, 1, 0, 2])
+  assert.equal([result.written, result.skipped, result.failed, result.deleted], [2, 2, 0, 1])
+  assert.equal(result.skippedBy, { stale: 1, deleteOfMissing: 1 })
   assert.equal(await rowsOf(context.sql, 'del'), [
     { id: 'b', version: 9, amount: 90 },
     { id: 'c', version: 2, amount: 20 },
@@ -169,7 +172,9 @@ test('a delete and an older upsert of one key in a batch leave the row deleted',
   await orders(context.sql, 'del2')
   const mapping: Mapping = { ...versioned, deleteWhen: (e: unknown) => (e as { 'detail-type': string })['detail-type'] === 'OrderDeleted' }
   const result = adds(await sink(context, { table: 'del2', mapping })(from([event('a', 1), event('a', 2, {}, 'OrderDeleted'), event('b', 1)])))
-  assert.equal([result.written, result.skipped, result.deleted], [2, 1, 1])
+  // The batch's net effect on `a` is nothing: the upsert is superseded, and its row never existed.
+  assert.equal([result.written, result.skipped, result.deleted ?? 0], [1, 2, 0])
+  assert.equal(result.skippedBy, { duplicateInBatch: 1, deleteOfMissing: 1 })
   assert.equal(await rowsOf(context.sql, 'del2'), [{ id: 'b', version: 1, amount: 10 }])
 })
 
@@ -260,12 +265,12 @@ test('bad options fail when the sink is made, echoing the value', (context) => {
   )
 })
 
-test('a dry run checks the table, writes nothing and previews the rows', async (context) => {
+test('a dry run checks the table, writes nothing and previews the plan', async (context) => {
   await orders(context.sql, 'dry')
   const result = adds(await sink(context, { table: 'dry' })(from([event('a', 1), event('b', 2)]), { dryRun: true }))
   assert.is(result.dryRun, true)
   assert.is(result.written, 2)
-  assert.equal(result.previews[0], { table: 'public.dry', op: 'upsert', key: { id: 'a' }, version: 1, row: { id: 'a', version: 1, amount: 10 } })
+  assert.equal(result.previews[0], { op: 'insert', key: { id: 'a' }, next: { id: 'a', version: 1, amount: 10 } })
   assert.equal(await rowsOf(context.sql, 'dry'), [])
   const missing = await rejection(sink(context, { table: 'dry_missing' })(neverRead(), { dryRun: true }))
   assert.is(missing.code, 'ERR_TARGET_NOT_FOUND')
