@@ -191,15 +191,10 @@ async function dynamoSink(uri: ParsedUri, context: FactoryContext) {
   checkParams(uri, SINK_PARAMS)
   const tableName = tableOf(uri, context)
   checkNames(uri, context, { table: tableName })
-  if (!context.mapping) {
-    throw new HydratorError(
-      'ERR_USAGE',
-      `the DynamoDB sink \`${uri.uri}\` needs a mapping: --column name=json.path (one per attribute) and --key (the table's key attributes)`,
-    )
-  }
+  // Without --column/--key, each event is the item, its key attributes taken from it.
   const options = {
     tableName,
-    mapping: context.mapping,
+    ...(context.mapping ? { mapping: context.mapping } : {}),
     // the report's: an ?endpoint= may hold credentials
     uri: redactUri(uri.uri),
     ...(context.batchSize !== undefined ? { batchSize: context.batchSize } : {}),

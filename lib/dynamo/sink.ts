@@ -1,4 +1,4 @@
-import type { AttributeValue, TableDescription } from '@aws-sdk/client-dynamodb'
+import type { AttributeValue } from '@aws-sdk/client-dynamodb'
 import { HydratorError, errorMessage } from '../errors.js'
 import { collapseByKey, compileMapping, type CompiledMapping, type Mapping, type RowWrite } from '../mapping.js'
 import type { Sink } from '../types.js'
@@ -9,7 +9,9 @@ import { assertInteger, assertString } from '../util/options.js'
 import { validateRetryPolicy, withRetry, type RetryPolicy } from '../retry.js'
 import { describeTable, keyNames, loadSdk, sendOf, type DynamoClient } from './client.js'
 import { toWrite, type DynamoWrite } from './items.js'
-import { defineSink, type DriverContext, type SinkOptions, type WriteOutcome } from '../define-sink.js'
+import { documentRow, keyAttributesOf, keyProblem, keyStringOf, type KeyAttribute } from './document.js'
+import { planWrite, readStored, storedAfter, type StoredItem } from './plan.js'
+import { defineSink, PlanOverlay, type DriverContext, type PlannedWrite, type SinkOptions, type WriteOutcome } from '../define-sink.js'
 
 /** BatchWriteItem takes at most 25 writes. */
 const MAX_BATCH = 25
@@ -23,8 +25,9 @@ export interface ToDynamoOptions extends SinkOptions {
    * Columns become attributes (objects and arrays become maps and lists; a missing or null value
    * leaves the attribute out); `key` must be the table's key attributes; with `versionColumn`, writes
    * are conditional and only a higher version overwrites.
+   * @default none: each event is the item, its key attributes (the table's KeySchema) taken from it
    */
-  readonly mapping: Mapping
+  readonly mapping?: Mapping
   /** Writes per request: BatchWriteItem items (unversioned) or conditional writes sent together (versioned), 1 to 25. @default 25 */
   readonly batchSize?: number
   /** Batches in flight; two never share a key, so writes to one key stay in order. @default 8 */
@@ -33,29 +36,40 @@ export interface ToDynamoOptions extends SinkOptions {
   readonly retry?: RetryPolicy
   /** The name the report shows. @default `dynamo:<tableName>` */
   readonly uri?: string
+  /**
+   * Keys a dry run's plan follows (their planned key and version); past it the plan forgets the
+   * oldest and says it is no longer exact. @default 1000000
+   */
+  readonly maxPlannedKeys?: number
 }
 
 /**
- * Writes events to a DynamoDB table through the storage mapping. Unversioned: BatchWriteItem in
+ * Writes events to a DynamoDB table: each event as the item (its key attributes, from the table's
+ * KeySchema, taken from the event; one without them, or with a type the table does not declare,
+ * fails with ERR_MAPPING), or through the storage `mapping`. Unversioned: BatchWriteItem in
  * batches of at most 25, same-key writes in a batch collapsed (the last one wins, the others are
- * skipped); UnprocessedItems, throttling, 5xx and dropped connections are retried with exponential
- * backoff and jitter, and an item still not written when attempts run out becomes a failure
- * (ERR_RETRIES_EXHAUSTED) with its key. Versioned (`mapping.versionColumn`): one conditional PutItem
- * or DeleteItem per event, `attribute_not_exists(pk) OR version < :v`; a failed condition is a stale
- * skip. Writes to one key never overtake each other, whatever `concurrency`. An item over 400 KB
- * (ERR_ITEM_TOO_LARGE) or one the table rejects (a wrong key type: ERR_WRITE_REJECTED) fails alone
- * with its key. `open` checks the table with DescribeTable: missing → ERR_TARGET_NOT_FOUND; a key
- * attribute not mapped → ERR_TARGET_SCHEMA.
+ * skipped as `duplicateInBatch`); UnprocessedItems, throttling, 5xx and dropped connections are
+ * retried with exponential backoff and jitter, and an item still not written when attempts run out
+ * becomes a failure (ERR_RETRIES_EXHAUSTED) with its key. Versioned (`mapping.versionColumn`): one
+ * conditional PutItem or DeleteItem per event, `attribute_not_exists(pk) OR version < :v`; a failed
+ * condition is a `stale` skip. Deletes are DeleteItem requests returning the old item, so a delete of
+ * an item that is not there is a `deleteOfMissing` skip. Writes to one key never overtake each other,
+ * whatever `concurrency`. An item over 400 KB (ERR_ITEM_TOO_LARGE) or one the table rejects (a wrong
+ * key type: ERR_WRITE_REJECTED) fails alone with its key. `open` checks the table with DescribeTable:
+ * missing → ERR_TARGET_NOT_FOUND; a key attribute not mapped → ERR_TARGET_SCHEMA. A dry run reads
+ * the stored key and version of each batch's items (BatchGetItem) and plans what the write would do.
  *
  * @example
+ * const client = DynamoDBDocumentClient.from(new DynamoDBClient({}))
+ * await pipe(readJsonLines('events.ndjson'), toDynamo({ client, tableName: 'events' })) // events as items
  * const result = await pipe(readJsonLines('events.ndjson'), toDynamo({
- *   client: DynamoDBDocumentClient.from(new DynamoDBClient({})), tableName: 'orders',
+ *   client, tableName: 'orders',
  *   mapping: { columns: { id: 'detail.orderId', version: 'detail.version', status: 'detail.status' }, key: ['id'], versionColumn: 'version' },
  * }))
  */
 export function toDynamo<In = unknown>(options: ToDynamoOptions): Sink<In> {
   if (!options || typeof options !== 'object') {
-    throw new HydratorError('ERR_INVALID_OPTION', 'toDynamo expects an options object with `client`, `tableName` and `mapping`')
+    throw new HydratorError('ERR_INVALID_OPTION', 'toDynamo expects an options object with `client`, `tableName` and optionally `mapping`')
   }
   const { client, tableName } = options
   if (!client || typeof (client as { send?: unknown }).send !== 'function') {
@@ -63,21 +77,33 @@ export function toDynamo<In = unknown>(options: ToDynamoOptions): Sink<In> {
   }
   assertString('tableName', tableName)
   assertDynamoName('tableName', tableName, 'table')
-  const compiled = compileMapping(options.mapping)
+  const compiled = options.mapping === undefined ? undefined : compileMapping(options.mapping)
   const batchSize = assertInteger('batchSize', options.batchSize ?? MAX_BATCH, 1, MAX_BATCH)
   const concurrency = assertInteger('concurrency', options.concurrency ?? 8, 1)
   const retry = validateRetryPolicy(options.retry)
-  const driver = dynamoDriver(client, tableName, compiled, retry, options.uri ?? `dynamo:${tableName}`)
+  const maxPlannedKeys = assertInteger('maxPlannedKeys', options.maxPlannedKeys ?? 1_000_000, 1)
+  const driver = dynamoDriver(client, tableName, compiled, retry, options.uri ?? `dynamo:${tableName}`, maxPlannedKeys)
   return defineSink<In, DynamoWrite>(driver, { ...options, batchSize, concurrency })
 }
 
-function dynamoDriver(client: DynamoClient, tableName: string, compiled: CompiledMapping, retry: Required<RetryPolicy>, uri: string) {
+function dynamoDriver(
+  client: DynamoClient,
+  tableName: string,
+  compiled: CompiledMapping | undefined,
+  retry: Required<RetryPolicy>,
+  uri: string,
+  maxPlannedKeys: number,
+) {
   const send = sendOf(client)
-  const versionColumn = compiled.mapping.versionColumn
+  const versionColumn = compiled?.mapping.versionColumn
   let sdk: Awaited<ReturnType<typeof loadSdk>>
   let keyAttributes: string[] = []
+  let keyTypes: KeyAttribute[] = []
+  // Key values in the order of a write's keyString: the mapping's key, or the table's.
+  let keyOrder: readonly string[] = []
+  let overlay = new PlanOverlay<StoredItem>(maxPlannedKeys)
 
-  const keyStringOf = (item: Record<string, unknown>) => JSON.stringify(compiled.mapping.key.map((k) => item[k]))
+  const itemKeyString = (item: Record<string, unknown>) => keyStringOf(keyOrder.map((k) => item[k]))
 
   const requestOf = (w: DynamoWrite) => (w.op === 'put' ? { PutRequest: { Item: w.attributes } } : { DeleteRequest: { Key: w.attributes } })
 
@@ -109,7 +135,11 @@ function dynamoDriver(client: DynamoClient, tableName: string, compiled: Compile
     let attempts = 0
     const input: Record<string, unknown> = { TableName: tableName }
     if (w.op === 'put') input.Item = w.attributes
-    else input.Key = w.attributes
+    else {
+      input.Key = w.attributes
+      // The old item tells a delete that removed something from one that found nothing.
+      input.ReturnValues = 'ALL_OLD'
+    }
     if (versionColumn !== undefined && w.version !== undefined) {
       input.ConditionExpression = 'attribute_not_exists(#pk) OR #version < :version'
       input.ExpressionAttributeNames = { '#pk': keyAttributes[0], '#version': versionColumn }
@@ -121,7 +151,7 @@ function dynamoDriver(client: DynamoClient, tableName: string, compiled: Compile
     // Whether an earlier attempt may have been applied although it failed (no answer, or a 5xx).
     let maybeApplied = false
     try {
-      await withRetry(
+      const out = await withRetry(
         (attempt) => {
           attempts = attempt
           return send(command())
@@ -139,6 +169,10 @@ function dynamoDriver(client: DynamoClient, tableName: string, compiled: Compile
           onRetry: (reason) => context.retried(reason),
         },
       )
+      // An earlier attempt whose answer was lost may have been the one that deleted it.
+      if (w.op === 'delete' && !out.Attributes && !maybeApplied) {
+        return { status: 'skipped', reason: 'deleteOfMissing', key: w.key, attempts, message: 'no item with this key to delete' }
+      }
       return done(w, attempts)
     } catch (error) {
       if (awsErrorName(error) === 'ConditionalCheckFailedException') {
@@ -146,6 +180,7 @@ function dynamoDriver(client: DynamoClient, tableName: string, compiled: Compile
         if (maybeApplied && storedVersion(error, versionColumn) === w.version) return done(w, attempts)
         return {
           status: 'skipped',
+          reason: 'stale',
           key: w.key,
           attempts,
           message: `stale: stored version is not lower than ${w.version}`,
@@ -171,7 +206,7 @@ function dynamoDriver(client: DynamoClient, tableName: string, compiled: Compile
           const unprocessed = ((out.UnprocessedItems as Record<string, Record<string, { Item?: Record<string, AttributeValue>; Key?: Record<string, AttributeValue> }>[]> | undefined) ?? {})[
             tableName
           ] ?? []
-          const left = new Set(unprocessed.map((r) => keyStringOf(fromAttributeMap(r.PutRequest?.Item ?? r.DeleteRequest?.Key ?? {}))))
+          const left = new Set(unprocessed.map((r) => itemKeyString(fromAttributeMap(r.PutRequest?.Item ?? r.DeleteRequest?.Key ?? {}))))
           const still = remaining.filter((i) => left.has(batch[i]!.keyString))
           // Every unprocessed entry must be one of ours; if one cannot be told apart, claim nothing
           // and send them all again (puts and deletes of distinct keys may safely be repeated).
@@ -215,54 +250,89 @@ function dynamoDriver(client: DynamoClient, tableName: string, compiled: Compile
     }
   }
 
+  /** The writes of a batch that reach the table: no `problem`, one per key (the others collapsed). */
+  const survivorsOf = (batch: readonly DynamoWrite[], skip: (i: number, w: DynamoWrite) => void, fail: (i: number, w: DynamoWrite) => void): number[] => {
+    const live: number[] = []
+    for (let i = 0; i < batch.length; i++) {
+      if (batch[i]!.problem) fail(i, batch[i]!)
+      else live.push(i)
+    }
+    // No key twice in one request: DynamoDB rejects such a batch, and order within it is not kept.
+    const rows = live.map((i) => ({ keyString: batch[i]!.keyString, version: batch[i]!.version }) as RowWrite)
+    const { survivors, survivorOf } = collapseByKey(rows)
+    live.forEach((i, n) => {
+      if (survivorOf[n] !== n) skip(i, batch[i]!)
+    })
+    return survivors.map((n) => live[n]!)
+  }
+
   return {
     uri,
     async open(context: DriverContext) {
       sdk = await loadSdk()
       const table = await describeTable(client, sdk, tableName, undefined, context.signal, retry, (reason) => context.retried(reason))
       keyAttributes = keyNames(table.KeySchema)
-      checkSchema(table, keyAttributes, compiled, tableName)
+      keyTypes = keyAttributesOf(table)
+      keyOrder = compiled ? compiled.mapping.key : keyAttributes
+      if (compiled) checkSchema(keyAttributes, compiled, tableName)
+      overlay = new PlanOverlay<StoredItem>(maxPlannedKeys)
     },
     prepare(event: unknown): DynamoWrite {
-      return toWrite(compiled.toRow(event), keyAttributes)
+      return toWrite(compiled ? compiled.toRow(event) : documentRow(event, keyTypes, tableName), keyAttributes)
     },
     keyOf: (w: DynamoWrite) => w.keyString,
     sizeOf: (w: DynamoWrite) => w.sizeBytes,
-    preview(w: DynamoWrite) {
-      if (w.problem) return { error: w.problem.code, key: w.key }
-      const request = w.op === 'put' ? { PutRequest: { Item: w.item } } : { DeleteRequest: { Key: w.key } }
-      return versionColumn === undefined ? request : { ...request, condition: `attribute_not_exists(${keyAttributes[0]}) OR ${versionColumn} < ${w.version}` }
-    },
     async write(batch: readonly DynamoWrite[], context: DriverContext): Promise<readonly WriteOutcome[]> {
       const outcomes: WriteOutcome[] = new Array(batch.length)
-      const live: number[] = []
-      for (let i = 0; i < batch.length; i++) {
-        const w = batch[i]!
-        if (w.problem) outcomes[i] = { status: 'failed', code: w.problem.code, message: w.problem.message, key: w.key, attempts: 0 }
-        else live.push(i)
+      const keep = survivorsOf(
+        batch,
+        (i, w) => (outcomes[i] = { status: 'skipped', reason: 'duplicateInBatch', key: w.key, message: 'superseded by a later write to the same key in the batch' }),
+        (i, w) => (outcomes[i] = { status: 'failed', code: w.problem!.code, message: w.problem!.message, key: w.key, attempts: 0 }),
+      )
+      const one = async (i: number) => {
+        outcomes[i] = await writeOne(batch[i]!, context)
       }
-      // No key twice in one request: DynamoDB rejects such a batch, and order within it is not kept.
-      const rows = live.map((i) => ({ keyString: batch[i]!.keyString, version: batch[i]!.version }) as RowWrite)
-      const { survivors, survivorOf } = collapseByKey(rows)
-      const keep: number[] = []
-      for (let n = 0; n < live.length; n++) {
-        const i = live[n]!
-        if (survivorOf[n] === n) continue
-        outcomes[i] = { status: 'skipped', key: batch[i]!.key, message: 'superseded by a later write to the same key in the batch' }
-      }
-      for (const n of survivors) keep.push(live[n]!)
-      if (keep.length > 0) {
-        if (versionColumn === undefined) {
-          await writeBatch(batch, keep, outcomes, context)
-        } else {
-          const results = await Promise.all(keep.map((i) => writeOne(batch[i]!, context)))
-          keep.forEach((i, n) => {
-            outcomes[i] = results[n]!
-          })
-        }
+      if (versionColumn !== undefined) {
+        await Promise.all(keep.map(one))
+      } else {
+        // Puts go in BatchWriteItem; deletes one by one, which tells a delete of a missing item apart.
+        // Keys are distinct after collapsing, so the two may run side by side.
+        const puts = keep.filter((i) => batch[i]!.op === 'put')
+        await Promise.all([puts.length > 0 ? writeBatch(batch, puts, outcomes, context) : undefined, ...keep.filter((i) => batch[i]!.op === 'delete').map(one)])
       }
       return outcomes
     },
+    async plan(batch: readonly DynamoWrite[], context: DriverContext): Promise<readonly PlannedWrite[]> {
+      const planned: PlannedWrite[] = new Array(batch.length)
+      const keep = survivorsOf(
+        batch,
+        (i, w) => (planned[i] = { op: 'skip', reason: 'duplicateInBatch', key: w.key, ...(w.op === 'put' ? { next: w.item } : {}) }),
+        (i, w) => (planned[i] = { op: 'fail', code: w.problem!.code, message: w.problem!.message, key: w.key }),
+      )
+      const reach: number[] = []
+      for (const i of keep) {
+        const w = batch[i]!
+        // DynamoDB refuses a key of another type than the table declares, or too long (ValidationException).
+        let problem: ReturnType<typeof keyProblem>
+        for (let k = 0; k < keyTypes.length && !problem; k++) problem = keyProblem(w.key[keyTypes[k]!.name], keyTypes[k]!, k)
+        // The key is in the failure's `key`: one too long to be a key would crowd out the reason.
+        if (problem) planned[i] = { op: 'fail', code: problem.code, message: `${tableName}: ValidationException: ${problem.message}`, key: w.key }
+        else reach.push(i)
+      }
+      // Read only what the plan does not know yet: the key and version attributes of the other keys.
+      const unknown = reach.filter((i) => !overlay.has(batch[i]!.keyString)).map((i) => batch[i]!.key)
+      const projected = versionColumn !== undefined ? [...keyAttributes, versionColumn] : keyAttributes
+      const stored = unknown.length > 0 ? await readStored(send, sdk, tableName, unknown, keyOrder, projected, retry, context.retried) : new Map<string, Record<string, unknown>>()
+      for (const i of reach) {
+        const w = batch[i]!
+        const current = overlay.has(w.keyString) ? overlay.get(w.keyString)! : (stored.get(w.keyString) ?? null)
+        const p = planWrite(w, current, versionColumn)
+        if (p.op !== 'skip') overlay.set(w.keyString, storedAfter(w, versionColumn))
+        planned[i] = p
+      }
+      return planned
+    },
+    planIsExact: () => overlay.exact,
   }
 }
 
@@ -282,7 +352,7 @@ function storedVersion(error: unknown, versionColumn: string | undefined): numbe
   return undefined
 }
 
-function checkSchema(table: TableDescription, keyAttributes: readonly string[], compiled: CompiledMapping, tableName: string): void {
+function checkSchema(keyAttributes: readonly string[], compiled: CompiledMapping, tableName: string): void {
   const columns = compiled.columnNames
   const missing = keyAttributes.filter((k) => !columns.includes(k))
   if (missing.length > 0) {
@@ -302,5 +372,4 @@ function checkSchema(table: TableDescription, keyAttributes: readonly string[], 
   if (version !== undefined && keyAttributes.includes(version)) {
     throw new HydratorError('ERR_TARGET_SCHEMA', `the version column \`${version}\` is a key attribute of table \`${tableName}\`; use another attribute`)
   }
-  void table
 }

@@ -21,6 +21,8 @@ export interface OpenSearchWrite {
   /** The UTF-8 size of `lines`. */
   readonly bytes: number
   readonly row: RowWrite
+  /** For `index`: the document sent (the mapped row or the event), for a dry run's plan. */
+  readonly document?: unknown
 }
 
 /** The result of one item of a `_bulk` answer. */
@@ -65,10 +67,11 @@ export function bulkAction(mapping: SinkMapping, event: unknown): OpenSearchWrit
     meta.version_type = 'external'
   }
   let lines: string
+  let document: unknown
   if (row.op === 'delete') {
     lines = `${JSON.stringify({ delete: meta })}\n`
   } else {
-    const document = mapping.rowIsDocument ? row.row : event
+    document = mapping.rowIsDocument ? row.row : event
     let json: string | undefined
     try {
       json = JSON.stringify(document)
@@ -84,7 +87,7 @@ export function bulkAction(mapping: SinkMapping, event: unknown): OpenSearchWrit
   if (bytes > MAX_DOCUMENT_BYTES) {
     throw new HydratorError('ERR_ITEM_TOO_LARGE', `the document for _id ${JSON.stringify(id)} is ${bytes} bytes, over ${MAX_DOCUMENT_BYTES}`)
   }
-  return { action: row.op === 'delete' ? 'delete' : 'index', id, ...(version !== undefined ? { version } : {}), lines, bytes, row }
+  return { action: row.op === 'delete' ? 'delete' : 'index', id, ...(version !== undefined ? { version } : {}), lines, bytes, row, ...(row.op === 'delete' ? {} : { document }) }
 }
 
 /** The body of a `_bulk` request: the lines of the writes at `indices` of `batch`, in order. */
@@ -107,17 +110,6 @@ export function bulkItems(body: unknown, batch: readonly OpenSearchWrite[], indi
   return indices.map((i, j) => items[j]![batch[i]!.action] ?? Object.values(items[j]!)[0] ?? {})
 }
 
-/** What the dry run shows of a write: the action, its `_id` and version, and the document. */
-export function previewAction(index: string, w: OpenSearchWrite): Record<string, unknown> {
-  return {
-    action: w.action,
-    _index: index,
-    _id: w.id,
-    ...(w.version !== undefined ? { version: w.version, version_type: 'external' } : {}),
-    ...(w.action === 'index' ? { document: JSON.parse(w.lines.slice(w.lines.indexOf('\n') + 1)) as unknown } : {}),
-  }
-}
-
 /** A rejected item's failure message: `orders "o-1": mapper_parsing_exception: ... (caused by)`. */
 export function itemMessage(index: string, w: OpenSearchWrite, item: BulkItemResult): string {
   const e = item.error
@@ -126,18 +118,20 @@ export function itemMessage(index: string, w: OpenSearchWrite, item: BulkItemRes
 }
 
 /**
- * The outcome of one item: written (a delete of a missing document too), skipped as stale (409 on
- * an external version), `'retry'` for a passing rejection (429, 502/503/504), failed otherwise.
- * `maybeApplied` says an earlier attempt of this write lost its answer.
+ * The outcome of one item: written, skipped as `stale` (409 on an external version) or as
+ * `deleteOfMissing` (a delete answered 404 not_found), `'retry'` for a passing rejection (429,
+ * 502/503/504), failed otherwise. `maybeApplied` says an earlier attempt of this write lost its
+ * answer: then a conflict with its own version, or a delete finding nothing, was its own doing.
  */
 export function itemOutcome(index: string, w: OpenSearchWrite, item: BulkItemResult, attempts: number, maybeApplied: boolean): WriteOutcome | 'retry' {
   const status = item.status ?? 0
   if (status >= 200 && status < 300) {
     return { status: 'written', key: w.id, attempts, ...(w.action === 'delete' ? { deleted: true } : {}) }
   }
-  // A delete of a document that is not there: the document is gone, as asked.
+  // A delete of a document that is not there changed nothing, unless an earlier attempt deleted it.
   if (status === 404 && w.action === 'delete' && item.result === 'not_found' && !item.error) {
-    return { status: 'written', key: w.id, attempts, deleted: true }
+    if (maybeApplied) return { status: 'written', key: w.id, attempts, deleted: true }
+    return { status: 'skipped', reason: 'deleteOfMissing', key: w.id, attempts, message: 'no document with this _id to delete' }
   }
   if (status === 409 && item.error?.type === 'version_conflict_engine_exception' && w.version !== undefined) {
     // After a lost answer (a timeout, a dropped connection), the conflict can be with this very
@@ -146,7 +140,7 @@ export function itemOutcome(index: string, w: OpenSearchWrite, item: BulkItemRes
     if (maybeApplied && current && Number(current[1]) === w.version) {
       return { status: 'written', key: w.id, attempts, ...(w.action === 'delete' ? { deleted: true } : {}) }
     }
-    return { status: 'skipped', key: w.id, attempts, message: `stale: ${item.error.reason ?? 'version conflict'}` }
+    return { status: 'skipped', reason: 'stale', key: w.id, attempts, message: `stale: ${item.error.reason ?? 'version conflict'}` }
   }
   if (status === 429 || status === 502 || status === 503 || status === 504) return 'retry'
   return { status: 'failed', code: 'ERR_WRITE_REJECTED', message: itemMessage(index, w, item), key: w.id, attempts }

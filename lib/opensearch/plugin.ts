@@ -216,12 +216,6 @@ async function openSearchSink(uri: ParsedUri, context: FactoryContext): Promise<
   const idPath = param(uri, 'id')
   const versionPath = param(uri, 'version')
   const deleteWhen = jsonParam(uri, 'delete-when', 'an EventBridge pattern') as Mapping['deleteWhen']
-  if (!context.mapping && idPath === undefined) {
-    throw new HydratorError(
-      'ERR_USAGE',
-      'the opensearch sink needs the document _id: add `?id=<json.path>` (optionally `&version=<json.path>`), or pass --column/--key (one key column; --version-column for external versions)',
-    )
-  }
   if (context.mapping && (idPath !== undefined || versionPath !== undefined || deleteWhen !== undefined)) {
     throw new HydratorError('ERR_USAGE', 'give either --column/--key or `?id=`/`version=`/`delete-when=`, not both')
   }
@@ -233,7 +227,8 @@ async function openSearchSink(uri: ParsedUri, context: FactoryContext): Promise<
     uri: target.display,
     ...(context.mapping
       ? { mapping: context.mapping }
-      : { idPath: idPath!, ...(versionPath !== undefined ? { versionPath } : {}), ...(deleteWhen !== undefined ? { deleteWhen } : {}) }),
+      : // Without ?id= the _id is the event's `id`, the document the whole event.
+        { ...(idPath !== undefined ? { idPath } : {}), ...(versionPath !== undefined ? { versionPath } : {}), ...(deleteWhen !== undefined ? { deleteWhen } : {}) }),
     ...(context.batchSize !== undefined ? { batchSize: context.batchSize } : {}),
     ...(context.concurrency !== undefined ? { concurrency: context.concurrency } : {}),
     ...(maxBatchBytes !== undefined ? { maxBatchBytes } : {}),
@@ -247,8 +242,9 @@ async function openSearchSink(uri: ParsedUri, context: FactoryContext): Promise<
 /**
  * The OpenSearch schemes `opensearch:`, `opensearch+http:` and `opensearch+https:`, as source and sink.
  * Source: `opensearch:http://localhost:9200/events?sort=time,id` with `query=<json>`, `slices=4`,
- * `slice=0/4`, `page-size=1000`, `keep-alive=2m`, `after=<json sort values>`. Sink:
- * `opensearch:http://localhost:9200/users?id=detail.id&version=detail.version` or with
+ * `slice=0/4`, `page-size=1000`, `keep-alive=2m`, `after=<json sort values>`. Sink: the whole event
+ * as the document with the event's `id` as `_id`, or
+ * `opensearch:http://localhost:9200/users?id=detail.id&version=detail.version`, or with
  * --column/--key/--version-column/--delete-when; `create=true` creates a missing index,
  * `refresh=true` refreshes it at the end, `max-batch-bytes=`. The index is the path, `?index=`, or
  * (sinks) --table. Credentials: `http://user:pass@host` or OPENSEARCH_USERNAME / OPENSEARCH_PASSWORD;

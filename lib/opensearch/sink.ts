@@ -4,8 +4,9 @@ import { collapseByKey, compileMapping, type Mapping } from '../mapping.js'
 import type { Sink } from '../types.js'
 import { assertInteger, assertString } from '../util/options.js'
 import { validateRetryPolicy, withRetry, type RetryPolicy } from '../retry.js'
-import { defineSink, type DriverContext, type SinkOptions, type WriteOutcome } from '../define-sink.js'
-import { bulkAction, bulkBody, bulkItems, itemMessage, itemOutcome, previewAction, type BulkItemResult, type OpenSearchWrite, type SinkMapping } from './bulk.js'
+import { defineSink, PlanOverlay, type DriverContext, type PlannedWrite, type SinkOptions, type WriteOutcome } from '../define-sink.js'
+import { bulkAction, bulkBody, bulkItems, itemMessage, itemOutcome, type BulkItemResult, type OpenSearchWrite, type SinkMapping } from './bulk.js'
+import { planAction, readDocStates, stateAfter, type DocState } from './plan.js'
 import {
   describeOpenSearchError,
   isRetryableOpenSearchError,
@@ -15,8 +16,8 @@ import {
   openSearchStatus,
 } from './errors.js'
 
-/** The part of an `@opensearch-project/opensearch` Client the sink uses; the caller owns the client and closes it. */
-export type OpenSearchBulkClient = Pick<Client, 'bulk' | 'indices'>
+/** The part of an `@opensearch-project/opensearch` Client the sink uses (`mget` for a dry run's plan); the caller owns the client and closes it. */
+export type OpenSearchBulkClient = Pick<Client, 'bulk' | 'indices' | 'mget'>
 
 /** Options of {@link toOpenSearch}. */
 export interface ToOpenSearchOptions extends SinkOptions {
@@ -27,10 +28,11 @@ export interface ToOpenSearchOptions extends SinkOptions {
   /**
    * The storage mapping: its one key column is the `_id`, `versionColumn` gives external versions,
    * `deleteWhen` picks the events that delete. The document is the mapped columns when the mapping
-   * has columns besides the key and version columns, else the whole event. Give `mapping` or `idPath`.
+   * has columns besides the key and version columns, else the whole event.
+   * @default none: the whole event is the document, its `_id` at `idPath`
    */
   readonly mapping?: Mapping
-  /** Without `mapping`: the JSON path of the `_id` in the event (`detail.id`); the document is the whole event. */
+  /** Without `mapping`: the JSON path of the `_id` in the event (`detail.id`); the document is the whole event. @default 'id' */
   readonly idPath?: string
   /** Without `mapping`: the JSON path of a whole-number version; only a higher version overwrites (`version_type=external`). */
   readonly versionPath?: string
@@ -50,21 +52,30 @@ export interface ToOpenSearchOptions extends SinkOptions {
   readonly refresh?: boolean
   /** The name the report shows. @default `opensearch:<index>` */
   readonly uri?: string
+  /**
+   * Documents a dry run's plan follows (their planned existence and version); past it the plan
+   * forgets the oldest and says it is no longer exact. @default 1000000
+   */
+  readonly maxPlannedKeys?: number
 }
 /**
  * Writes events to an OpenSearch index with `_bulk`, in batches sized by count (`batchSize`) and
  * bytes (`maxBatchBytes`). Each event is an `index` action (or a `delete`, for events matching
- * `deleteWhen`) with its `_id` from the mapping's key; with a version, `version_type=external` makes
- * OpenSearch keep the highest version, and a lower or equal one is a stale skip (409). Items are
- * checked one by one (a bulk answers 200 even when items failed): items rejected with 429 (or
- * 502/503/504) are sent again on their own with exponential backoff, and give up as
+ * `deleteWhen`) of the whole event with its `_id` from the event's `id` (or `idPath`; an event
+ * without one fails with ERR_MAPPING), or of the mapped columns with the mapping's key; with a
+ * version, `version_type=external` makes OpenSearch keep the highest version, and a lower or equal
+ * one is a `stale` skip (409); a delete of a document that is not there is a `deleteOfMissing` skip.
+ * Items are checked one by one (a bulk answers 200 even when items failed): items rejected with 429
+ * (or 502/503/504) are sent again on their own with exponential backoff, and give up as
  * ERR_RETRIES_EXHAUSTED; an item OpenSearch refuses (a value that does not fit the mapping) is a
  * failure with its `_id` and OpenSearch's reason while the rest of the batch is written. Same-`_id`
- * writes in one batch are collapsed (the last, or highest version, wins; the others are skipped), and
- * batches in flight never share an `_id`. `open` checks the index exists (ERR_TARGET_NOT_FOUND)
- * unless `createIndex`.
+ * writes in one batch are collapsed (the last, or highest version, wins; the others are
+ * `duplicateInBatch` skips), and batches in flight never share an `_id`. `open` checks the index
+ * exists (ERR_TARGET_NOT_FOUND) unless `createIndex`. A dry run reads each batch's documents'
+ * existence and `_version` with `_mget` and plans what each action would do.
  *
  * @example
+ * await pipe(readJsonLines('events.ndjson'), toOpenSearch({ client, index: 'events' })) // events as documents, `id` as _id
  * const result = await pipe(readJsonLines('events.ndjson'), toOpenSearch({
  *   client: new Client({ node: 'http://localhost:9200' }), index: 'orders',
  *   mapping: { columns: { id: 'detail.orderId', version: 'detail.version', status: 'detail.status' }, key: ['id'], versionColumn: 'version' },
@@ -72,13 +83,13 @@ export interface ToOpenSearchOptions extends SinkOptions {
  */
 export function toOpenSearch<In = unknown>(options: ToOpenSearchOptions): Sink<In> {
   if (!options || typeof options !== 'object') {
-    throw new HydratorError('ERR_INVALID_OPTION', 'toOpenSearch expects an options object with `client`, `index` and `mapping` or `idPath`')
+    throw new HydratorError('ERR_INVALID_OPTION', 'toOpenSearch expects an options object with `client` and `index`')
   }
   const { client } = options
-  if (!client || typeof client.bulk !== 'function' || !client.indices || typeof client.indices.exists !== 'function') {
+  if (!client || typeof client.bulk !== 'function' || typeof client.mget !== 'function' || !client.indices || typeof client.indices.exists !== 'function') {
     throw new HydratorError(
       'ERR_INVALID_OPTION',
-      `expected \`client\` to be an @opensearch-project/opensearch Client (with \`bulk\` and \`indices\`), got \`${String(client)}\``,
+      `expected \`client\` to be an @opensearch-project/opensearch Client (with \`bulk\`, \`mget\` and \`indices\`), got \`${String(client)}\``,
     )
   }
   const index = validateIndexName(options.index)
@@ -92,7 +103,8 @@ export function toOpenSearch<In = unknown>(options: ToOpenSearchOptions): Sink<I
     throw new HydratorError('ERR_INVALID_OPTION', `expected \`createIndex\` to be a boolean or { mappings, settings }, got \`${String(createIndex)}\``)
   }
   const uri = options.uri ?? `opensearch:${index}`
-  const driver = openSearchDriver(client, index, compiled, retry, uri, createIndex, options.refresh === true)
+  const maxPlannedKeys = assertInteger('maxPlannedKeys', options.maxPlannedKeys ?? 1_000_000, 1)
+  const driver = openSearchDriver(client, index, compiled, retry, uri, createIndex, options.refresh === true, maxPlannedKeys)
   return defineSink<In, OpenSearchWrite>(driver, { ...options, batchSize, maxBatchBytes, concurrency })
 }
 
@@ -114,21 +126,28 @@ function compileSinkMapping(options: ToOpenSearchOptions): SinkMapping {
     const others = compiled.columnNames.filter((c) => c !== idColumn && c !== mapping.versionColumn)
     return { compiled, idColumn, rowIsDocument: others.length > 0 }
   }
-  if (idPath === undefined) {
-    throw new HydratorError(
-      'ERR_INVALID_OPTION',
-      'toOpenSearch needs the document `_id`: give `idPath` (the JSON path of the id, e.g. `detail.id`) or a `mapping` with one key column',
-    )
-  }
-  assertString('idPath', idPath)
+  if (idPath !== undefined) assertString('idPath', idPath)
   if (versionPath !== undefined) assertString('versionPath', versionPath)
+  const path = idPath ?? 'id'
   const compiled = compileMapping({
-    columns: { _id: idPath, ...(versionPath !== undefined ? { _version: versionPath } : {}) },
+    columns: { _id: path, ...(versionPath !== undefined ? { _version: versionPath } : {}) },
     key: ['_id'],
     ...(versionPath !== undefined ? { versionColumn: '_version' } : {}),
     ...(deleteWhen !== undefined ? { deleteWhen } : {}),
   })
-  return { compiled, idColumn: '_id', rowIsDocument: false }
+  if (idPath !== undefined) return { compiled, idColumn: '_id', rowIsDocument: false }
+  // The default `_id`: an event without an `id` is told what to do about it.
+  const toRow = (event: unknown) => {
+    const id = event && typeof event === 'object' && Object.prototype.hasOwnProperty.call(event, 'id') ? (event as { id: unknown }).id : undefined
+    if (id === undefined || id === null || id === '') {
+      throw new HydratorError(
+        'ERR_MAPPING',
+        `the event has no \`id\`, which is the document _id unless told otherwise: give events an \`id\`, or name the _id's JSON path (idPath, ?id=detail.orderId) or map one (--column, --key)`,
+      )
+    }
+    return compiled.toRow(event)
+  }
+  return { compiled: { ...compiled, toRow }, idColumn: '_id', rowIsDocument: false }
 }
 
 /** OpenSearch's rules for index names, checked before any I/O. */
@@ -169,10 +188,21 @@ function openSearchDriver(
   uri: string,
   createIndex: NonNullable<ToOpenSearchOptions['createIndex']>,
   refreshAtEnd: boolean,
+  maxPlannedKeys: number,
 ) {
   const versioned = mapping.compiled.mapping.versionColumn !== undefined
   let wrote = false
   let dryRun = false
+  // A dry run with createIndex on a missing index: every document is missing.
+  let indexMissing = false
+  let overlay = new PlanOverlay<DocState>(maxPlannedKeys)
+
+  /** Marks the writes of a batch that collapse into a later (or higher-versioned) one; returns the others. */
+  const collapse = (batch: readonly OpenSearchWrite[], superseded: (i: number, by: OpenSearchWrite) => void): number[] => {
+    const { survivors, survivorOf } = collapseByKey(batch.map((w) => w.row))
+    for (let i = 0; i < batch.length; i++) if (survivorOf[i] !== i) superseded(i, batch[survivorOf[i]!]!)
+    return survivors
+  }
 
   /** Sends the items at `indices` of `batch`, resending those rejected for a passing reason; fills `outcomes`. */
   const send = async (batch: readonly OpenSearchWrite[], indices: number[], outcomes: WriteOutcome[], context: DriverContext): Promise<void> => {
@@ -272,6 +302,8 @@ function openSearchDriver(
 
     async open(context: DriverContext) {
       dryRun = context.dryRun
+      indexMissing = false
+      overlay = new PlanOverlay<DocState>(maxPlannedKeys)
       let exists: boolean
       try {
         const response = await withRetry(() => client.indices.exists({ index }), retry, {
@@ -291,7 +323,10 @@ function openSearchDriver(
           `OpenSearch index \`${index}\` does not exist: create it with its mapping first, or let the sink create it (createIndex: true, ?create=true)`,
         )
       }
-      if (context.dryRun) return
+      if (context.dryRun) {
+        indexMissing = true
+        return
+      }
       const body = typeof createIndex === 'object' ? { ...(createIndex.mappings ? { mappings: createIndex.mappings } : {}), ...(createIndex.settings ? { settings: createIndex.settings } : {}) } : {}
       try {
         await client.indices.create({ index, body } as never)
@@ -309,27 +344,41 @@ function openSearchDriver(
 
     sizeOf: (w: OpenSearchWrite) => w.bytes,
 
-    preview: (w: OpenSearchWrite) => previewAction(index, w),
-
     async write(batch: readonly OpenSearchWrite[], context: DriverContext): Promise<readonly WriteOutcome[]> {
       const outcomes: WriteOutcome[] = new Array(batch.length)
-      const { survivors, survivorOf } = collapseByKey(batch.map((w) => w.row))
-      for (let i = 0; i < batch.length; i++) {
-        const s = survivorOf[i]!
-        if (s !== i) {
-          outcomes[i] = {
-            status: 'skipped',
-            key: batch[i]!.id,
-            message: versioned
-              ? `superseded by version ${batch[s]!.version} of the same _id in this batch`
-              : 'superseded by a later write to the same _id in this batch',
-          }
+      const survivors = collapse(batch, (i, by) => {
+        outcomes[i] = {
+          status: 'skipped',
+          reason: 'duplicateInBatch',
+          key: batch[i]!.id,
+          message: versioned ? `superseded by version ${by.version} of the same _id in this batch` : 'superseded by a later write to the same _id in this batch',
         }
-      }
+      })
       await send(batch, survivors, outcomes, context)
       wrote = true
       return outcomes
     },
+
+    async plan(batch: readonly OpenSearchWrite[], context: DriverContext): Promise<readonly PlannedWrite[]> {
+      const planned: PlannedWrite[] = new Array(batch.length)
+      const survivors = collapse(batch, (i) => {
+        const w = batch[i]!
+        planned[i] = { op: 'skip', reason: 'duplicateInBatch', key: w.id, ...(w.action === 'index' ? { next: w.document } : {}) }
+      })
+      const unknown = indexMissing ? [] : survivors.map((i) => batch[i]!.id).filter((id) => !overlay.has(id))
+      const stored = unknown.length > 0 ? await readDocStates(client, index, unknown, retry, context.retried) : new Map<string, DocState>()
+      for (const i of survivors) {
+        const w = batch[i]!
+        const before = overlay.has(w.id) ? overlay.get(w.id) : stored.get(w.id)
+        const p = planAction(w, before)
+        const after = stateAfter(w, p, before)
+        if (after) overlay.set(w.id, after)
+        planned[i] = p
+      }
+      return planned
+    },
+
+    planIsExact: () => overlay.exact,
 
     async close() {
       if (!refreshAtEnd || dryRun || !wrote) return

@@ -12,8 +12,8 @@ import { compileMapping } from '../../lib/mapping.js'
 import { HydratorError } from '../../lib/errors.js'
 import type { ItemFailure } from '../../lib/types.js'
 import { at } from '../helpers.js'
-import { createTable, dynamoClients, startDynalite, type DynaliteServer } from '../servers/dynalite.js'
-import { dynamoFaults, isDynamoOp, startFaultProxy, type FaultProxy } from '../servers/fault-proxy.js'
+import { createTable, dynamoClients, startDynamoTestbed, type DynamoTestbed } from '../servers/dynalite.js'
+import { dynamoFaults, isDynamoOp, type FaultProxy } from '../servers/fault-proxy.js'
 
 const test = suite('scanDynamo')
 
@@ -21,12 +21,11 @@ const STREAMS = 30
 const PER_STREAM = 20
 const TOTAL = STREAMS * PER_STREAM
 
-let server: DynaliteServer
 let proxy: FaultProxy
 let raw: DynamoDBClient
 let doc: DynamoDBDocumentClient
 let viaProxy: ReturnType<typeof dynamoClients>
-let destroy: () => void
+let bed: DynamoTestbed
 
 async function putAll(table: string, items: Record<string, unknown>[]) {
   for (let i = 0; i < items.length; i += 25) {
@@ -53,16 +52,8 @@ function assertStreamsInOrder(events: Ev[], streams = STREAMS, perStream = PER_S
 }
 
 test.before(async () => {
-  server = await startDynalite()
-  const clients = dynamoClients(server.endpoint)
-  raw = clients.client
-  doc = clients.doc
-  proxy = await startFaultProxy({ target: server.endpoint })
-  viaProxy = dynamoClients(proxy.url, { maxAttempts: 1 })
-  destroy = () => {
-    clients.destroy()
-    viaProxy.destroy()
-  }
+  bed = await startDynamoTestbed()
+  ;({ proxy, raw, doc, viaProxy } = bed)
   await createTable(raw, 'events', { partition: ['stream', 'S'], sort: ['seq', 'N'] })
   const items: Ev[] = []
   // Interleaved on purpose: storage order must not follow insertion order.
@@ -72,11 +63,7 @@ test.before(async () => {
   await putAll('events', items)
 })
 
-test.after(async () => {
-  destroy()
-  await proxy.close()
-  await server.close()
-})
+test.after(() => bed.close())
 
 test('reads every item once across pages, as plain JS values with key positions', async () => {
   const source = scanDynamo<Ev>({ client: doc, tableName: 'events', pageSize: 7 })

@@ -6,6 +6,7 @@ import { HydratorError } from '../../lib/errors.js'
 import { eventBridgePlugin } from '../../lib/eventbridge/plugin.js'
 import { parseUri } from '../../lib/registry.js'
 import { buildPutEventsEntry, chunkEntries, putEventsEntrySize, toEventBridge } from '../../lib/eventbridge/sink.js'
+import { run } from '../../lib/run.js'
 import { sinkContract } from '../contract.js'
 import { assertCounts, orderEvents, tracked, factoryContext } from '../helpers.js'
 import { startEventBridgeServer, type EventBridgeServer } from '../servers/eventbridge-server.js'
@@ -198,6 +199,30 @@ test('a dry run previews the entries and puts nothing', async () => {
   assert.is(preview.Time, '2024-01-01T00:00:00.000Z')
   assert.match(String(preview.Detail), /"replay-name":"dry"/)
   assert.is(server.requests.length, 0)
+})
+
+test('a dry run checks the bus at open: a missing one fails with ERR_TARGET_NOT_FOUND before any event', async () => {
+  const { source, state } = tracked(events(2))
+  try {
+    await run({ source, sink: toEventBridge({ client, eventBusName: 'nope', retry: fast }), dryRun: true })
+    assert.unreachable('should have thrown')
+  } catch (error) {
+    assert.instance(error, HydratorError)
+    assert.is((error as HydratorError).code, 'ERR_TARGET_NOT_FOUND')
+  }
+  assert.is(state.pulled, 0)
+  assert.is(server.requests.length, 0)
+})
+
+test('a dry run fails an entry over the request limit (256 KB) with ERR_ITEM_TOO_LARGE, that event only', async () => {
+  const input = events(3, (i) => (i === 1 ? { blob: 'x'.repeat(256 * 1024) } : {}))
+  const report = await run({ source: tracked(input).source, sink: toEventBridge({ client, eventBusName: 'orders', retry: fast }), dryRun: true })
+  assert.is(report.status, 'partial')
+  assert.equal([report.sink.written, report.sink.failed], [2, 1])
+  assert.is(report.failures.samples[0]!.code, 'ERR_ITEM_TOO_LARGE')
+  assert.match(report.failures.samples[0]!.message, /"e1" is \d+ bytes, over the 262144-byte PutEvents limit/)
+  assert.equal(report.sink.previews.map((p) => JSON.parse((p as { Detail: string }).Detail).seq), [0, 2])
+  assert.is(server.requests.length, 0, 'nothing put')
 })
 
 test('entry sizes, chunks and entries are built purely', () => {

@@ -8,6 +8,7 @@ import { HydratorError } from '../../lib/errors.js'
 import { lambdaPlugin } from '../../lib/lambda/plugin.js'
 import { parseUri } from '../../lib/registry.js'
 import { buildInvokeInput, readInvokeOutput, toLambda } from '../../lib/lambda/lambda.js'
+import { run } from '../../lib/run.js'
 import { sinkContract } from '../contract.js'
 import { assertCounts, orderEvents, tracked, factoryContext } from '../helpers.js'
 import { startLambdaServer, type LambdaServer } from '../servers/lambda-server.js'
@@ -278,6 +279,35 @@ test('a dry run previews the payloads, counts them and invokes nothing', async (
   assert.is((result.previews[0] as Record<string, unknown>)['replay-name'], 'dry')
   assert.is((result.previews[0] as Record<string, unknown>).id, 'e0')
   assert.is(server.requests, before)
+  assert.is(recorder.calls.length, 0)
+})
+
+test('a dry run checks the function at open: a missing one fails with ERR_TARGET_NOT_FOUND before any event', async () => {
+  const { source, state } = tracked(events(3))
+  const before = server.requests
+  try {
+    await run({ source, sink: toLambda({ client, functionName: 'nope', retry: fast }), dryRun: true })
+    assert.unreachable('should have thrown')
+  } catch (error) {
+    assert.instance(error, HydratorError)
+    assert.is((error as HydratorError).code, 'ERR_TARGET_NOT_FOUND')
+    assert.match((error as Error).message, /nope/)
+  }
+  assert.is(state.pulled, 0, 'no event was read')
+  assert.is(server.requests, before, 'nothing invoked')
+  assert.is(recorder.calls.length, 0)
+})
+
+test('a dry run fails a payload over the invoke limit (6 MB) with ERR_ITEM_TOO_LARGE, that event only', async () => {
+  const before = server.requests
+  const input = events(3, 5, (i) => (i === 1 ? { blob: 'x'.repeat(6 * 1024 * 1024) } : {}))
+  const report = await run({ source: tracked(input).source, sink: toLambda({ client, functionName: 'projector', retry: fast }), dryRun: true })
+  assert.is(report.status, 'partial')
+  assert.equal([report.sink.written, report.sink.failed], [2, 1])
+  assert.is(report.failures.samples[0]!.code, 'ERR_ITEM_TOO_LARGE')
+  assert.match(report.failures.samples[0]!.message, /"e1" is \d+ bytes, over the 6291456-byte limit/)
+  assert.equal(report.sink.previews.map((p) => (p as { id: string }).id), ['e0', 'e2'])
+  assert.is(server.requests, before, 'nothing invoked')
   assert.is(recorder.calls.length, 0)
 })
 

@@ -137,28 +137,34 @@ test('deletes: events matching deleteWhen delete their document; versioned delet
     ev(3, { agg: 'c', v: 1, type: 'Created' }),
     ev(4, { agg: 'a', v: 2, type: 'Deleted' }),
     ev(5, { agg: 'b', v: 0, type: 'Deleted' }), // older than what is stored: stale
-    ev(6, { agg: 'zzz', v: 9, type: 'Deleted' }), // nothing to delete: the document is gone as asked
+    ev(6, { agg: 'zzz', v: 9, type: 'Deleted' }), // nothing to delete: changed nothing
   ]
   const result = await pipe(
     tracked(input).source,
     toOpenSearch({ client, index, idPath: 'agg', versionPath: 'v', batchSize: 3, deleteWhen: { type: ['Deleted'] } }),
   )
-  assert.is(result.written, 5)
-  assert.is(result.deleted, 2)
-  assert.is(result.skipped, 1)
+  assert.is(result.written, 4)
+  assert.is(result.deleted, 1)
+  assert.is(result.skipped, 2)
+  assert.equal(result.skippedBy, { stale: 1, deleteOfMissing: 1 })
   assertAddsUp(result)
   assert.equal(docs(index).map((d) => d._id), ['b', 'c'])
   // The tombstone keeps the delete's version: a late v1 of `a` stays deleted.
   const late = await pipe(tracked([ev(7, { agg: 'a', v: 1, type: 'Created' })]).source, toOpenSearch({ client, index, idPath: 'agg', versionPath: 'v' }))
   assert.is(late.skipped, 1)
+  assert.equal(late.skippedBy, { stale: 1 })
   assert.equal(docs(index).map((d) => d._id), ['b', 'c'])
 })
 
 test('a predicate works as deleteWhen, unversioned deletes too', async () => {
   const index = await freshIndex()
   await pipe(tracked([ev(1), ev(2)]).source, toOpenSearch({ client, index, idPath: 'id' }))
-  const result = await pipe(tracked([{ ...ev(1), gone: true }]).source, toOpenSearch({ client, index, idPath: 'id', deleteWhen: (e: unknown) => (e as { gone?: boolean }).gone === true }))
+  const result = await pipe(
+    tracked([{ ...ev(1), gone: true }, { ...ev(9), gone: true }]).source,
+    toOpenSearch({ client, index, idPath: 'id', deleteWhen: (e: unknown) => (e as { gone?: boolean }).gone === true }),
+  )
   assert.is(result.deleted, 1)
+  assert.equal(result.skippedBy, { deleteOfMissing: 1 })
   assert.equal(docs(index).map((d) => d._id), ['e2'])
 })
 
@@ -312,7 +318,7 @@ test('createIndex creates a missing index with the given mappings', async () => 
   assert.equal((server.mapping('created') as { mappings: { properties: { n: unknown } } }).mappings.properties.n, { type: 'long' })
 })
 
-test('a dry run writes nothing and previews the bulk actions', async () => {
+test('a dry run writes nothing and previews what each action would do', async () => {
   const index = await freshIndex()
   const result = await toOpenSearch({ client, index, idPath: 'id', versionPath: 'n' })(tracked([ev(1), ev(2), ev(3)]).source, {
     dryRun: true,
@@ -320,9 +326,10 @@ test('a dry run writes nothing and previews the bulk actions', async () => {
   })
   assert.is(result.dryRun, true)
   assert.is(result.written, 3)
+  assert.equal(result.plan, { wouldInsert: 3, wouldUpdate: 0, wouldDelete: 0, wouldSkip: 0, exact: true })
   assert.equal(result.previews, [
-    { action: 'index', _index: index, _id: 'e1', version: 1, version_type: 'external', document: ev(1) },
-    { action: 'index', _index: index, _id: 'e2', version: 2, version_type: 'external', document: ev(2) },
+    { op: 'insert', key: 'e1', next: ev(1) },
+    { op: 'insert', key: 'e2', next: ev(2) },
   ])
   assert.is(docs(index).length, 0)
 })
@@ -347,7 +354,6 @@ test('refresh makes everything searchable when the sink resolves; the counts add
 
 test('bad options are rejected when the sink is made', () => {
   const bad: [Record<string, unknown>, RegExp][] = [
-    [{}, /idPath/],
     [{ idPath: 'id', mapping: { columns: { id: 'id' }, key: ['id'] } }, /not both/],
     [{ mapping: { columns: { a: 'a', b: 'b' }, key: ['a', 'b'] } }, /one key column/],
     [{ idPath: 'id', index: 'Upper' }, /lowercase/],
@@ -422,7 +428,6 @@ test('the opensearch: sink URI writes with basic auth, ?id= and ?version=, creat
 
 test('the opensearch: sink URI without an _id or an index is a usage error', async () => {
   for (const [uri, extra, message] of [
-    [`opensearch:${server.url}/users`, {}, /\?id=/],
     [`opensearch:${server.url}`, {}, /names no index/],
     [`opensearch:${server.url}/users?id=id`, { mapping: { columns: { id: 'id' }, key: ['id'] } }, /not both/],
   ] as const) {

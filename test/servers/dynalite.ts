@@ -3,6 +3,7 @@ import { createRequire } from 'node:module'
 import { CreateTableCommand, DescribeTableCommand, DynamoDBClient, type CreateTableCommandInput } from '@aws-sdk/client-dynamodb'
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb'
 import { awsRequestHandler } from '../../lib/util/aws.js'
+import { startFaultProxy, type FaultProxy } from './fault-proxy.js'
 import { listenLocal } from './listen.js'
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true'
@@ -103,5 +104,45 @@ export async function createTable(
     const { Table } = await client.send(new DescribeTableCommand({ TableName: name }))
     if (Table?.TableStatus === 'ACTIVE') return
     await new Promise((r) => setTimeout(r, 5))
+  }
+}
+
+/** dynalite, clients for it, and a fault-injecting proxy in front of it with clients that go through it. */
+export interface DynamoTestbed {
+  readonly server: DynaliteServer
+  readonly proxy: FaultProxy
+  /** Straight to dynalite. */
+  readonly raw: DynamoDBClient
+  readonly doc: DynamoDBDocumentClient
+  /** Through the proxy, one attempt per request: the code under test does its own retrying. */
+  readonly viaProxy: ReturnType<typeof dynamoClients>
+  close(): Promise<void>
+}
+
+/**
+ * Starts what the DynamoDB tests need: dynalite, its clients, and the fault proxy in front of it.
+ *
+ * @example
+ * const bed = await startDynamoTestbed()
+ * bed.proxy.setRules(dynamoFaults.throttle(2))
+ * await bed.close()
+ */
+export async function startDynamoTestbed(options: { seed?: number } = {}): Promise<DynamoTestbed> {
+  const server = await startDynalite()
+  const clients = dynamoClients(server.endpoint)
+  const proxy = await startFaultProxy({ target: server.endpoint, ...(options.seed !== undefined ? { seed: options.seed } : {}) })
+  const viaProxy = dynamoClients(proxy.url, { maxAttempts: 1 })
+  return {
+    server,
+    proxy,
+    raw: clients.client,
+    doc: clients.doc,
+    viaProxy,
+    async close() {
+      clients.destroy()
+      viaProxy.destroy()
+      await proxy.close()
+      await server.close()
+    },
   }
 }

@@ -7,7 +7,8 @@
  * status }`): cluster info (`GET /`, `HEAD /`), index create / exists / get / delete, `_mapping`,
  * `_refresh` (searches see only refreshed documents, with a periodic refresh like
  * `index.refresh_interval`), `_bulk` (index / create / delete, internal and external versioning,
- * per-item results), single document get / index / delete, `_count`, `_search` (match_all, term,
+ * per-item results), single document get / index / delete, `_mget` (`docs` or `ids`, realtime,
+ * `_source` filtering, per-document errors for a missing index), `_count`, `_search` (match_all, term,
  * terms, range, exists, ids, match, bool; sort, search_after, size, from, _source, slice,
  * track_total_hits) and point in time (create, search with `pit`, delete, list, expiry).
  *
@@ -1118,6 +1119,7 @@ class Cluster {
     if (s[0] === '_refresh' && n === 1) return this.allow(req, ['POST', 'GET'], () => this.refresh(req, undefined))
     if (s[0] === '_search' && n === 1) return this.allow(req, ['GET', 'POST'], () => this.search(req, undefined))
     if (s[0] === '_count' && n === 1) return this.allow(req, ['GET', 'POST'], () => this.count(req, undefined))
+    if (s[0] === '_mget' && n === 1) return this.allow(req, ['GET', 'POST'], () => this.mget(req, undefined))
     if (s[0] === '_search' && s[1] === 'point_in_time') {
       if (n === 2) return this.allow(req, ['DELETE'], () => this.deletePits(req))
       if (n === 3 && s[2] === '_all') return this.allow(req, ['GET', 'DELETE'], () => (req.method === 'GET' ? this.listPits(req) : this.deleteAllPits(req)))
@@ -1153,6 +1155,9 @@ class Cluster {
         break
       case '_doc':
         if (n === 3) return this.doc(req, index, s[2]!)
+        break
+      case '_mget':
+        if (n === 2) return this.allow(req, ['GET', 'POST'], () => this.mget(req, index))
         break
     }
     return this.noHandler(req)
@@ -1636,6 +1641,93 @@ class Cluster {
       return [status as number, rest]
     }
     return this.methodNotAllowed(req, ['GET', 'HEAD', 'PUT', 'POST', 'DELETE'])
+  }
+
+  /**
+   * `_mget` as MultiGetRequest parses, validates and answers it: `docs` (objects with `_index`,
+   * `_id`, `routing`, `_source`, `stored_fields`, `version`, `version_type`) or `ids` (with the index
+   * in the path); realtime by default (documents not yet refreshed are found); a missing index is
+   * an error of each of its documents, not of the request.
+   */
+  private mget(req: Request, defaultIndex: string | undefined): [number, unknown] {
+    this.checkParams(req, ['_source', '_source_excludes', '_source_includes', 'preference', 'realtime', 'refresh', 'routing', 'stored_fields'])
+    const body = this.jsonBody(req, true)!
+    interface Item {
+      index: string | undefined
+      id: string | undefined
+      source: unknown
+      version: number | undefined
+    }
+    const items: Item[] = []
+    for (const [field, value] of Object.entries(body)) {
+      if (!Array.isArray(value)) {
+        throw new OsError(400, 'parse_exception', `unexpected token [${value !== null && typeof value === 'object' ? 'START_OBJECT' : 'VALUE_STRING'}], expected [START_ARRAY]`)
+      }
+      if (field === 'docs') {
+        for (const doc of value) {
+          if (!doc || typeof doc !== 'object' || Array.isArray(doc)) throw new OsError(400, 'illegal_argument_exception', 'docs array element should include an object')
+          const item: Item = { index: defaultIndex, id: undefined, source: undefined, version: undefined }
+          for (const [k, v] of Object.entries(doc as Json)) {
+            if (k === '_index') item.index = String(v)
+            else if (k === '_id') item.id = v === null ? undefined : String(v)
+            else if (k === '_source') item.source = v
+            else if (k === 'version') item.version = Number(v)
+            else if (k !== 'routing' && k !== 'stored_fields' && k !== 'version_type') {
+              throw new OsError(400, 'parse_exception', `failed to parse multi get request. unknown field [${k}]`)
+            }
+          }
+          items.push(item)
+        }
+      } else if (field === 'ids') {
+        for (const id of value) {
+          if (id === null || typeof id === 'object') throw new OsError(400, 'illegal_argument_exception', 'ids array element should only contain ids')
+          items.push({ index: defaultIndex, id: String(id), source: undefined, version: undefined })
+        }
+      } else {
+        throw new OsError(400, 'parse_exception', `unknown key [${field}] for a START_ARRAY, expected [docs] or [ids]`)
+      }
+    }
+    const problems: string[] = []
+    if (items.length === 0) problems.push('no documents to get')
+    items.forEach((item, i) => {
+      if (!item.index) problems.push(`index is missing for doc ${i}`)
+      if (item.id === undefined || item.id === '') problems.push(`id is missing for doc ${i}`)
+    })
+    if (problems.length > 0) throw validationError(problems)
+
+    const realtime = req.params.get('realtime') !== 'false'
+    const refresh = req.params.get('refresh')
+    const filterOf = (own: unknown): unknown => {
+      if (own !== undefined) return own
+      const includes = req.params.get('_source_includes')
+      const excludes = req.params.get('_source_excludes')
+      const source = req.params.get('_source')
+      if (source === 'false') return false
+      if (includes !== null || excludes !== null) {
+        return { ...(includes !== null ? { includes: includes.split(',') } : {}), ...(excludes !== null ? { excludes: excludes.split(',') } : {}) }
+      }
+      return source === null || source === 'true' ? true : source.split(',')
+    }
+    const docs = items.map((item) => {
+      const base = { _index: item.index, _id: item.id }
+      const index = this.indices.get(item.index!)
+      if (!index) return { ...base, error: osErrorBody(indexNotFound(item.index!)).error }
+      if (refresh === '' || refresh === 'true') index.refresh()
+      const doc = realtime ? index.docs.get(item.id!) : index.snapshot.docs.find((d) => d.id === item.id)
+      if (!doc) return { ...base, found: false }
+      if (item.version !== undefined && item.version !== doc.version) {
+        const conflict = new OsError(409, 'version_conflict_engine_exception', `[${item.id}]: version conflict, current version [${doc.version}] is different than the one provided [${item.version}]`, {
+          index: index.name,
+          shard: '0',
+          index_uuid: index.uuid,
+        })
+        return { ...base, error: osErrorBody(conflict).error }
+      }
+      const filter = filterOf(item.source)
+      const source = filter === false || filter === 'false' ? undefined : filter === true || filter === 'true' ? doc.source : filterSource(doc.source, filter)
+      return { ...base, _version: doc.version, _seq_no: doc.seqNo, _primary_term: 1, found: true, ...(source !== undefined ? { _source: source } : {}) }
+    })
+    return [200, { docs }]
   }
 
   // ---------------------------------------------------------------- point in time
