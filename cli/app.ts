@@ -2,27 +2,16 @@ import { existsSync, readFileSync } from 'node:fs'
 import { writeFile } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import path from 'node:path'
+import { fileURLToPath } from 'node:url'
 import yargs from 'yargs'
-import { lockCheckpoint, readCheckpoint, type CheckpointIdentity, type CheckpointLock } from '../lib/checkpoint/index.js'
-import { openDeadLetters } from '../lib/dead-letter.js'
 import { HydratorError, errorMessage, isConfigError } from '../lib/errors.js'
-import type { Mapping } from '../lib/mapping.js'
-import type { EventPattern } from '../lib/pattern/index.js'
-import { defaultRegistry } from '../lib/builtins.js'
-import type { FactoryContext, Plugin, Registry } from '../lib/registry.js'
 import { formatReport } from '../lib/report/format.js'
 import type { RunReport } from '../lib/report/report.js'
-import { run } from '../lib/run.js'
-import { filter } from '../lib/stages/filter.js'
-import { map } from '../lib/stages/map.js'
-import { paceFor, parseRate } from '../lib/stages/rate.js'
-import { take } from '../lib/stages/take.js'
-import type { Stage } from '../lib/types.js'
-import { redactUri } from '../lib/util/options.js'
 import { redactSecrets } from '../lib/util/redact.js'
+import { nearNames } from '../lib/util/near.js'
 import { stringifyTagged } from '../lib/util/tagged-json.js'
 import { EXIT, type CliIo } from './io.js'
-import { importModule, loadPattern } from './load.js'
+import { hydrate } from '../lib/hydrate.js'
 import { patternCommands } from './pattern.js'
 import { startProgress } from './progress.js'
 
@@ -57,18 +46,6 @@ interface RunArgs {
   retryMaxDelay?: number
   prefilter?: boolean
   [key: string]: unknown
-}
-
-async function loadPlugins(registry: Registry, specifiers: readonly string[], cwd: string): Promise<void> {
-  for (const specifier of specifiers) {
-    const mod = await importModule(specifier, cwd, '--plugin')
-    let plugin = (mod.default ?? mod.plugin) as Plugin | (() => Plugin | Promise<Plugin>) | undefined
-    if (typeof plugin === 'function') plugin = await plugin()
-    if (!plugin || typeof plugin !== 'object') {
-      throw new HydratorError('ERR_PLUGIN', `--plugin ${specifier}: export a plugin object ({ name, sources, sinks }) as default or as \`plugin\``)
-    }
-    registry.register(plugin)
-  }
 }
 
 /**
@@ -109,207 +86,82 @@ function withConfigResolved(argv: readonly string[], cwd: string): string[] {
   return out
 }
 
-/** Builds the storage mapping from --column/--key/--version-column/--delete-when, if any is given. */
-export async function mappingFromArgs(args: RunArgs, cwd: string): Promise<Mapping | undefined> {
-  const columnArgs = args.column ?? []
-  const columns: Record<string, string> = {}
-  const fromConfig = args.columns as Record<string, string> | undefined
-  if (fromConfig && typeof fromConfig === 'object') Object.assign(columns, fromConfig)
-  for (const spec of columnArgs) {
-    const eq = spec.indexOf('=')
-    if (eq <= 0 || eq === spec.length - 1) {
-      throw new HydratorError('ERR_USAGE', `--column \`${spec}\`: expected name=json.path, e.g. --column id=detail.aggregateId (or body=. for the whole event)`)
-    }
-    columns[spec.slice(0, eq).trim()] = spec.slice(eq + 1).trim()
-  }
-  if (Object.keys(columns).length === 0) {
-    if (args.key || args.versionColumn || args.deleteWhen) {
-      throw new HydratorError('ERR_USAGE', '--key, --version-column and --delete-when need at least one --column name=json.path')
-    }
-    return undefined
-  }
-  const key = String(args.key ?? '')
-    .split(',')
-    .map((k) => k.trim())
-    .filter(Boolean)
-  return {
-    columns,
-    key,
-    ...(args.versionColumn ? { versionColumn: args.versionColumn } : {}),
-    ...(args.deleteWhen ? { deleteWhen: await loadPattern(args.deleteWhen, cwd, '--delete-when') } : {}),
-  }
-}
-
-function rateFlag(rate: string | undefined): number | undefined {
-  if (rate === undefined) return undefined
-  try {
-    return parseRate(rate)
-  } catch (error) {
-    throw new HydratorError('ERR_USAGE', `--rate \`${rate}\`: ${errorMessage(error)} (e.g. --rate 50/s, 3000/m)`)
-  }
-}
-
-function parseMaxFailures(value: string | undefined): { maxFailures?: number; maxFailureRate?: number } {
-  if (value === undefined) return {}
-  const text = String(value).trim()
-  const m = /^(\d+(?:\.\d+)?)(%)?$/.exec(text)
-  if (!m) throw new HydratorError('ERR_USAGE', `--max-failures \`${value}\`: expected a count (100) or a share of the events read (5%)`)
-  if (m[2]) return { maxFailureRate: Number(m[1]) / 100 }
-  if (!Number.isInteger(Number(m[1]))) throw new HydratorError('ERR_USAGE', `--max-failures \`${value}\`: expected a whole number or a percentage`)
-  return { maxFailures: Number(m[1]) }
-}
-
-function positiveInt(name: string, value: number | undefined, min = 1): number | undefined {
-  if (value === undefined) return undefined
-  if (!Number.isInteger(value) || value < min) throw new HydratorError('ERR_USAGE', `--${name}: expected an integer >= ${min}, got \`${value}\``)
-  return value
-}
-
 async function runCommand(args: RunArgs, io: CliIo): Promise<number> {
-  const registry = defaultRegistry()
-  await loadPlugins(registry, args.plugin ?? [], io.cwd)
-  if (!args.source) throw new HydratorError('ERR_USAGE', 'missing --source, e.g. --source json:./events.ndjson (see --help)')
-  const sinkUri = args.sink
-  if (args.report === 'json' && !args.reportFile && /^(ndjson|json|jsonl):-$/.test(sinkUri)) {
+  if (args.report === 'json' && !args.reportFile && /^(ndjson|json|jsonl):-$/.test(args.sink)) {
     throw new HydratorError('ERR_USAGE', '--report json prints to stdout, where the sink writes events too: add --report-file report.json or a file sink')
   }
-  const limit = positiveInt('limit', args.limit, 0)
-  const batchSize = positiveInt('batch-size', args.batchSize)
-  const concurrency = positiveInt('concurrency', args.concurrency)
-  const { maxFailures, maxFailureRate } = parseMaxFailures(args.maxFailures)
-  const filterPatterns: EventPattern[] = []
-  for (const f of args.filter ?? []) filterPatterns.push(await loadPattern(f, io.cwd))
-  const mapping = await mappingFromArgs(args, io.cwd)
-  const identity: CheckpointIdentity = {
-    source: redactUri(args.source),
-    filter: JSON.stringify({ filter: filterPatterns, transform: args.transform ?? null, limit: limit ?? null }),
-    sink: redactUri(sinkUri),
-    ...(mapping || args.table ? { mapping: JSON.stringify({ ...mapping, table: args.table ?? null }) } : {}),
-  }
-  const checkpointFile = args.checkpoint ? path.resolve(io.cwd, args.checkpoint) : undefined
-  // The lock first, then the checkpoint: what is read is what this run owns.
-  let lock: CheckpointLock | undefined
-  const releaseOnExit = () => lock?.releaseSync()
-  if (checkpointFile) {
-    lock = await lockCheckpoint(checkpointFile)
-    process.once('exit', releaseOnExit)
-  }
+  const progress = !args.quiet && io.stderr.isTTY ? startProgress(io.stderr) : undefined
+  let report: RunReport
   try {
-    return await runLocked(args, io, { registry, limit, batchSize, concurrency, maxFailures, maxFailureRate, filterPatterns, mapping, identity, checkpointFile, lock })
+    // The flags are hydrate()'s options, camel-cased: the CLI adds only where output goes.
+    report = await hydrate({
+      ...args,
+      source: args.source!,
+      sink: args.sink,
+      plugins: args.plugin ?? [],
+      env: io.env,
+      cwd: io.cwd,
+      stdin: io.stdin,
+      stdout: io.stdout,
+      ...(io.signal ? { signal: io.signal } : {}),
+      ...(progress ? { onProgress: progress.update } : {}),
+    })
   } finally {
-    process.removeListener('exit', releaseOnExit)
-    await lock?.release()
+    progress?.stop()
   }
-}
-
-interface Prepared {
-  readonly registry: Registry
-  readonly limit?: number
-  readonly batchSize?: number
-  readonly concurrency?: number
-  readonly maxFailures?: number
-  readonly maxFailureRate?: number
-  readonly filterPatterns: readonly EventPattern[]
-  readonly mapping?: Mapping
-  readonly identity: CheckpointIdentity
-  readonly checkpointFile?: string
-  readonly lock?: CheckpointLock
-}
-
-async function runLocked(args: RunArgs, io: CliIo, prepared: Prepared): Promise<number> {
-  const { registry, limit, batchSize, concurrency, maxFailures, maxFailureRate, filterPatterns, mapping, identity, checkpointFile, lock } = prepared
-  const source = args.source!
-  const sinkUri = args.sink
-  const previous = checkpointFile ? await readCheckpoint(checkpointFile, identity) : undefined
-  if (previous?.complete) {
-    const failed = previous.totals.failed + previous.totals.sourceFailed
+  const ck = report.checkpoint
+  if (ck?.alreadyComplete) {
+    const t = ck.totals
+    const failed = t.failed + t.sourceFailed
     io.stderr.write(
-      `hydrate: the checkpoint ${args.checkpoint} says this run already completed (${previous.totals.read} events read, ${previous.totals.written} written, ` +
-        `${previous.totals.skipped} skipped, ${failed} failed${failed > 0 ? ', kept in the dead-letter file' : ''}); delete it to run again\n`,
+      `hydrate: the checkpoint ${args.checkpoint} says this run already completed (${t.read} events read, ${t.written} written, ` +
+        `${t.skipped} skipped, ${failed} failed${failed > 0 ? ', kept in the dead-letter file' : ''}); delete it to run again\n`,
     )
     return failed > 0 ? EXIT.failures : EXIT.ok
   }
-  const closers: (() => Promise<void> | void)[] = []
-  const context: FactoryContext = {
-    env: io.env,
-    cwd: io.cwd,
-    stdin: io.stdin,
-    stdout: io.stdout,
-    mapping,
-    table: args.table,
-    batchSize,
-    concurrency,
-    orderKey: args.orderKey,
-    ratePerSecond: rateFlag(args.rate),
-    retry: {
-      ...(args.retryAttempts !== undefined ? { attempts: positiveInt('retry-attempts', args.retryAttempts) } : {}),
-      ...(args.retryMaxDelay !== undefined ? { maxDelayMs: positiveInt('retry-max-delay', args.retryMaxDelay, 0) } : {}),
-    },
-    flags: { ...args, maxFailures },
-    ...(previous?.position ? { resume: previous.position } : {}),
-    ...(previous?.sinkState !== undefined ? { resumeSink: previous.sinkState } : {}),
-    onClose: (fn) => closers.push(fn),
+  if (args.report === 'json') {
+    const text = stringifyTagged(report, 2) + '\n'
+    if (args.reportFile) await writeFile(path.resolve(io.cwd, args.reportFile), text)
+    else io.stdout.write(text)
+  } else if (args.reportFile) {
+    await writeFile(path.resolve(io.cwd, args.reportFile), stringifyTagged(report, 2) + '\n')
   }
+  // The reader of stdout went away (`| head`): stop quietly, as grep does.
+  if (io.stdoutClosed?.()) return EXIT.brokenPipe
+  if (!args.quiet || report.status !== 'ok') io.stderr.write(formatReport(report))
+  if (report.status === 'aborted') return EXIT.interrupted
+  return report.status === 'ok' && !ck?.error ? EXIT.ok : EXIT.failures
+}
 
-  const stages: Stage<any, any>[] = []
-  if (filterPatterns.length > 0) stages.push(filter(filterPatterns))
-  if (args.transform) {
-    const mod = await importModule(args.transform, io.cwd, '--transform')
-    const fn = (mod.default ?? mod.transform) as ((event: unknown) => unknown) | undefined
-    if (typeof fn !== 'function') throw new HydratorError('ERR_PLUGIN', `--transform ${args.transform}: export a function as default or as \`transform\``)
-    // A transform that throws fails its event (ERR_TRANSFORM), not the run.
-    stages.push(map(fn as (event: unknown) => unknown, { onError: 'fail', name: 'transform' }))
-  }
-  if (limit !== undefined) stages.push(take(limit))
-
-  try {
-    // The sink first: it checks its target (a missing table exits 2 before anything is read).
-    const sink = await registry.createSink(sinkUri, context)
-    // Sinks that pace their own calls say so (Lambda after its ordered lanes, EventBridge per
-    // request, a plugin's with withSinkInfo); every other sink is paced by a rate stage in front.
-    const perSecond = context.ratePerSecond
-    const pace = paceFor(sink, perSecond, io.signal ? { signal: io.signal } : {})
-    if (pace) stages.push(pace)
-    const events = await registry.createSource(source, context)
-    const progress = !args.quiet && io.stderr.isTTY ? startProgress(io.stderr) : undefined
-    const deadLetters = args.deadLetter ? await openDeadLetters(path.resolve(io.cwd, args.deadLetter)) : undefined
-    if (deadLetters) closers.push(() => deadLetters.close())
-    let report: RunReport
+/** event-hydrator's own version (not that of the package.json in the current folder). */
+function ownVersion(): string {
+  // Found by walking up from this module: cli/app.ts in the repository, dist/cli/main.js installed.
+  for (let dir = path.dirname(fileURLToPath(import.meta.url)), i = 0; i < 5; i++, dir = path.dirname(dir)) {
+    const file = path.join(dir, 'package.json')
+    if (!existsSync(file)) continue
     try {
-      // Sinks whose deliveries cannot be repeated harmlessly (appends, invocations) also checkpoint
-      // after every batch (run() asks them), so a hard kill repeats at most the batches in flight.
-      const intervalMs = positiveInt('checkpoint-interval', args.checkpointInterval, 0) ?? 5000
-      report = await run({
-        source: events,
-        stages,
-        sink,
-        dryRun: Boolean(args.dryRun),
-        signal: io.signal,
-        maxFailures,
-        maxFailureRate,
-        prefilter: args.prefilter !== false,
-        ...(deadLetters ? { deadLetter: deadLetters } : {}),
-        ...(checkpointFile ? { checkpoint: { file: checkpointFile, identity, previous, intervalMs, lock } } : {}),
-        sourceUri: redactUri(source),
-        sinkUri: redactUri(sinkUri),
-        onProgress: progress?.update,
-      })
-    } finally {
-      progress?.stop()
+      const pkg = JSON.parse(readFileSync(file, 'utf8')) as { name?: string; version?: string }
+      if (pkg.name === 'event-hydrator' && pkg.version) return pkg.version
+    } catch {
+      // not ours: keep looking
     }
-    if (args.report === 'json') {
-      const text = stringifyTagged(report, 2) + '\n'
-      if (args.reportFile) await writeFile(path.resolve(io.cwd, args.reportFile), text)
-      else io.stdout.write(text)
-    } else if (args.reportFile) {
-      await writeFile(path.resolve(io.cwd, args.reportFile), stringifyTagged(report, 2) + '\n')
-    }
-    if (!args.quiet || report.status !== 'ok') io.stderr.write(formatReport(report))
-    if (report.status === 'aborted') return EXIT.interrupted
-    return report.status === 'ok' && !report.checkpoint?.error ? EXIT.ok : EXIT.failures
-  } finally {
-    for (const close of closers.reverse()) await close()
   }
+  return 'unknown'
+}
+
+/** ` (did you mean --source?)` for each unknown flag yargs names that is close to a known one. */
+function suggestFlags(message: string, parser: { getOptions(): { key: Record<string, unknown> } }): string {
+  const m = /^Unknown arguments?: (.+)$/.exec(message)
+  if (!m) return ''
+  const known = Object.keys(parser.getOptions().key).filter((k) => k.length > 1 && !/[A-Z]/.test(k))
+  const hints = m[1]!
+    .split(', ')
+    .map((unknown) => {
+      const near = nearNames(unknown, known, 1)[0]
+      return near ? `--${unknown}: did you mean --${near}?` : undefined
+    })
+    .filter(Boolean)
+  return hints.length ? ` (${hints.join('; ')})` : ''
 }
 
 /**
@@ -332,7 +184,7 @@ export async function cli(argv: readonly string[], io: CliIo): Promise<number> {
           .option('sink', { type: 'string', default: 'ndjson:-', describe: 'where events go: ndjson:./out.ndjson, ndjson:- (stdout), postgres:, mssql:, dynamo:, opensearch:, lambda:, lambda-local:, eventbridge:' })
           .option('filter', { type: 'string', array: true, describe: 'EventBridge event pattern (file or inline JSON); several mean any of them' })
           .option('transform', { type: 'string', describe: 'module whose default export maps an event (undefined drops it, an array fans out)' })
-          .option('dry-run', { type: 'boolean', describe: 'read and filter for real, write nothing, report what would be written' })
+          .option('dry-run', { type: 'boolean', describe: 'read and filter for real, write nothing; storage sinks read the target (read-only) and report the plan: what would be inserted, updated, skipped and deleted' })
           .option('report', { choices: ['text', 'json'] as const, default: 'text' as const, describe: 'json prints the run report as JSON on stdout' })
           .option('report-file', { type: 'string', describe: 'also write the JSON report to this file' })
           .option('limit', { type: 'number', describe: 'stop after this many matched events' })
@@ -368,9 +220,10 @@ export async function cli(argv: readonly string[], io: CliIo): Promise<number> {
     )
     .command(patternCommands(io, (c) => (code = c)))
     .strict()
+    .recommendCommands()
     .help()
     .alias('h', 'help')
-    .version()
+    .version(ownVersion())
     .wrap(Math.min(110, process.stdout.columns || 100))
     .exitProcess(false)
     .fail((message, error) => {
@@ -391,7 +244,7 @@ export async function cli(argv: readonly string[], io: CliIo): Promise<number> {
     }
     if (error instanceof HydratorError || (error as { name?: string })?.name === 'YError') {
       const codeText = error instanceof HydratorError ? `${error.code}: ` : ''
-      io.stderr.write(`hydrate: ${codeText}${redactSecrets(errorMessage(error))}\n`)
+      io.stderr.write(`hydrate: ${codeText}${redactSecrets(errorMessage(error))}${suggestFlags(errorMessage(error), parser as unknown as { getOptions(): { key: Record<string, unknown> } })}\n`)
       if ((error as { name?: string })?.name === 'YError') io.stderr.write('Run `hydrate --help` for the options.\n')
       return EXIT.usage
     }

@@ -7,8 +7,11 @@ export interface CliIo {
   readonly stdin: Readable
   readonly env: Readonly<Record<string, string | undefined>>
   readonly cwd: string
-  /** Aborted on SIGINT/SIGTERM. */
+  /** Aborted on SIGINT/SIGTERM, and when stdout's reader went away. */
   readonly signal?: AbortSignal
+  /** True once writing stdout failed with EPIPE (`hydrate ... | head`). */
+  readonly stdoutClosed?: () => boolean
 }
 
-export const EXIT = { ok: 0, failures: 1, usage: 2, interrupted: 130 } as const
+/** Exit codes: 141 is what a shell reports for a command stopped because its reader closed the pipe. */
+export const EXIT = { ok: 0, failures: 1, usage: 2, interrupted: 130, brokenPipe: 141 } as const

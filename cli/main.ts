@@ -18,6 +18,13 @@ const onSignal = (name: NodeJS.Signals) => {
 }
 process.on('SIGINT', onSignal)
 process.on('SIGTERM', onSignal)
+// `hydrate ... | head`: when the reader goes away, stop reading and exit quietly, as grep does.
+let stdoutClosed = false
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code !== 'EPIPE') throw error
+  stdoutClosed = true
+  controller.abort(error)
+})
 
 const code = await cli(process.argv.slice(2), {
   stdout: process.stdout,
@@ -26,8 +33,9 @@ const code = await cli(process.argv.slice(2), {
   env: process.env,
   cwd: process.cwd(),
   signal: controller.signal,
+  stdoutClosed: () => stdoutClosed,
 })
 // Let stdout drain before exiting (piping into head, jq, ...).
 process.exitCode = code
-if (process.stdout.writableNeedDrain) process.stdout.once('drain', () => process.exit(code))
+if (process.stdout.writableNeedDrain && !stdoutClosed) process.stdout.once('drain', () => process.exit(code))
 else setImmediate(() => process.exit(code))

@@ -5,6 +5,7 @@ import path from 'node:path'
 import { HydratorError, errorMessage } from './errors.js'
 import type { ItemFailure } from './types.js'
 import { reviveTagged, stringifyTagged } from './util/tagged-json.js'
+import { redactSecrets } from './util/redact.js'
 import { capText } from './util/text.js'
 
 /** The marker property of a dead-letter line; readers unwrap such lines back to their event. */
@@ -223,4 +224,58 @@ export async function openDeadLetters(file: string): Promise<DeadLetterWriter> {
       return failedWith
     },
   }
+}
+
+/**
+ * Where failed events are kept, usually the dead-letter file of {@link openDeadLetters}. A
+ * checkpoint passes a failed event only once `write` resolved: a failure not stored holds the
+ * checkpoint before it, so a resume reads it again.
+ */
+export interface FailureStore {
+  /** Stores one failure with its event (undefined for a record that never became one). */
+  write(failure: ItemFailure, event: unknown): Promise<void>
+  /** Resolves when it can take more; run() waits for it before reading on. */
+  drained?(): Promise<void>
+}
+
+/**
+ * The writes a run has asked of its failure store and not yet seen settle: a failed write stops the
+ * run (through `onError`), and `settled()` waits for all of them before the last checkpoint.
+ */
+export class PendingLetters {
+  readonly #pending = new Set<Promise<void>>()
+  constructor(
+    readonly store_: FailureStore | undefined,
+    readonly onError: (error: unknown) => void,
+  ) {}
+
+  /** Stores a failure; the promise of its write, or undefined without a store. */
+  store(failure: ItemFailure, event: unknown): Promise<void> | undefined {
+    if (!this.store_) return undefined
+    let stored: Promise<void>
+    try {
+      stored = this.store_.write(failure, event)
+    } catch (error) {
+      stored = Promise.reject(error)
+    }
+    const settled = stored.then(
+      () => void this.#pending.delete(settled),
+      (error: unknown) => {
+        this.#pending.delete(settled)
+        this.onError(error)
+      },
+    )
+    this.#pending.add(settled)
+    return stored
+  }
+
+  async settled(): Promise<void> {
+    while (this.#pending.size > 0) await Promise.all(this.#pending)
+  }
+}
+
+/** A failure as it is kept: its message (a target's own may quote anything) capped and stripped of anything like a password. */
+export function cappedFailure(failure: ItemFailure): ItemFailure {
+  const message = capText(redactSecrets(capText(failure.message, 100_000)))
+  return message === failure.message ? failure : { ...failure, message }
 }

@@ -2,10 +2,13 @@
 // DynamoDB, OpenSearch, Lambda, EventBridge) live behind subpath exports such as
 // `event-hydrator/postgres`, so importing the core loads none of their clients.
 
+// The front door: a hydration from URIs and options, as the CLI runs it
+export { hydrate, type HydrateOptions, type HydrateFilter } from './hydrate.js'
+
 // Composing and running
 export { pipe } from 'it-pipe'
 export { chain } from './chain.js'
-export { run, type RunOptions, type Progress } from './run.js'
+export { run, type RunOptions, type Progress, type FailureStore } from './run.js'
 
 // The three shapes
 export type {
@@ -25,6 +28,8 @@ export type {
   StageKind,
   StageFailures,
   SinkCapabilities,
+  SkipReason,
+  SinkPlan,
 } from './types.js'
 
 // Sources
@@ -77,7 +82,7 @@ export {
   type OpenSearchPosition,
 } from './position.js'
 export { defineSource, type StatefulSource, type SourceControl } from './define-source.js'
-export { defineSink, newTally, sinkInfo, withSinkInfo, type SinkDriver, type SinkInfo, type SinkOptions, type WriteOutcome, type DriverContext } from './define-sink.js'
+export { defineSink, newTally, sinkInfo, withSinkInfo, PlanOverlay, type SinkDriver, type SinkInfo, type SinkOptions, type WriteOutcome, type DriverContext, type PlannedWrite } from './define-sink.js'
 export { Registry, parseUri, type Plugin, type ParsedUri, type FactoryContext, type SourceFactory, type SinkFactory } from './registry.js'
 export { defaultRegistry, builtinPlugins } from './builtins.js'
 export { withRetry, DEFAULT_RETRY, type RetryPolicy } from './retry.js'

@@ -1,5 +1,6 @@
 import { CheckpointTracker, lockCheckpoint, type Checkpoint, type CheckpointIdentity, type CheckpointLock, type CheckpointTotals } from './checkpoint/index.js'
 import { CheckpointWriter } from './checkpoint/writer.js'
+import { cappedFailure, PendingLetters, type FailureStore } from './dead-letter.js'
 import { HydratorError, errorCode, errorMessage, isConfigError } from './errors.js'
 import { FailureSamples } from './report/failures.js'
 import { countStages, runStatus, type StageCounter } from './report/tally.js'
@@ -7,20 +8,9 @@ import type { RunCheckpoint, RunReport } from './report/report.js'
 import { newTally } from './define-sink.js'
 import type { ItemFailure, Sink, SinkResult, Source, SourceStats, Stage } from './types.js'
 import { redactUri } from './util/options.js'
-import { redactSecrets } from './util/redact.js'
 import { capText } from './util/text.js'
 
-/**
- * Where failed events are kept, usually the dead-letter file of {@link openDeadLetters}. A
- * checkpoint passes a failed event only once `write` resolved: a failure not stored holds the
- * checkpoint before it, so a resume reads it again.
- */
-export interface FailureStore {
-  /** Stores one failure with its event (undefined for a record that never became one). */
-  write(failure: ItemFailure, event: unknown): Promise<void>
-  /** Resolves when it can take more; run() waits for it before reading on. */
-  drained?(): Promise<void>
-}
+export type { FailureStore } from './dead-letter.js'
 
 /** A live snapshot for progress displays. */
 export interface Progress {
@@ -173,32 +163,9 @@ export async function run(options: RunOptions): Promise<RunReport> {
 
   // Every failure goes through here: capped, kept in the dead-letter store (whose write tells the
   // checkpoint the event is safe), then reported to onFailure.
-  const letters = new Set<Promise<void>>()
-  const store = (failure: ItemFailure, event: unknown): Promise<void> | undefined => {
-    if (!options.deadLetter) return undefined
-    let stored: Promise<void>
-    try {
-      stored = options.deadLetter.write(failure, event)
-    } catch (error) {
-      stored = Promise.reject(error)
-    }
-    const settled = stored.then(
-      () => {
-        letters.delete(settled)
-      },
-      (error: unknown) => {
-        letters.delete(settled)
-        stopWith(error)
-      },
-    )
-    letters.add(settled)
-    return stored
-  }
-  // A target's own message may quote anything: capped, and stripped of anything like a password.
-  const capped = (failure: ItemFailure): ItemFailure => {
-    const message = capText(redactSecrets(capText(failure.message, 100_000)))
-    return message === failure.message ? failure : { ...failure, message }
-  }
+  const letters = new PendingLetters(options.deadLetter, stopWith)
+  const store = (failure: ItemFailure, event: unknown) => letters.store(failure, event)
+  const capped = cappedFailure
 
   // The raw-text prefilter: only for a filter that sees the source's events directly.
   const first = stages[0]
@@ -335,7 +302,7 @@ export async function run(options: RunOptions): Promise<RunReport> {
     error = e
   }
   // Every failure is stored (or known not to be) before the last checkpoint is written.
-  while (letters.size > 0) await Promise.all(letters)
+  await letters.settled()
   await cleanup()
   async function cleanup() {
     if (timer) clearInterval(timer)

@@ -5,7 +5,7 @@ import path from 'node:path'
 import type { Writable } from 'node:stream'
 import { HydratorError, errorMessage } from '../errors.js'
 import type { Sink } from '../types.js'
-import { defineSink, type SinkOptions } from '../define-sink.js'
+import { defineSink, type SinkOptions, type WriteOutcome } from '../define-sink.js'
 
 export interface ToJsonLinesOptions extends SinkOptions {
   /** Append to an existing file instead of replacing it. @default false */
@@ -40,6 +40,24 @@ export function toJsonLines<T = unknown>(target: string, options: ToJsonLinesOpt
   let bytes = 0
   const outputError = (error: unknown) =>
     (broken ??= new HydratorError('ERR_OUTPUT', `cannot write \`${target}\`: ${errorMessage(error)}`, { cause: error }))
+
+  // stdout (`| head`): one write per line, so when the reader goes away the report says exactly
+  // which lines the pipe took; the rest fail with ERR_OUTPUT and the run stops.
+  const writeEach = async (stream: Writable, lines: readonly string[]): Promise<WriteOutcome[]> => {
+    const done = await Promise.allSettled(lines.map((line) => new Promise<void>((resolve, reject) => stream.write(line + '\n', (error) => (error ? reject(error) : resolve())))))
+    const outcomes: WriteOutcome[] = []
+    for (let i = 0; i < lines.length; i++) {
+      const settled = done[i]!
+      if (settled.status === 'fulfilled' && !broken) {
+        bytes += Buffer.byteLength(lines[i]!) + 1
+        outcomes.push({ status: 'written', state: { bytes } })
+      } else {
+        const error = outputError(settled.status === 'rejected' ? settled.reason : broken)
+        outcomes.push({ status: 'failed', code: error.code, message: error.message })
+      }
+    }
+    return outcomes
+  }
 
   const sink = defineSink<T, string>(
     {
@@ -88,6 +106,7 @@ export function toJsonLines<T = unknown>(target: string, options: ToJsonLinesOpt
       preview: (line) => JSON.parse(line) as unknown,
       async write(lines) {
         if (broken) throw broken
+        if (!file) return writeEach(out!, lines)
         const text = lines.join('\n') + '\n'
         // Settle only once the data is handed to the OS, so a checkpoint never runs ahead of the file.
         await new Promise<void>((resolve, reject) => out!.write(text, (error) => (error ? reject(outputError(error)) : resolve())))

@@ -3,6 +3,8 @@ import { stringifyTagged } from '../util/tagged-json.js'
 import type { RunReport } from './report.js'
 
 const n = (x: number) => x.toLocaleString('en-US')
+/** `events.ndjson:` but `count:` rather than `count::` for a URI that ends with its colon. */
+const named = (uri: string) => (uri.endsWith(':') ? uri : `${uri}:`)
 
 /**
  * A short human summary of a report, for stderr: what was read, matched, written, skipped and
@@ -16,7 +18,7 @@ export function formatReport(report: RunReport, { samples = 10 }: { samples?: nu
   const head = report.dryRun ? `${report.status.toUpperCase()} (dry run: nothing was written)` : report.status.toUpperCase()
   lines.push(`${head} in ${(report.durationMs / 1000).toFixed(1)} s, ${n(Math.round(report.eventsPerSecond))} events/s`)
   const resumed = report.source.startedAt ? ` (resumed at ${formatPosition(report.source.startedAt)})` : ''
-  lines.push(`  source   ${report.source.uri}${resumed}: ${n(report.source.read)} read, ${n(report.source.failed)} unreadable`)
+  lines.push(`  source   ${named(`${report.source.uri}${resumed}`)} ${n(report.source.read)} read, ${n(report.source.failed)} unreadable`)
   const pre = report.filter.prefiltered ? ` (${n(report.filter.prefiltered)} skipped unparsed by the prefilter)` : ''
   lines.push(`  filter   ${n(report.filter.matched)} matched, ${n(report.filter.unmatched)} unmatched${pre}`)
   const verb = report.dryRun ? 'would write' : 'written'
@@ -24,7 +26,7 @@ export function formatReport(report: RunReport, { samples = 10 }: { samples?: nu
   const reasons = Object.entries(report.sink.skippedBy ?? {}).filter(([, count]) => count > 0)
   const why = reasons.length > 0 ? ` (${reasons.map(([reason, count]) => `${reason} ${n(count)}`).join(', ')})` : ''
   lines.push(
-    `  sink     ${report.sink.uri}: ${n(report.sink.written)} ${verb}${deleted}, ${n(report.sink.skipped)} ${report.dryRun ? 'would skip' : 'skipped'}${why}, ${n(report.sink.failed)} failed`,
+    `  sink     ${named(report.sink.uri)} ${n(report.sink.written)} ${verb}${deleted}, ${n(report.sink.skipped)} ${report.dryRun ? 'would skip' : 'skipped'}${why}, ${n(report.sink.failed)} failed`,
   )
   const plan = report.sink.plan
   if (plan) {

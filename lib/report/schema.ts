@@ -81,6 +81,7 @@ const RunCheckpointSchema = Type.Object(
     held: Type.Integer({ minimum: 0, description: 'failures in no dead-letter file: they hold the checkpoint before them' }),
     totals: CheckpointTotalsSchema,
     error: Type.Optional(ErrorInfo),
+    alreadyComplete: Type.Optional(Type.Boolean({ description: 'the checkpoint said the job had completed: nothing was read this time' })),
   },
   { additionalProperties: false },
 )

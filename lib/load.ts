@@ -2,8 +2,8 @@ import { existsSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import path from 'node:path'
 import { pathToFileURL } from 'node:url'
-import { HydratorError, errorMessage } from '../lib/errors.js'
-import { compilePattern, type EventPattern } from '../lib/pattern/index.js'
+import { HydratorError, errorMessage } from './errors.js'
+import { compilePattern, type EventPattern } from './pattern/index.js'
 
 /** Reads a pattern from a file or inline JSON; an EventBridge rule object gives its EventPattern. */
 export async function loadPattern(value: string, cwd: string, what = '--filter'): Promise<EventPattern> {
