@@ -17,4 +17,7 @@ export default defineConfig({
   sourcemap: true,
   clean: true,
   splitting: true,
+  // Loaded lazily for SigV4 without keys in the environment; not a dependency of ours (every AWS
+  // SDK client brings it): never bundle it, or the package ships a second copy of the SDK's core.
+  external: ['@aws-sdk/credential-provider-node'],
 })

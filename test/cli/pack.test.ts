@@ -22,13 +22,20 @@ const npm = (args: string[], cwd: string) =>
   execFileSync('npm', args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, npm_config_loglevel: 'error' } })
 
 test('the packed tarball installs, and its binaries run', () => {
-  npm(['pack', '--pack-destination', tmp.dir], root)
+  // One build per pack (prepack runs tsup once: its ESM and DTS steps are one build, not two).
+  const packed = execFileSync('npm', ['pack', '--foreground-scripts', '--pack-destination', tmp.dir], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, npm_config_loglevel: 'error' } })
+  const plain = packed.replace(/\x1b\[[0-9;]*m/g, '')
+  assert.is(plain.match(/CLI Building entry/g)?.length, 1, plain)
+  assert.is(plain.match(/ESM Build start/g)?.length, 1, plain)
   const tarball = readdirSync(tmp.dir).find((f) => f.endsWith('.tgz'))!
   assert.ok(tarball, 'npm pack made a tarball')
   const project = path.join(tmp.dir, 'project')
   execFileSync('mkdir', ['-p', project])
   writeFileSync(path.join(project, 'package.json'), JSON.stringify({ name: 'user-project', version: '1.0.0', type: 'module', private: true }))
   npm(['install', '--prefer-offline', '--no-audit', '--no-fund', path.join(tmp.dir, tarball)], project)
+  // No copy of the AWS SDK inside: its packages stay external, loaded from the user's install.
+  const shipped = readdirSync(path.join(project, 'node_modules/event-hydrator/dist'))
+  assert.equal(shipped.filter((f) => /^(sso-oidc|sts|signin|loadSso|bowser|event-streams|dist-es)-/.test(f)), [], 'dist bundles no AWS SDK code')
   const help = execFileSync('npx', ['--no-install', 'event-hydrator', '--help'], { cwd: project, encoding: 'utf8' })
   assert.match(help, /--source/)
   assert.match(help, /--sink/)
