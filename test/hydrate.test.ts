@@ -13,19 +13,37 @@ import { hydrate, type HydrateOptions } from '../lib/hydrate.js'
 import type { RunReport } from '../lib/report/report.js'
 import { collect } from '../lib/collect.js'
 import { captured, events, ndjson, readableOf, tempDir } from './helpers.js'
+import { createTable, dynamoClients, startDynalite, type DynaliteServer } from './servers/dynalite.js'
+import { createDatabase, startPostgres, type PostgresServer, type TestDatabase } from './servers/postgres.js'
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 const test = suite('hydrate() from code: the same runs as the CLI')
 let tmp: Awaited<ReturnType<typeof tempDir>>
 let dirs = 0
+let dynamo: DynaliteServer
+let pg: PostgresServer
+let db: TestDatabase
 test.before(async () => {
   tmp = await tempDir()
+  dynamo = await startDynalite()
+  pg = await startPostgres()
+  db = await createDatabase(pg, 'hydrate_twice')
 })
 test.after(async () => {
+  await db?.drop()
+  await pg?.stop()
+  await dynamo?.close()
   await tmp.cleanup()
 })
 
-const env = { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' }
+// The AWS settings of the local DynamoDB, as a user's environment would hold them.
+const env = {
+  ...process.env,
+  AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+  AWS_REGION: 'us-east-1',
+  AWS_ACCESS_KEY_ID: 'test',
+  AWS_SECRET_ACCESS_KEY: 'test',
+}
 const ordersRule = JSON.parse(await readFile(path.join(root, 'examples/rules/orders.json'), 'utf8'))
 
 /** A fresh folder with these files. */
@@ -48,6 +66,8 @@ function essence(report: RunReport) {
     error: report.error?.code,
     stages: report.stages.map((s) => [s.kind, s.in, s.out, s.failed ?? 0]),
     checkpoint: report.checkpoint && { complete: report.checkpoint.complete, held: report.checkpoint.held, totals: report.checkpoint.totals },
+    plan: report.sink.plan,
+    previews: report.sink.previews,
   }
 }
 
@@ -59,14 +79,14 @@ async function outputs(dir: string): Promise<Record<string, string>> {
 }
 
 /** Runs `argv` through the CLI and `options` through hydrate(), each in its own copy of `files`. */
-async function twice(files: Record<string, string>, argv: string[], options: (dir: string) => HydrateOptions) {
+async function twice(files: Record<string, string>, argv: string[], options: (dir: string) => HydrateOptions, extraEnv: Record<string, string> = {}) {
   const cliDir = await folder(files)
   const stdout = captured()
   const stderr = captured()
-  const code = await cli([...argv, '--report', 'json', '--report-file', 'report.json', '--quiet'], { stdout, stderr, stdin: readableOf(''), env, cwd: cliDir })
+  const code = await cli([...argv, '--report', 'json', '--report-file', 'report.json', '--quiet'], { stdout, stderr, stdin: readableOf(''), env: { ...env, ...extraEnv }, cwd: cliDir })
   const fromCli = await readFile(path.join(cliDir, 'report.json'), 'utf8').then((t) => JSON.parse(t) as RunReport)
   const codeDir = await folder(files)
-  const fromCode = await hydrate({ env, ...options(codeDir), cwd: codeDir })
+  const fromCode = await hydrate({ env: { ...env, ...extraEnv }, ...options(codeDir), cwd: codeDir })
   assert.equal(essence(fromCode), essence(fromCli), `${argv.join(' ')}: the same report (CLI exit ${code}: ${stderr.text()})`)
   assert.equal(await outputs(codeDir), await outputs(cliDir), 'the same output files')
   return { code, report: fromCode, dir: codeDir }
@@ -139,6 +159,49 @@ test('a plugin sink, by module path and as an object', async () => {
     ['--plugin', plugin, '--source', 'json:in.ndjson', '--sink', 'count:'],
     () => ({ plugins: [mod.default as never], source: 'json:in.ndjson', sink: 'count:' }),
   )
+})
+
+test('the one-liner into DynamoDB without a mapping: each event is the item, its key from the table', async () => {
+  const clients = dynamoClients(dynamo.endpoint)
+  try {
+    await createTable(clients.client, 'users', { partition: ['id', 'S'] })
+    const withoutId = ndjson([{ source: 'users', detail: {} }])
+    const local = { AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint }
+    const { report } = await twice(
+      { 'in.ndjson': input + withoutId, 'rule.json': JSON.stringify({ source: ['users'] }) },
+      ['--source', 'json:in.ndjson', '--filter', 'rule.json', '--sink', 'dynamo:users'],
+      () => ({ source: 'json:in.ndjson', filter: 'rule.json', sink: 'dynamo:users' }),
+      local,
+    )
+    assert.is(report.sink.written, 20)
+    assert.equal(report.failures.samples.map((f) => f.code), ['ERR_MAPPING'])
+    assert.match(report.failures.samples[0]!.message, /no `id`, the partition key of table `users`/)
+  } finally {
+    clients.destroy()
+  }
+})
+
+test('a dry run into PostgreSQL shows the same plan from code as from the CLI, and the client is closed', async () => {
+  const postgres = (await import('postgres')).default
+  const sql = postgres(db.url, { onnotice: () => {} })
+  try {
+    await sql.unsafe('create table orders (id text primary key, version int, amount int)')
+    await sql.unsafe("insert into orders values ('e1', 9, 1), ('e2', 0, 1)")
+    const sink = `${db.url}?table=orders`
+    const columns = ['id=id', 'version=detail.version', 'amount=detail.amount']
+    const { report } = await twice(
+      { 'in.ndjson': input },
+      ['--source', 'json:in.ndjson', '--sink', sink, ...columns.flatMap((c) => ['--column', c]), '--key', 'id', '--version-column', 'version', '--dry-run'],
+      () => ({ source: 'json:in.ndjson', sink, column: { id: 'id', version: 'detail.version', amount: 'detail.amount' }, key: 'id', versionColumn: 'version', dryRun: true }),
+    )
+    assert.ok(report.sink.plan, 'a plan')
+    assert.is(report.sink.plan!.wouldUpdate, 1)
+    assert.is(report.sink.skippedBy?.stale, 1)
+    const [{ count }] = await sql.unsafe("select count(*)::int as count from pg_stat_activity where application_name = 'event-hydrator'")
+    assert.is(count, 0, 'hydrate() ended the client it made')
+  } finally {
+    await sql.end({ timeout: 1 })
+  }
 })
 
 test('a source and a sink given as objects, for code that builds its own', async () => {
