@@ -204,6 +204,31 @@ test('a dry run into PostgreSQL shows the same plan from code as from the CLI, a
   }
 })
 
+test('onProgress reports the counts as the run goes, and signal stops it gracefully', async () => {
+  const dir = await folder({ 'in.ndjson': ndjson(events(200)) })
+  const controller = new AbortController()
+  const seen: { read: number; written: number }[] = []
+  const report = await hydrate({
+    source: 'json:in.ndjson',
+    sink: 'ndjson:out.ndjson',
+    rate: 50,
+    batchSize: 1,
+    cwd: dir,
+    env,
+    signal: controller.signal,
+    onProgress: (p) => {
+      seen.push({ read: p.read, written: p.written })
+      if (seen.length === 2) controller.abort()
+    },
+  })
+  assert.ok(seen.length >= 2, `onProgress was called (${seen.length})`)
+  assert.ok(seen[1]!.written >= seen[0]!.written && seen[0]!.written > 0, JSON.stringify(seen))
+  assert.is(report.status, 'aborted')
+  assert.ok(report.sink.written < 200 && report.sink.written >= seen[1]!.written, `${report.sink.written}`)
+  const lines = (await readFile(path.join(dir, 'out.ndjson'), 'utf8')).trim().split('\n').length
+  assert.is(lines, report.sink.written, 'the report says what the file holds')
+})
+
 test('a source and a sink given as objects, for code that builds its own', async () => {
   const sink = collect()
   const report = await hydrate({ source: (async function* () { yield* events(5) })(), sink, filter: { source: ['orders'] } })
