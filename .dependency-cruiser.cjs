@@ -2,7 +2,7 @@
 // integrations import the core, never each other; the core never imports an integration (only
 // the two composition roots, lib/index.ts and lib/builtins.ts, name them); lib never imports cli;
 // no cycles.
-const INTEGRATIONS = '(json|postgres|mssql|dynamo|opensearch|lambda|eventbridge)'
+const INTEGRATIONS = '(json|postgres|mssql|dynamo|opensearch|lambda|eventbridge|s3|aws-lambda)'
 
 /** @type {import('dependency-cruiser').IConfiguration} */
 module.exports = {

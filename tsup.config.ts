@@ -2,7 +2,7 @@ import { defineConfig } from 'tsup'
 
 // The core entry stays light: each integration folder is its own entry (event-hydrator/postgres,
 // ...), and the CLI loads them lazily by URI scheme.
-export const integrations = ['json', 'postgres', 'mssql', 'dynamo', 'opensearch', 'lambda', 'eventbridge']
+export const integrations = ['json', 'postgres', 'mssql', 'dynamo', 'opensearch', 'lambda', 'eventbridge', 's3', 'aws-lambda']
 const lib: Record<string, string> = {
   'lib/index': 'lib/index.ts',
   ...Object.fromEntries(integrations.map((name) => [`lib/${name}/index`, `lib/${name}/index.ts`])),

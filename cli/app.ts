@@ -13,6 +13,8 @@ import { stringifyTagged } from '../lib/util/tagged-json.js'
 import { EXIT, type CliIo } from './io.js'
 import { hydrate } from '../lib/hydrate.js'
 import { patternCommands } from './pattern.js'
+import { reportCommands } from './report.js'
+import { planCommand } from './plan.js'
 import { startProgress } from './progress.js'
 
 /** The options of the main command, camel-cased by yargs. */
@@ -29,6 +31,8 @@ interface RunArgs {
   maxFailures?: string
   checkpoint?: string
   checkpointInterval?: number
+  checkpointLease?: number
+  share?: string
   deadLetter?: string
   plugin?: string[]
   config?: string
@@ -190,7 +194,9 @@ export async function cli(argv: readonly string[], io: CliIo): Promise<number> {
           .option('limit', { type: 'number', describe: 'stop after this many matched events' })
           .option('batch-size', { type: 'number', describe: 'events per write request (sink default otherwise)' })
           .option('max-failures', { type: 'string', describe: 'stop the run (status failed) after this many failures, or this share of the events read (5%)' })
-          .option('checkpoint', { type: 'string', describe: 'record progress in this file and resume from it when it exists (one run at a time: <file>.lock)' })
+          .option('checkpoint', { type: 'string', describe: 'record progress here and resume from it: a file (one run at a time: <file>.lock), dynamo:<table>/<run-id> or s3://<bucket>/<key> (one worker at a time: a lease)' })
+          .option('checkpoint-lease', { type: 'number', describe: 'dynamo:/s3: checkpoints: ms a lease lasts unless renewed (default 60000): a worker that died frees its share after this' })
+          .option('share', { type: 'string', describe: 'run one share of a split run: one element of what `hydrate plan --shares N` printed (JSON)' })
           .option('checkpoint-interval', { type: 'number', describe: 'milliseconds between checkpoint writes (default 5000; appends and invocations also write after every batch)' })
           .option('dead-letter', { type: 'string', describe: 'append every failed event to this NDJSON file (itself a valid --source for a redrive)' })
           .option('concurrency', { type: 'number', describe: 'writes or invocations in flight (events with one --order-key stay in order)' })
@@ -219,6 +225,8 @@ export async function cli(argv: readonly string[], io: CliIo): Promise<number> {
       },
     )
     .command(patternCommands(io, (c) => (code = c)))
+    .command(reportCommands(io, (c) => (code = c)))
+    .command(planCommand(io, (c) => (code = c)))
     .strict()
     .recommendCommands()
     .help()

@@ -110,42 +110,7 @@ export function newTally(): SinkTally {
   return { received: 0, written: 0, skipped: 0, failed: 0, retries: {}, skippedBy: {} }
 }
 
-/**
- * The planned state of the keys a dry run has planned (exists, version), so a key planned again is
- * judged against the earlier planned write rather than the target's unchanged state. Bounded: past
- * `maxKeys` it forgets the oldest keys and the plan is no longer exact (`exact` turns false).
- *
- * @example
- * const overlay = new PlanOverlay<{ exists: boolean; version?: number }>()
- * const state = overlay.get(key) ?? await readFromTarget(key)
- */
-export class PlanOverlay<S> {
-  readonly #states = new Map<string, S>()
-  #forgot = false
-  constructor(readonly maxKeys = 1_000_000) {}
-
-  get exact(): boolean {
-    return !this.#forgot
-  }
-
-  get(key: string): S | undefined {
-    return this.#states.get(key)
-  }
-
-  /** Whether the key was planned (its planned state may be undefined: deleted). */
-  has(key: string): boolean {
-    return this.#states.has(key)
-  }
-
-  set(key: string, state: S): void {
-    this.#states.delete(key)
-    this.#states.set(key, state)
-    if (this.#states.size > this.maxKeys) {
-      this.#states.delete(this.#states.keys().next().value as string)
-      this.#forgot = true
-    }
-  }
-}
+export { PlanOverlay } from './plan-overlay.js'
 
 interface Pending<W> {
   readonly event: unknown
@@ -221,7 +186,16 @@ export function defineSink<In, W = In>(
       samples.add(item)
       context.onFailure?.(item, event)
     }
-    const settledOne = (event: unknown, outcome: SettledEvent) => context.onSettled?.([event], [outcome])
+    // A checkpoint written after every batch to a remote store: no batch is sent before it is stored.
+    let storing: Promise<void> | undefined
+    const whenStored = (result: void | Promise<void> | undefined) => {
+      if (!result) return
+      const p: Promise<void> = Promise.all([storing, result]).then(() => {
+        if (storing === p) storing = undefined
+      })
+      storing = p
+    }
+    const settledOne = (event: unknown, outcome: SettledEvent) => whenStored(context.onSettled?.([event], [outcome]))
 
     const settle = (batch: readonly Pending<W>[], outcomes: readonly WriteOutcome[] | undefined, error?: unknown) => {
       const settled: SettledEvent[] | undefined = context.onSettled ? new Array(batch.length) : undefined
@@ -253,7 +227,7 @@ export function defineSink<In, W = In>(
           })
         }
       }
-      context.onSettled?.(batch.map((p) => p.event), settled)
+      whenStored(context.onSettled?.(batch.map((p) => p.event), settled))
     }
 
     // Batches in flight and the keys they touch: a batch that shares a key with one in flight
@@ -279,6 +253,7 @@ export function defineSink<In, W = In>(
         }
       }
       while (inFlightCount >= concurrency || (keyCounts.size > 0 && keys.some((k) => keyCounts.has(k)))) await finished.promise
+      while (storing) await storing
       if (fatal) throw fatal
       inFlightCount++
       for (const k of keys) keyCounts.set(k, (keyCounts.get(k) ?? 0) + 1)

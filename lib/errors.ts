@@ -19,6 +19,9 @@ export type ErrorCode =
   | 'ERR_AUTH'
   | 'ERR_CHECKPOINT_MISMATCH'
   | 'ERR_CHECKPOINT_LOCKED'
+  | 'ERR_SHARE_MISMATCH'
+  | 'ERR_SHARES_UNSUPPORTED'
+  | 'ERR_TIME_BUDGET'
   // data problems: one event fails, the run goes on
   | 'ERR_INVALID_JSON'
   | 'ERR_NOT_AN_OBJECT'
@@ -55,6 +58,9 @@ export const CONFIG_ERROR_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'ERR_AUTH',
   'ERR_CHECKPOINT_MISMATCH',
   'ERR_CHECKPOINT_LOCKED',
+  'ERR_SHARE_MISMATCH',
+  'ERR_SHARES_UNSUPPORTED',
+  'ERR_TIME_BUDGET',
 ])
 
 /**

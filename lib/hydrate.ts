@@ -1,13 +1,14 @@
 import path from 'node:path'
 import type { Readable, Writable } from 'node:stream'
-import { defaultRegistry } from './builtins.js'
-import { lockCheckpoint, readCheckpoint, type CheckpointIdentity, type CheckpointLock } from './checkpoint/index.js'
+import { registryWith } from './builtins.js'
+import { fileSession, lockCheckpoint, openStoreSession, readCheckpoint, type CheckpointIdentity, type CheckpointSession, type CheckpointStore } from './checkpoint/index.js'
 import { openDeadLetters } from './dead-letter.js'
 import { HydratorError, errorMessage } from './errors.js'
 import { importModule, loadPattern } from './load.js'
 import type { Mapping } from './mapping.js'
 import type { EventPattern } from './pattern/index.js'
-import type { FactoryContext, Plugin, Registry } from './registry.js'
+import { parseUri, type FactoryContext, type Plugin, type Registry } from './registry.js'
+import { parseShare, shareName, type Share } from './share.js'
 import type { RunReport } from './report/schema.js'
 import { run, type Progress } from './run.js'
 import { filter as filterStage } from './stages/filter.js'
@@ -46,8 +47,21 @@ export interface HydrateOptions {
   readonly table?: string
   /** Read and filter for real, write nothing; storage sinks report a plan. @default false */
   readonly dryRun?: boolean
-  /** Record progress in this file and resume from it when it exists (one run at a time: `<file>.lock`). */
-  readonly checkpoint?: string
+  /**
+   * Record progress here and resume from it when it exists: a local file (one run at a time:
+   * `<file>.lock`), a store URI (`dynamo:table/run-id`, `s3://bucket/key`, or a plugin's scheme;
+   * one worker at a time through a lease), or a {@link CheckpointStore}. With a `share`, each share
+   * has its own: `run.share-2-of-16.ckpt`, `dynamo:table/run-id/share-2-of-16`.
+   */
+  readonly checkpoint?: string | CheckpointStore
+  /**
+   * Store checkpoints: how long the lease lasts without a write renewing it (ms; a worker that
+   * died frees its share after this), or a function giving the lease's end as epoch ms (the Lambda
+   * handler: the invocation's deadline). @default 60000
+   */
+  readonly checkpointLease?: number | (() => number)
+  /** Run one share of a split run: one element of what `hydrate plan --shares N` printed (object or JSON). */
+  readonly share?: Share | string
   /** Milliseconds between checkpoint writes. @default 5000 */
   readonly checkpointInterval?: number
   /** Append every failed event to this NDJSON file (a valid source for a redrive). */
@@ -172,23 +186,6 @@ async function mappingOf(options: HydrateOptions, cwd: string): Promise<Mapping 
   }
 }
 
-async function registryWith(plugins: readonly (string | Plugin)[], cwd: string): Promise<Registry> {
-  const registry = defaultRegistry()
-  for (const given of plugins) {
-    let plugin: unknown = given
-    if (typeof given === 'string') {
-      const mod = await importModule(given, cwd, '--plugin')
-      plugin = mod.default ?? mod.plugin
-      if (typeof plugin === 'function') plugin = await (plugin as () => unknown)()
-    }
-    if (!plugin || typeof plugin !== 'object') {
-      throw new HydratorError('ERR_PLUGIN', `--plugin ${String(given)}: export a plugin object ({ name, sources, sinks }) as default or as \`plugin\``)
-    }
-    registry.register(plugin as Plugin)
-  }
-  return registry
-}
-
 const describe = (value: unknown) => (typeof value === 'function' ? `function ${value.name || '(anonymous)'}: ${String(value).slice(0, 500)}` : value)
 
 /**
@@ -230,30 +227,33 @@ export async function hydrate(options: HydrateOptions): Promise<RunReport> {
   const mapping = await mappingOf(options, cwd)
   const sourceName = typeof options.source === 'string' ? redactUri(options.source) : undefined
   const sinkName = typeof sinkGiven === 'string' ? redactUri(sinkGiven) : sinkGiven.uri
+  const share = options.share !== undefined && options.share !== null ? parseShare(options.share, sourceName ?? 'iterable') : undefined
+  if (share && typeof options.source === 'string' && !registry.canShare(parseUri(options.source).scheme)) {
+    throw new HydratorError('ERR_SHARES_UNSUPPORTED', `--share: \`${parseUri(options.source).scheme}:\` sources cannot be split into shares`)
+  }
   const identity: CheckpointIdentity = {
-    source: sourceName ?? 'iterable',
+    source: `${sourceName ?? 'iterable'}${share ? `#${shareName(share)}` : ''}`,
     filter: JSON.stringify({ filter: rules.map(describe), transform: describe(options.transform) ?? null, limit: limit ?? null }),
     sink: sinkName ?? 'sink',
     ...(mapping || options.table ? { mapping: JSON.stringify({ ...mapping, deleteWhen: describe(mapping?.deleteWhen), table: options.table ?? null }) } : {}),
   }
 
-  const checkpointFile = options.checkpoint ? path.resolve(cwd, options.checkpoint) : undefined
-  // The lock first, then the checkpoint: what is read is what this run owns. A process that exits
-  // before the end (a second Ctrl-C) removes the lock on its way out.
-  let lock: CheckpointLock | undefined
-  const releaseOnExit = () => lock?.releaseSync()
-  if (checkpointFile) {
-    lock = await lockCheckpoint(checkpointFile)
-    process.once('exit', releaseOnExit)
-  }
   const closers: (() => Promise<void> | void)[] = []
+  const retry = { ...(retryAttempts !== undefined ? { attempts: retryAttempts } : {}), ...(retryMaxDelay !== undefined ? { maxDelayMs: retryMaxDelay } : {}) }
+  const baseContext: FactoryContext = { env, cwd, retry, flags: { ...options }, onClose: (fn) => closers.push(fn) }
+  // The hold first, then the checkpoint: what is read is what this run owns. A process that exits
+  // before the end (a second Ctrl-C) removes a file's lock on its way out.
+  let session: CheckpointSession | undefined
+  const releaseOnExit = () => session?.releaseSync?.()
   try {
-    const previous = checkpointFile ? await readCheckpoint(checkpointFile, identity) : undefined
-    if (previous?.complete) return alreadyComplete(previous, checkpointFile!, sourceName, sinkName)
+    session = options.checkpoint ? await openCheckpoint(options, registry, baseContext, identity, share) : undefined
+    if (session?.releaseSync) process.once('exit', releaseOnExit)
+    const previous = session?.previous
+    if (previous?.complete) return alreadyComplete(previous, session!.uri, sourceName, sinkName, share)
 
     const context: FactoryContext = {
-      env,
-      cwd,
+      ...baseContext,
+      ...(share ? { share } : {}),
       ...(options.stdin ? { stdin: options.stdin } : {}),
       ...(options.stdout ? { stdout: options.stdout } : {}),
       ...(mapping ? { mapping } : {}),
@@ -262,11 +262,9 @@ export async function hydrate(options: HydrateOptions): Promise<RunReport> {
       ...(concurrency !== undefined ? { concurrency } : {}),
       ...(options.orderKey ? { orderKey: options.orderKey } : {}),
       ...(ratePerSecond !== undefined ? { ratePerSecond } : {}),
-      retry: { ...(retryAttempts !== undefined ? { attempts: retryAttempts } : {}), ...(retryMaxDelay !== undefined ? { maxDelayMs: retryMaxDelay } : {}) },
       flags: { ...options, maxFailures, ...(maxBuffered !== undefined ? { maxBuffered } : {}) },
       ...(previous?.position ? { resume: previous.position } : {}),
       ...(previous?.sinkState !== undefined ? { resumeSink: previous.sinkState } : {}),
-      onClose: (fn) => closers.push(fn),
     }
 
     const stages: Stage<any, any>[] = []
@@ -292,7 +290,7 @@ export async function hydrate(options: HydrateOptions): Promise<RunReport> {
     const source = typeof options.source === 'string' ? await registry.createSource(options.source, context) : options.source
     const deadLetters = options.deadLetter ? await openDeadLetters(path.resolve(cwd, options.deadLetter)) : undefined
     if (deadLetters) closers.push(() => deadLetters.close())
-    return await run({
+    const report = await run({
       source,
       stages,
       sink,
@@ -302,20 +300,77 @@ export async function hydrate(options: HydrateOptions): Promise<RunReport> {
       ...(maxFailureRate !== undefined ? { maxFailureRate } : {}),
       prefilter: options.prefilter !== false,
       ...(deadLetters ? { deadLetter: deadLetters } : {}),
-      ...(checkpointFile ? { checkpoint: { file: checkpointFile, identity, previous, intervalMs, lock } } : {}),
+      ...(session ? { checkpoint: { session, identity, intervalMs } } : {}),
       ...(sourceName ? { sourceUri: sourceName } : {}),
       ...(sinkName ? { sinkUri: sinkName } : {}),
       ...(options.onProgress ? { onProgress: options.onProgress } : {}),
     })
+    return share ? { ...report, share: { plan: share.plan, index: share.index, count: share.count } } : report
   } finally {
-    for (const close of closers.reverse()) await close()
     process.removeListener('exit', releaseOnExit)
-    await lock?.release()
+    await session?.release()
+    for (const close of closers.reverse()) await close()
+  }
+}
+
+/** A checkpoint's place for one share: `run.ckpt` -> `run.share-2-of-4.ckpt`, `dynamo:t/run` -> `dynamo:t/run/share-2-of-4`. */
+function forShare(target: string, share: Share | undefined, isFile: boolean): string {
+  if (!share) return target
+  const name = shareName(share)
+  if (isFile) {
+    const ext = path.extname(target)
+    return ext ? `${target.slice(0, -ext.length)}.${name}${ext}` : `${target}.${name}`
+  }
+  const q = target.indexOf('?')
+  return q === -1 ? `${target}/${name}` : `${target.slice(0, q)}/${name}${target.slice(q)}`
+}
+
+/** Takes the run's checkpoint: a local file (locked), or a store (leased). */
+async function openCheckpoint(options: HydrateOptions, registry: Registry, context: FactoryContext, identity: CheckpointIdentity, share: Share | undefined): Promise<CheckpointSession> {
+  const given = options.checkpoint!
+  const lease = options.checkpointLease
+  if (lease !== undefined && typeof lease !== 'function' && (typeof lease !== 'number' || !(lease >= 1000))) {
+    throw new HydratorError('ERR_INVALID_OPTION', `expected \`checkpointLease\` (--checkpoint-lease) to be milliseconds >= 1000, got \`${String(lease)}\``)
+  }
+  const leaseOptions = { env: context.env, ...(typeof lease === 'function' ? { leaseUntil: lease } : lease !== undefined ? { leaseMs: lease } : {}) }
+  let store: CheckpointStore | undefined
+  if (typeof given === 'object') {
+    if (!given || typeof given.load !== 'function' || typeof given.save !== 'function') {
+      throw new HydratorError('ERR_INVALID_OPTION', 'expected `checkpoint` to be a file path, a store URI or a CheckpointStore ({ uri, load, save })')
+    }
+    if (share) throw new HydratorError('ERR_INVALID_OPTION', '`checkpoint` as a store object holds one record: with a `share`, give a store URI (each share gets its own record) or one store per share')
+    store = given
+  } else {
+    const m = /^([a-z][a-z0-9+.-]+):/i.exec(given)
+    const scheme = m?.[1]!.toLowerCase()
+    if (scheme && scheme !== 'file' && registry.hasCheckpointStore(scheme)) {
+      store = await registry.createCheckpointStore(forShare(given, share, false), context)
+    } else if (scheme && scheme !== 'file' && given.includes('://')) {
+      await registry.createCheckpointStore(given, context) // ERR_UNKNOWN_SCHEME, naming the known stores
+    }
+  }
+  if (store) {
+    if (store.close) context.onClose(() => store.close!())
+    return openStoreSession(store, identity, leaseOptions)
+  }
+  const file = forShare(path.resolve(context.cwd, String(given).replace(/^file:(\/\/)?/i, '')), share, true)
+  const lock = await lockCheckpoint(file)
+  try {
+    return fileSession(file, lock, await readCheckpoint(file, identity), true)
+  } catch (error) {
+    await lock.release()
+    throw error
   }
 }
 
 /** The report of a run that had nothing to do: its checkpoint says the job completed. */
-function alreadyComplete(previous: { totals: import('./report/schema.js').CheckpointTotals; position?: import('./position.js').Position }, file: string, source = 'iterable', sink = 'sink'): RunReport {
+function alreadyComplete(
+  previous: { totals: import('./report/schema.js').CheckpointTotals; position?: import('./position.js').Position },
+  file: string,
+  source = 'iterable',
+  sink = 'sink',
+  share?: Share,
+): RunReport {
   const now = new Date().toISOString()
   const t = previous.totals
   const failed = t.failed + t.sourceFailed
@@ -332,5 +387,6 @@ function alreadyComplete(previous: { totals: import('./report/schema.js').Checkp
     stages: [],
     eventsPerSecond: 0,
     checkpoint: { file, ...(previous.position ? { position: previous.position } : {}), complete: true, held: 0, totals: t, alreadyComplete: true },
+    ...(share ? { share: { plan: share.plan, index: share.index, count: share.count } } : {}),
   }
 }

@@ -57,12 +57,16 @@ export { compilePattern, matches, validatePattern, compilePrefilter, type EventP
 
 // Checkpoints and dead letters
 export { readCheckpoint, writeCheckpoint, CheckpointTracker, type Checkpoint, type CheckpointIdentity, type CheckpointTotals } from './checkpoint/index.js'
+export { openStoreSession, fileSession, type CheckpointSession, type CheckpointStore, type CheckpointStoreFactory, type StoredText, type Lease, type StoreSessionOptions } from './checkpoint/index.js'
+export { planShares, MAX_SHARES, type PlanSharesOptions } from './plan-shares.js'
+export { parseShare, shareName, type Share } from './share.js'
 export { openDeadLetters, unwrapDeadLetter, DEAD_LETTER_MARK, type DeadLetter } from './dead-letter.js'
 
 // The report
 export type { RunReport, RunStatus, StageCount } from './report/report.js'
 export { formatReport } from './report/format.js'
 export { reportSchema } from './report/schema.js'
+export { mergeReports, type MergeReportsOptions } from './report/merge.js'
 
 // Storage mapping (shared by every storage sink)
 export { compileMapping, collapseByKey, type Mapping, type RowWrite, type CompiledMapping } from './mapping.js'

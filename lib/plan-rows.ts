@@ -1,6 +1,7 @@
 // The dry-run plan of the SQL sinks (PostgreSQL, SQL Server): what their version-guarded upserts and
 // deletes would do to each row, decided from the stored rows a read-only SELECT found. Pure.
-import type { PlanOverlay, PlannedWrite } from './define-sink.js'
+import type { PlannedWrite } from './define-sink.js'
+import type { PlanOverlay } from './plan-overlay.js'
 import { collapseByKey, type RowWrite } from './mapping.js'
 
 /** A row as a dry run read it: its version (null without one) and, for previews, its mapped columns. */

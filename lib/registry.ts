@@ -2,6 +2,8 @@ import { HydratorError } from './errors.js'
 import type { Mapping } from './mapping.js'
 import type { Position, Sink, Source } from './types.js'
 import type { RetryPolicy } from './retry.js'
+import type { CheckpointStore } from './checkpoint/store.js'
+import type { Share } from './share.js'
 
 /** A URI taken apart: `dynamo:events?index=byPage` -> scheme `dynamo`, path `events`, params. */
 export interface ParsedUri {
@@ -44,6 +46,8 @@ export interface FactoryContext {
   readonly resume?: Position
   /** The sink state a checkpoint recorded, for sinks that resume exactly. */
   readonly resumeSink?: unknown
+  /** The share of a split run this source reads (its `part` was planned by the same plugin). */
+  readonly share?: Share
   /** Every other flag as parsed, for plugins with flags of their own. */
   readonly flags: Readonly<Record<string, unknown>>
   /** Cleanup to run when the run ends (close clients, pools). */
@@ -52,6 +56,13 @@ export interface FactoryContext {
 
 export type SourceFactory = (uri: ParsedUri, context: FactoryContext) => Source | Promise<Source>
 export type SinkFactory = (uri: ParsedUri, context: FactoryContext) => Sink | Promise<Sink>
+/** Makes a checkpoint store from its URI (`dynamo:table/run-id`). */
+export type CheckpointStoreFactory = (uri: ParsedUri, context: FactoryContext) => CheckpointStore | Promise<CheckpointStore>
+/**
+ * Splits a source into `count` parts that together read every event once, each key's events in
+ * one part; each part is JSON (it travels through a Step Functions map or a shell loop).
+ */
+export type SharePlanner = (uri: ParsedUri, count: number, context: FactoryContext) => Promise<readonly Readonly<Record<string, unknown>>[]>
 
 /**
  * A plugin: URI schemes mapped to factories. The built-ins register through the same registry.
@@ -63,12 +74,18 @@ export interface Plugin {
   readonly name: string
   readonly sources?: Readonly<Record<string, SourceFactory>>
   readonly sinks?: Readonly<Record<string, SinkFactory>>
+  /** Checkpoint stores by scheme (`--checkpoint dynamo:table/run-id`). */
+  readonly checkpoints?: Readonly<Record<string, CheckpointStoreFactory>>
+  /** Share planners by source scheme (`hydrate plan --shares N`). */
+  readonly shares?: Readonly<Record<string, SharePlanner>>
 }
 
 /** Maps URI schemes to source and sink factories. */
 export class Registry {
   readonly #sources = new Map<string, { plugin: string; factory: SourceFactory }>()
   readonly #sinks = new Map<string, { plugin: string; factory: SinkFactory }>()
+  readonly #checkpoints = new Map<string, { plugin: string; factory: CheckpointStoreFactory }>()
+  readonly #shares = new Map<string, { plugin: string; factory: SharePlanner }>()
 
   /** Adds a plugin's schemes; a later plugin may override a scheme (the last one wins). */
   register(plugin: Plugin): this {
@@ -83,6 +100,15 @@ export class Registry {
       if (typeof factory !== 'function') throw new HydratorError('ERR_PLUGIN', `plugin ${plugin.name}: sink \`${scheme}\` is not a function`)
       this.#sinks.set(scheme.toLowerCase(), { plugin: plugin.name, factory })
     }
+    for (const [kind, map, entries] of [
+      ['checkpoint store', this.#checkpoints, plugin.checkpoints],
+      ['share planner', this.#shares, plugin.shares],
+    ] as const) {
+      for (const [scheme, factory] of Object.entries(entries ?? {})) {
+        if (typeof factory !== 'function') throw new HydratorError('ERR_PLUGIN', `plugin ${plugin.name}: ${kind} \`${scheme}\` is not a function`)
+        ;(map as Map<string, { plugin: string; factory: unknown }>).set(scheme.toLowerCase(), { plugin: plugin.name, factory })
+      }
+    }
     return this
   }
 
@@ -92,6 +118,40 @@ export class Registry {
 
   sinkSchemes(): string[] {
     return [...this.#sinks.keys()].sort()
+  }
+
+  checkpointSchemes(): string[] {
+    return [...this.#checkpoints.keys()].sort()
+  }
+
+  /** True when `scheme` names a checkpoint store (else a checkpoint is a local file path). */
+  hasCheckpointStore(scheme: string): boolean {
+    return this.#checkpoints.has(scheme.toLowerCase())
+  }
+
+  async createCheckpointStore(uri: string, context: FactoryContext): Promise<CheckpointStore> {
+    const parsed = parseUri(uri)
+    const entry = this.#checkpoints.get(parsed.scheme)
+    if (!entry) throw unknownScheme('checkpoint store', parsed.scheme, uri, this.checkpointSchemes())
+    return entry.factory(parsed, context)
+  }
+
+  /** The parts of a source split `count` ways; ERR_SHARES_UNSUPPORTED for a source that cannot split. */
+  async planShares(uri: string, count: number, context: FactoryContext): Promise<readonly Readonly<Record<string, unknown>>[]> {
+    const parsed = parseUri(uri)
+    const entry = this.#shares.get(parsed.scheme)
+    if (!entry) {
+      throw new HydratorError(
+        'ERR_SHARES_UNSUPPORTED',
+        `\`${parsed.scheme}:\` sources cannot be split into shares; these can: ${[...this.#shares.keys()].sort().map((s) => `${s}:`).join(', ') || '(none)'}`,
+      )
+    }
+    return entry.factory(parsed, count, context)
+  }
+
+  /** True when sources of `scheme` can be split into shares. */
+  canShare(scheme: string): boolean {
+    return this.#shares.has(scheme.toLowerCase())
   }
 
   async createSource(uri: string, context: FactoryContext): Promise<Source> {

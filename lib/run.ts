@@ -1,4 +1,4 @@
-import { CheckpointTracker, lockCheckpoint, type Checkpoint, type CheckpointIdentity, type CheckpointLock, type CheckpointTotals } from './checkpoint/index.js'
+import { CheckpointTracker, fileSession, lockCheckpoint, type Checkpoint, type CheckpointIdentity, type CheckpointLock, type CheckpointSession, type CheckpointTotals } from './checkpoint/index.js'
 import { CheckpointWriter } from './checkpoint/writer.js'
 import { cappedFailure, PendingLetters, type FailureStore } from './dead-letter.js'
 import { HydratorError, errorCode, errorMessage, isConfigError } from './errors.js'
@@ -67,7 +67,13 @@ export interface RunOptions {
    * ERR_CHECKPOINT_LOCKED before anything is read.
    */
   readonly checkpoint?: {
-    readonly file: string
+    /** The local checkpoint file (or give `session`). */
+    readonly file?: string
+    /**
+     * The checkpoint as held by this run, wherever it is kept (`openStoreSession` for DynamoDB, S3
+     * or a custom store; `fileSession`): its `previous` is what the run resumes from.
+     */
+    readonly session?: CheckpointSession
     readonly identity: CheckpointIdentity
     /** Milliseconds between writes; 0 writes only after every batch the sink settles. @default 5000 */
     readonly intervalMs?: number
@@ -111,8 +117,9 @@ export async function run(options: RunOptions): Promise<RunReport> {
   const maxFailureRate = options.maxFailureRate
   const dryRun = options.dryRun ?? false
   const ck = options.checkpoint
-  const ownLock = ck && !ck.lock ? await lockCheckpoint(ck.file) : undefined
-  const lock = ck?.lock ?? ownLock
+  if (ck && !ck.session && !ck.file) throw new HydratorError('ERR_INVALID_OPTION', 'run(): `checkpoint` needs a `file` or a `session`')
+  const ownLock = ck && !ck.session && !ck.lock ? await lockCheckpoint(ck.file!) : undefined
+  const session: CheckpointSession | undefined = ck ? (ck.session ?? fileSession(ck.file!, ck.lock ?? ownLock, ck.previous, ownLock !== undefined)) : undefined
   const started = Date.now()
   const controller = new AbortController()
   let userAborted = false
@@ -245,10 +252,8 @@ export async function run(options: RunOptions): Promise<RunReport> {
   const writer =
     ck && tracker
       ? new CheckpointWriter({
-          file: ck.file,
+          session: session!,
           identity: ck.identity,
-          previous: ck.previous,
-          lock,
           tracker,
           intervalMs,
           everyBatch: intervalMs === 0 || (ck.everyBatch ?? sink.checkpointEveryBatch ?? false),
@@ -282,7 +287,7 @@ export async function run(options: RunOptions): Promise<RunReport> {
       onSettled: tracker
         ? (events, outcomes) => {
             tracker.settled(events, outcomes)
-            writer!.afterBatch()
+            return writer!.afterBatch()
           }
         : undefined,
       onFailure: (failure, event) => {
@@ -350,7 +355,7 @@ export async function run(options: RunOptions): Promise<RunReport> {
       stopError = { code: errorCode(fatal), message: capText(errorMessage(fatal)) }
     }
   }
-  await ownLock?.release()
+  if (ownLock) await session!.release()
 
   const finished = Date.now()
   return {

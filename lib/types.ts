@@ -103,8 +103,10 @@ export interface SinkContext extends AbortOptions {
    * Called when events are fully handled, for checkpoints: `outcomes` (same order) say whether each
    * was written, skipped or failed, and may carry the sink's resume state after it. Without
    * `outcomes` every event counts as written. A failed event is also given to `onFailure` first.
+   * When it returns a promise (a checkpoint written after every batch to a remote store), the sink
+   * sends no further batch until it settles.
    */
-  readonly onSettled?: (events: readonly unknown[], outcomes?: readonly ({ readonly status: Outcome; readonly state?: unknown } | undefined)[]) => void
+  readonly onSettled?: (events: readonly unknown[], outcomes?: readonly ({ readonly status: Outcome; readonly state?: unknown } | undefined)[]) => void | Promise<void>
   /** How many previews to keep in a dry run. @default 5 */
   readonly previewLimit?: number
 }

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { PassThrough, Readable } from 'node:stream'
 import * as assert from 'uvu/assert'
+import { HydratorError } from '../lib/errors.js'
 import type { Position } from '../lib/position.js'
 import type { FactoryContext } from '../lib/registry.js'
 import type { SinkResult } from '../lib/types.js'
@@ -124,4 +125,17 @@ export function factoryContext(overrides: Partial<FactoryContext> = {}): Factory
 /** A position (of any kind) as a plain record, for assertions on its fields. */
 export function at(position: Position | undefined): Record<string, any> | undefined {
   return position as Record<string, any> | undefined
+}
+
+/** Awaits a promise that must reject with a HydratorError of `code` (and a message matching `pattern`), and returns the error. */
+export async function rejects(promise: Promise<unknown>, code: string, pattern?: RegExp): Promise<HydratorError> {
+  try {
+    await promise
+  } catch (error) {
+    assert.instance(error, HydratorError)
+    assert.is((error as HydratorError).code, code, (error as Error).message)
+    if (pattern) assert.match((error as Error).message, pattern)
+    return error as HydratorError
+  }
+  return assert.unreachable(`expected a rejection with ${code}`) as never
 }

@@ -30,7 +30,8 @@ function lockFileOf(checkpoint: string): string {
   return `${checkpoint}.lock`
 }
 
-function isAlive(pid: number): boolean {
+/** True while a process of this machine with this pid exists. */
+export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0)
     return true

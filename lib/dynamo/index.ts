@@ -8,3 +8,4 @@ export { queryDynamo, parseSortKeyCondition, type QueryDynamoOptions, type KeyCo
 export { toDynamo, type ToDynamoOptions } from './sink.js'
 export { itemSizeBytes, MAX_ITEM_BYTES, type DynamoWrite } from './items.js'
 export { dynamoPlugin } from './plugin.js'
+export { dynamoCheckpointStore, type DynamoCheckpointStoreOptions } from './checkpoint.js'

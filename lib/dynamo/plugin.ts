@@ -157,6 +157,7 @@ async function dynamoSource(uri: ParsedUri, context: FactoryContext) {
   })
 
   if (partition !== null) {
+    if (context.share) throw new HydratorError('ERR_SHARES_UNSUPPORTED', `\`${uri.uri}\` is a Query (\`partition=\`): one partition cannot be split into shares; shares split a Scan`)
     if (partition === '') throw new HydratorError('ERR_INVALID_URI', `\`partition\` in \`${uri.uri}\` is empty`)
     for (const p of ['segment', 'totalSegments', 'parallelism']) {
       if (uri.params.has(p)) throw new HydratorError('ERR_INVALID_URI', `\`${p}\` is for scans; \`${uri.uri}\` has \`partition\`, which makes it a Query`)
@@ -179,7 +180,15 @@ async function dynamoSource(uri: ParsedUri, context: FactoryContext) {
   if ((segment === undefined) !== (totalSegments === undefined)) {
     throw new HydratorError('ERR_INVALID_URI', `\`segment\` and \`totalSegments\` go together in \`${uri.uri}\``)
   }
-  const segments: SegmentChoice = segment !== undefined ? { segment, totalSegments: totalSegments! } : {}
+  let segments: SegmentChoice = segment !== undefined ? { segment, totalSegments: totalSegments! } : {}
+  if (context.share) {
+    if (segment !== undefined) throw new HydratorError('ERR_INVALID_URI', `\`segment\` in \`${uri.uri}\` and --share both choose segments: use one of them`)
+    const part = context.share.part as { segment?: unknown; totalSegments?: unknown }
+    if (!Number.isInteger(part.segment) || !Number.isInteger(part.totalSegments)) {
+      throw new HydratorError('ERR_SHARE_MISMATCH', `--share: not a share of a DynamoDB scan (expected { segment, totalSegments } in its part)`)
+    }
+    segments = { segment: part.segment as number, totalSegments: part.totalSegments as number }
+  }
   const probe = { send: async () => ({}) } as unknown as DynamoClient
   const build = (client: DynamoClient) =>
     scanDynamo({ ...common(client), ...segments, ...(parallelism !== undefined ? { parallelism } : {}) })
@@ -206,6 +215,39 @@ async function dynamoSink(uri: ParsedUri, context: FactoryContext) {
 }
 
 /**
+ * A scan split `count` ways: segment i of `count` (DynamoDB hashes each partition key into one
+ * segment, so every item of a partition key, an aggregate's events, is in one share).
+ */
+async function dynamoShares(uri: ParsedUri, count: number) {
+  checkParams(uri, SOURCE_PARAMS)
+  for (const p of ['partition', 'segment', 'totalSegments']) {
+    if (uri.params.has(p)) throw new HydratorError('ERR_SHARES_UNSUPPORTED', `\`${redactUri(uri.uri)}\` has \`${p}\`: shares split a whole-table Scan; remove it`)
+  }
+  return Array.from({ length: count }, (_, segment) => ({ segment, totalSegments: count }))
+}
+
+/** `dynamo:table/run-id`: a checkpoint kept as an item of the table (see dynamoCheckpointStore). */
+async function dynamoCheckpoints(uri: ParsedUri, context: FactoryContext) {
+  checkParams(uri, SINK_PARAMS.filter((p) => p !== 'table'))
+  const path = decodeUriPart(uri, uri.path.replace(/^\/+/, ''), 'the checkpoint') ?? ''
+  const slash = path.indexOf('/')
+  const tableName = slash === -1 ? path : path.slice(0, slash)
+  const id = slash === -1 ? '' : path.slice(slash + 1)
+  if (!tableName || !id) {
+    throw new HydratorError('ERR_INVALID_URI', `\`${redactUri(uri.uri)}\`: a DynamoDB checkpoint is \`dynamo:<table>/<run-id>\`, e.g. \`dynamo:hydration-checkpoints/backfill-2026-12\``)
+  }
+  checkNames(uri, context, { table: tableName })
+  const { dynamoCheckpointStore } = await import('./checkpoint.js')
+  return dynamoCheckpointStore({
+    client: await makeClient(uri, context),
+    tableName,
+    id,
+    uri: redactUri(uri.uri),
+    ...(context.retry ? { retry: context.retry } : {}),
+  })
+}
+
+/**
  * The DynamoDB plugin: source and sink scheme `dynamo:` (alias `dynamodb:`). The SDK loads only
  * when a `dynamo:` URI is used. Region, credentials and endpoint come from the standard AWS
  * configuration, or `?region=`, `?endpoint=`, `?profile=`.
@@ -218,4 +260,6 @@ export const dynamoPlugin: Plugin = {
   name: 'dynamo',
   sources: { dynamo: dynamoSource, dynamodb: dynamoSource },
   sinks: { dynamo: dynamoSink, dynamodb: dynamoSink },
+  checkpoints: { dynamo: dynamoCheckpoints, dynamodb: dynamoCheckpoints },
+  shares: { dynamo: dynamoShares, dynamodb: dynamoShares },
 }

@@ -58,6 +58,49 @@ export async function resolveFiles(location: string, pattern: string, cwd = proc
   return [{ file: full }]
 }
 
+/**
+ * A share of a folder's or a glob's files: the names (as {@link displayPath} writes them) from
+ * `from` (included) up to `before` (excluded) in natural order; `null` is open-ended.
+ */
+export interface FileRange {
+  readonly from: string | null
+  readonly before: string | null
+}
+
+/** The files of `files` inside `range`. */
+export function filesIn<F extends { readonly file: string }>(files: readonly F[], range: FileRange | undefined, cwd: string): F[] {
+  if (!range) return [...files]
+  return files.filter(({ file }) => {
+    const name = displayPath(file, cwd)
+    return (range.from === null || naturalCompare(name, range.from) >= 0) && (range.before === null || naturalCompare(name, range.before) < 0)
+  })
+}
+
+/**
+ * Splits files into `count` ranges of whole files, contiguous in natural order and about equal in
+ * bytes; a range may be empty when there are fewer files than shares.
+ */
+export async function splitFiles(files: readonly ResolvedFile[], count: number, cwd: string): Promise<FileRange[]> {
+  const sizes = await Promise.all(files.map(async (f) => (f.problem || f.duplicateOf ? 0 : (await stat(f.file)).size)))
+  const total = sizes.reduce((a, b) => a + b, 0)
+  const starts: (string | null)[] = [null]
+  let acc = 0
+  let next = 1
+  for (let i = 0; i < files.length && next < count; i++) {
+    // Start share `next` at the first file past its share of the bytes (or of the files, when empty).
+    const share = total > 0 ? (acc / total) * count : (i / files.length) * count
+    if (i > 0 && share >= next) {
+      starts.push(displayPath(files[i]!.file, cwd))
+      next++
+    }
+    acc += sizes[i]!
+  }
+  const ranges: FileRange[] = starts.map((from, i) => ({ from, before: i + 1 < starts.length ? starts[i + 1]! : null }))
+  // Fewer files than shares: the shares left over are empty.
+  while (ranges.length < count) ranges.push({ from: '', before: '' })
+  return ranges
+}
+
 /** Sum of the sizes of the files that can be read, for progress and ETA. */
 export async function totalSize(files: readonly ResolvedFile[]): Promise<number> {
   let total = 0

@@ -4,7 +4,7 @@ import { toJsonLines } from './write-lines.js'
 import { readJsonArray } from './read-array.js'
 import { readJsonFiles } from './read-files.js'
 import { readJsonLines } from './read-lines.js'
-import { resolveFiles } from './files.js'
+import { resolveFiles, splitFiles, type FileRange } from './files.js'
 import type { Position } from '../position.js'
 import type { FactoryContext, ParsedUri, Plugin } from '../registry.js'
 import { decodeUriPart } from '../uri.js'
@@ -35,7 +35,9 @@ async function jsonSource(uri: ParsedUri, context: FactoryContext, forceLines = 
   const location = decodeUriPart(uri, uri.path, 'the file name')
   if (!location) throw new HydratorError('ERR_INVALID_URI', `\`${uri.uri}\` names no file: use e.g. \`json:./events.ndjson\` or \`json:-\``)
   const format = forceLines ? 'lines' : uri.params.get('format')
-  const common = { cwd: context.cwd, ...(context.stdin ? { stdin: context.stdin } : {}), maxFailures: numberParam(context.flags.maxFailures), ...resumeOptions(context.resume) }
+  const range = shareRange(context)
+  const common = {
+    ...(range ? { files: range } : {}), cwd: context.cwd, ...(context.stdin ? { stdin: context.stdin } : {}), maxFailures: numberParam(context.flags.maxFailures), ...resumeOptions(context.resume) }
   const glob = uri.params.get('glob') ?? undefined
   if (format === 'lines' || location === '-') return readJsonLines(location, { ...common, glob })
   if (format === 'array') return readJsonArray(location, { ...common, path: uri.params.get('path') ?? undefined })
@@ -50,8 +52,34 @@ async function jsonSource(uri: ParsedUri, context: FactoryContext, forceLines = 
     const lines = files.some((f) => /\.(ndjson|jsonl)(\.gz)?$/i.test(f.file))
     return lines ? readJsonLines(location, { ...common, glob }) : readJsonFiles(location, { ...common, glob })
   }
+  if (range) throw new HydratorError('ERR_SHARES_UNSUPPORTED', `\`${uri.uri}\` is one file: shares split a folder or a glob of files`)
   if (uri.params.has('path')) return readJsonArray(location, { ...common, path: uri.params.get('path')! })
   return (await startsWithBracket(files[0]!.file)) ? readJsonArray(location, common) : readJsonLines(location, common)
+}
+
+function shareRange(context: FactoryContext): FileRange | undefined {
+  if (!context.share) return undefined
+  const files = (context.share.part as { files?: FileRange }).files
+  if (!files || typeof files !== 'object' || !('from' in files) || !('before' in files)) {
+    throw new HydratorError('ERR_SHARE_MISMATCH', '--share: not a share of JSON files (expected { files: { from, before } } in its part)')
+  }
+  return files
+}
+
+/**
+ * A folder or glob of files split `count` ways: ranges of whole files in natural order, about equal
+ * in bytes. Every event of a file is in one share; events of one key in several files may not be.
+ */
+async function jsonShares(uri: ParsedUri, count: number, context: FactoryContext) {
+  const location = decodeUriPart(uri, uri.path, 'the file name')
+  if (!location || location === '-') throw new HydratorError('ERR_SHARES_UNSUPPORTED', `\`${uri.uri}\`: stdin cannot be split into shares`)
+  const format = uri.params.get('format')
+  const pattern = uri.params.get('glob') ?? (format === 'files' ? '*.{event,json}' : '*')
+  const files = (await resolveFiles(location, pattern, context.cwd)).filter((f) => f.duplicateOf === undefined)
+  if (files.length === 1 && files[0]!.file === path.resolve(context.cwd, location)) {
+    throw new HydratorError('ERR_SHARES_UNSUPPORTED', `\`${uri.uri}\` is one file: shares split a folder or a glob of files (one file keeps its order in one share)`)
+  }
+  return (await splitFiles(files, count, context.cwd)).map((files) => ({ files }))
 }
 
 function numberParam(value: unknown): number | undefined {
@@ -81,4 +109,5 @@ export const jsonPlugin: Plugin = {
     jsonl: (uri, context) => jsonSource(uri, context, true),
   },
   sinks: { ndjson: ndjsonSink, json: ndjsonSink, jsonl: ndjsonSink },
+  shares: { json: jsonShares, ndjson: jsonShares, jsonl: jsonShares },
 }

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises'
 import { HydratorError, errorMessage } from '../errors.js'
 import { setPosition, type FilePosition } from '../position.js'
 import type { SourceOptions } from '../types.js'
-import { displayPath, resolveFiles } from './files.js'
+import { displayPath, type FileRange, filesIn, resolveFiles } from './files.js'
 import { assertInteger } from '../util/options.js'
 import { defineSource, type StatefulSource } from '../define-source.js'
 
@@ -15,6 +15,8 @@ export interface ReadJsonFilesOptions extends SourceOptions {
   readonly maxFileBytes?: number
   /** Resolve relative paths here. @default process.cwd() */
   readonly cwd?: string
+  /** Read only these files (a share of a split run); indexes count within them. */
+  readonly files?: FileRange
 }
 
 /**
@@ -39,7 +41,7 @@ export function readJsonFiles(dir: string, options: ReadJsonFilesOptions = {}): 
   return defineSource<Record<string, unknown>>(dir, options, async function* readJsonFilesSource({ stats, fail, signal }) {
     // Links that cannot be read and second paths to a file stay in the list: an index names the
     // same file in a run and in its resume.
-    const files = await resolveFiles(dir, pattern, cwd)
+    const files = filesIn(await resolveFiles(dir, pattern, cwd), options.files, cwd)
     stats.bytesTotal = files.length // progress in files for folders
     if (startIndex > 0) stats.startedAt = { kind: 'file', source: dir, index: startIndex, file: displayPath(files[startIndex]?.file ?? dir, cwd) }
     for (let index = startIndex; index < files.length; index++) {

@@ -8,7 +8,7 @@ import { HydratorError, errorMessage } from '../errors.js'
 import { setPosition } from '../position.js'
 import type { Position } from '../position.js'
 import type { SourceOptions } from '../types.js'
-import { displayPath, type ResolvedFile, resolveFiles, totalSize } from './files.js'
+import { displayPath, type FileRange, filesIn, type ResolvedFile, resolveFiles, totalSize } from './files.js'
 import { assertInteger } from '../util/options.js'
 import { defineSource, type StatefulSource } from '../define-source.js'
 
@@ -32,6 +32,8 @@ export interface ReadJsonLinesOptions extends SourceOptions {
   readonly cwd?: string
   /** Read this stream instead of `process.stdin` for `-`. */
   readonly stdin?: Readable
+  /** Read only these files of a folder or glob (a share of a split run). */
+  readonly files?: FileRange
 }
 
 const NEWLINE = 0x0a
@@ -64,7 +66,7 @@ export function readJsonLines(location: string, options: ReadJsonLinesOptions = 
     options,
     async function* readJsonLinesSource({ stats, fail, signal }) {
       started = true
-      const files: ResolvedFile[] = location === '-' ? [{ file: '-' }] : await resolveFiles(location, pattern, cwd)
+      const files: ResolvedFile[] = location === '-' ? [{ file: '-' }] : filesIn(await resolveFiles(location, pattern, cwd), options.files, cwd)
       if (location !== '-') stats.bytesTotal = await totalSize(files)
       let startIndex = 0
       const startAt = options.startAt

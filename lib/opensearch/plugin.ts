@@ -188,7 +188,15 @@ async function openSearchSource(uri: ParsedUri, context: FactoryContext): Promis
   const slices = intParam(uri, 'slices')
   const pageSize = intParam(uri, 'page-size', 'pageSize', 'size')
   const keepAlive = param(uri, 'keep-alive', 'keepAlive')
-  const slice = parseSlice(param(uri, 'slice'))
+  let slice = parseSlice(param(uri, 'slice'))
+  if (context.share) {
+    if (slice) throw new HydratorError('ERR_INVALID_URI', `\`slice=\` in \`${target.display}\` and --share both choose a slice: use one of them`)
+    const part = (context.share.part as { slice?: { id?: unknown; max?: unknown } }).slice
+    if (!part || !Number.isInteger(part.id) || !Number.isInteger(part.max)) {
+      throw new HydratorError('ERR_SHARE_MISMATCH', '--share: not a share of an OpenSearch index (expected { slice: { id, max } } in its part)')
+    }
+    slice = { id: part.id as number, max: part.max as number }
+  }
   const options = {
     index,
     sort,
@@ -256,8 +264,19 @@ async function openSearchSink(uri: ParsedUri, context: FactoryContext): Promise<
  * hydrate --source 'opensearch:http://localhost:9200/events?sort=time,id&slices=4' \
  *   --sink 'opensearch:http://localhost:9200/users?id=detail.userId&version=detail.version'
  */
+/**
+ * An index split `count` ways: sliced scrolls of one point in time each (slice i of `count`, by
+ * document _id): every document is in exactly one share.
+ */
+async function openSearchShares(uri: ParsedUri, count: number, context: FactoryContext) {
+  const target = targetOf(uri, context.env)
+  if (param(uri, 'slice') !== undefined) throw new HydratorError('ERR_SHARES_UNSUPPORTED', `\`${target.display}\` has \`slice=\`: shares choose the slices; remove it`)
+  return Array.from({ length: count }, (_, id) => ({ slice: { id, max: count } }))
+}
+
 export const openSearchPlugin: Plugin = {
   name: 'opensearch',
   sources: { opensearch: openSearchSource, 'opensearch+http': openSearchSource, 'opensearch+https': openSearchSource },
   sinks: { opensearch: openSearchSink, 'opensearch+http': openSearchSink, 'opensearch+https': openSearchSink },
+  shares: { opensearch: openSearchShares, 'opensearch+http': openSearchShares, 'opensearch+https': openSearchShares },
 }

@@ -1,5 +1,6 @@
 import { formatPosition } from '../position.js'
 import { stringifyTagged } from '../util/tagged-json.js'
+import { capText } from '../util/text.js'
 import type { RunReport } from './report.js'
 
 const n = (x: number) => x.toLocaleString('en-US')
@@ -17,6 +18,13 @@ export function formatReport(report: RunReport, { samples = 10 }: { samples?: nu
   const lines: string[] = []
   const head = report.dryRun ? `${report.status.toUpperCase()} (dry run: nothing was written)` : report.status.toUpperCase()
   lines.push(`${head} in ${(report.durationMs / 1000).toFixed(1)} s, ${n(Math.round(report.eventsPerSecond))} events/s`)
+  const shares = report.shares
+  if (shares) {
+    const of = shares.plan ? ` of plan ${shares.plan}` : ''
+    lines.push(`  shares   ${n(shares.count)}${of}: ${n(shares.done)} done, ${n(shares.partial)} partial, ${n(shares.failed)} failed, ${n(shares.notRun)} not run`)
+  } else if (report.share) {
+    lines.push(`  share    ${report.share.index + 1} of ${report.share.count} (plan ${report.share.plan})`)
+  }
   const resumed = report.source.startedAt ? ` (resumed at ${formatPosition(report.source.startedAt)})` : ''
   lines.push(`  source   ${named(`${report.source.uri}${resumed}`)} ${n(report.source.read)} read, ${n(report.source.failed)} unreadable`)
   const pre = report.filter.prefiltered ? ` (${n(report.filter.prefiltered)} skipped unparsed by the prefilter)` : ''
@@ -48,7 +56,7 @@ export function formatReport(report: RunReport, { samples = 10 }: { samples?: nu
   if (report.failures.count > 0) {
     lines.push(`  failures ${n(report.failures.count)}${report.failures.count > report.failures.samples.length ? ` (first ${report.failures.samples.length} kept)` : ''}:`)
     for (const f of report.failures.samples.slice(0, samples)) {
-      const key = f.key !== undefined ? ` key ${stringifyTagged(f.key)}` : ''
+      const key = f.key !== undefined ? ` key ${capText(stringifyTagged(f.key), 200)}` : ''
       const where = formatPosition(f.position)
       // Source messages already start with file:line; say it once.
       const message = f.message.startsWith(`${where}: `) ? f.message.slice(where.length + 2) : f.message

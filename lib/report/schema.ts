@@ -86,6 +86,29 @@ const RunCheckpointSchema = Type.Object(
   { additionalProperties: false },
 )
 
+/** The share of a split run that a run read (`hydrate plan --shares N`); hydrate() fills it in. */
+const ShareSchema = Type.Object(
+  {
+    plan: Type.String({ description: 'the plan id: a digest of the source and the share count' }),
+    index: Type.Integer({ minimum: 0, description: '0-based, below count' }),
+    count: Type.Integer({ minimum: 1, description: 'shares in the plan' }),
+  },
+  { additionalProperties: false, description: 'the share of a split run this run read' },
+)
+
+/** How the shares of a merged report ended (mergeReports, `hydrate report merge`). */
+const SharesSchema = Type.Object(
+  {
+    count: Type.Integer({ minimum: 1, description: 'shares in the plan (from --shares or the reports\' share), else the shares reported' }),
+    done: Type.Integer({ minimum: 0, description: 'shares that read their whole part without a failure' }),
+    partial: Type.Integer({ minimum: 0, description: 'shares that completed with failures, or stopped without failing and are not complete yet (a resume goes on)' }),
+    failed: Type.Integer({ minimum: 0, description: 'shares whose last report has status failed' }),
+    notRun: Type.Integer({ minimum: 0, description: 'shares of the plan without a report' }),
+    plan: Type.Optional(Type.String({ description: 'the plan id the shares belong to, when the reports name one' })),
+  },
+  { additionalProperties: false, description: 'a merged report: the state of each share, by its last report; several reports of one share count once' },
+)
+
 const reportProperties = {
   status: StatusSchema,
   dryRun: Type.Boolean(),
@@ -135,6 +158,8 @@ const reportProperties = {
   eventsPerSecond: Type.Number({ minimum: 0 }),
   error: Type.Optional(ErrorInfo),
   checkpoint: Type.Optional(RunCheckpointSchema),
+  share: Type.Optional(ShareSchema),
+  shares: Type.Optional(SharesSchema),
 } satisfies Record<string, TSchema>
 
 /**
@@ -163,5 +188,9 @@ export type RunStatus = Static<typeof StatusSchema>
 export type StageCount = DeepReadonly<Static<typeof StageCountSchema>>
 /** Where a run's checkpoint stands when the run ends. */
 export type RunCheckpoint = DeepReadonly<Static<typeof RunCheckpointSchema>>
+/** The share of a split run a report's run read. */
+export type ReportShare = DeepReadonly<Static<typeof ShareSchema>>
+/** How the shares of a merged report ended. */
+export type ReportShares = DeepReadonly<Static<typeof SharesSchema>>
 /** Counts carried from run to run (a checkpoint's totals). */
 export type CheckpointTotals = Static<typeof CheckpointTotalsSchema>

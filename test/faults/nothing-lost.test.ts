@@ -129,7 +129,8 @@ test('2. two runs on one checkpoint: the second is refused while the first holds
   const out = `${tmp.dir}/two-out.ndjson`
   const ck = `${tmp.dir}/two.ckpt`
   const args = ['--source', `json:${input}`, '--sink', `ndjson:${out}`, '--checkpoint', ck, '--checkpoint-interval', '50']
-  const first = spawnHydrate(args)
+  // Paced, so that it still holds the lock when the second (a new process) starts, even on a busy machine.
+  const first = spawnHydrate([...args, '--rate', '25000/s'])
   await until('the first run to take the lock', () => existsSync(`${ck}.lock`))
   const second = spawnHydrate(args)
   assert.is(await second.exited, 2, 'the second run is refused')

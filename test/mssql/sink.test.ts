@@ -1,6 +1,7 @@
 import sql, { type ConnectionPool } from 'mssql'
 import { suite, type Test } from 'uvu'
 import * as assert from 'uvu/assert'
+import { rejects } from '../helpers.js'
 import { HydratorError } from '../../lib/errors.js'
 import type { Mapping } from '../../lib/mapping.js'
 import { mssqlPlugin, parseMssqlUri } from '../../lib/mssql/plugin.js'
@@ -62,17 +63,6 @@ function write(t: Target, events: readonly unknown[], options: Partial<ToSqlServ
   return toSqlServer({ pool: t.pool, table: 'dbo.hydrator_users', mapping: USERS, retry: FAST, ...options })(from(events), context)
 }
 
-async function rejects(promise: Promise<unknown>, code: string, pattern?: RegExp): Promise<HydratorError> {
-  try {
-    await promise
-  } catch (error) {
-    assert.instance(error, HydratorError)
-    assert.is((error as HydratorError).code, code, (error as Error).message)
-    if (pattern) assert.match((error as Error).message, pattern)
-    return error as HydratorError
-  }
-  return assert.unreachable(`expected a rejection with ${code}`) as never
-}
 
 /** The behaviour a user relies on; it only uses the pool, so it runs against any SQL Server. */
 function behaviour(test: Test, target: () => Target): void {
