@@ -6,7 +6,7 @@ import { createHydrationHandler, type HydrationResult } from '../../lib/aws-lamb
 import type { RunReport } from '../../lib/report/schema.js'
 import { reportProblems } from '../../lib/report/validate.js'
 import { captured, readableOf } from '../helpers.js'
-import { createTable, startDynamoTestbed, type DynamoTestbed } from '../servers/dynalite.js'
+import { createTable, dynamoEnv, startDynamoTestbed, type DynamoTestbed } from '../servers/dynalite.js'
 import { startS3TestServer } from '../servers/s3.js'
 import { digest, lambdaContext, seed, spawnTsx, storeEvent } from './testbed.js'
 
@@ -23,14 +23,7 @@ test.before(async () => {
   for (const t of ['users', 'users_clean', 'untouched']) await createTable(bed.raw, t, { partition: ['id', 'S'] })
   await createTable(bed.raw, 'ckpt', { partition: ['runId', 'S'] })
   await seed(bed.doc, 'events', Array.from({ length: EVENTS }, (_, i) => storeEvent(i, AGGREGATES)))
-  env = {
-    ...process.env,
-    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-    AWS_REGION: 'us-east-1',
-    AWS_ACCESS_KEY_ID: 'test',
-    AWS_SECRET_ACCESS_KEY: 'test',
-    AWS_ENDPOINT_URL_DYNAMODB: bed.server.endpoint,
-  }
+  env = dynamoEnv(bed.server.endpoint)
 })
 
 test.after(async () => {

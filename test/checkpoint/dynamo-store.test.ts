@@ -8,7 +8,7 @@ import { dynamoCheckpointStore } from '../../lib/dynamo/index.js'
 import { hydrate } from '../../lib/hydrate.js'
 import { openStoreSession } from '../../lib/checkpoint/index.js'
 import type { CheckpointStore } from '../../lib/checkpoint/index.js'
-import { createTable, startDynamoTestbed, type DynamoTestbed } from '../servers/dynalite.js'
+import { createTable, dynamoEnv, startDynamoTestbed, type DynamoTestbed } from '../servers/dynalite.js'
 
 const test = suite('checkpoints in DynamoDB: compare-and-set, leases, resume')
 
@@ -26,13 +26,7 @@ test.before(async () => {
   dir = await mkdtemp(path.join(tmpdir(), 'eh-dynamo-ckpt-'))
   const lines = Array.from({ length: 3000 }, (_, i) => JSON.stringify({ id: `e${i}`, 'detail-type': 'T', detail: { n: i } }))
   await writeFile(path.join(dir, 'events.ndjson'), lines.join('\n') + '\n')
-  env = {
-    ...process.env,
-    AWS_REGION: 'us-east-1',
-    AWS_ACCESS_KEY_ID: 'test',
-    AWS_SECRET_ACCESS_KEY: 'test',
-    AWS_ENDPOINT_URL_DYNAMODB: bed.server.endpoint,
-  }
+  env = dynamoEnv(bed.server.endpoint)
 })
 
 test.after(async () => {

@@ -56,6 +56,18 @@ export function dynamoClients(
   return { client, doc, destroy: () => client.destroy() }
 }
 
+/** The environment that points the CLI and hydrate() at a local DynamoDB, with test credentials. */
+export function dynamoEnv(endpoint: string): Record<string, string | undefined> {
+  return {
+    ...process.env,
+    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+    AWS_REGION: 'us-east-1',
+    AWS_ACCESS_KEY_ID: 'test',
+    AWS_SECRET_ACCESS_KEY: 'test',
+    AWS_ENDPOINT_URL_DYNAMODB: endpoint,
+  }
+}
+
 /** A key attribute: its name and type. */
 export type KeyAttr = readonly [name: string, type: 'S' | 'N' | 'B']
 
