@@ -88,6 +88,19 @@ function machineName(env: Readonly<Record<string, string | undefined>>): string 
 }
 
 
+/** Leases held by sessions of this process: a lease naming this pid and machine but none of these is left over. */
+const heldHere = new Set<string>()
+
+/**
+ * A lease that nobody can be holding any more: its process is gone from this machine, or it names
+ * this very process (a pid reused after a restart, as in a Lambda sandbox) but no session here.
+ */
+function abandoned(lease: Lease, me: { host: string }): boolean {
+  if (lease.host !== me.host) return false
+  if (lease.pid === process.pid) return !heldHere.has(lease.token)
+  return !isAlive(lease.pid)
+}
+
 const describeLease = (lease: Lease) => `process ${lease.pid} on ${lease.host} (since ${lease.since}) until ${lease.expiresAt}`
 
 function parseStored(found: StoredText, where: string): Stored {
@@ -124,7 +137,7 @@ export async function openStoreSession(store: CheckpointStore, identity: Checkpo
     const stored = found ? parseStored(found, where) : undefined
     if (stored) checkCheckpoint(stored as Checkpoint, identity, where)
     const other = stored?.lease
-    if (other && Date.parse(other.expiresAt) > now() && !(other.host === me.host && other.pid !== me.pid && !isAlive(other.pid))) {
+    if (other && Date.parse(other.expiresAt) > now() && !abandoned(other, me)) {
       throw new HydratorError(
         'ERR_CHECKPOINT_LOCKED',
         `--checkpoint ${where} is in use by ${describeLease(other)}: only one worker may run a share at a time. ` +
@@ -140,6 +153,7 @@ export async function openStoreSession(store: CheckpointStore, identity: Checkpo
     }
     if (written !== undefined) {
       version = written
+      heldHere.add(me.token)
       previous = stored && stored.totals ? parseCheckpoint(stringifyTagged({ ...stored, lease: undefined }), where) : undefined
       break
     }
@@ -175,6 +189,7 @@ export async function openStoreSession(store: CheckpointStore, identity: Checkpo
     async release() {
       if (released) return
       released = true
+      heldHere.delete(me.token)
       const found = await store.load().catch(() => undefined)
       if (!found || found.version !== version) return
       const stored = parseStored(found, where)

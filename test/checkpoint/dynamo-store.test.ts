@@ -175,6 +175,12 @@ test('a lease from another machine holds until it expires; one left by a dead pr
   await put('dead-here', { host: hostname(), pid: 2 ** 22 + 12345, expiresAt: new Date(Date.now() + 60_000).toISOString() })
   const takenOver = await openStoreSession(store('ckpt', 'dead-here'), identity)
   await takenOver.release()
+
+  // This very pid, but no session of this process holds it: a process that restarted with the same
+  // pid (a Lambda sandbox whose runtime was restarted) left it behind.
+  await put('same-pid', { host: hostname(), pid: process.pid, expiresAt: new Date(Date.now() + 60_000).toISOString() })
+  const restarted = await openStoreSession(store('ckpt', 'same-pid'), identity)
+  await restarted.release()
 })
 
 test('a worker whose lease was taken over stops, and cannot overwrite the new holder', async () => {
