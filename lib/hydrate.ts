@@ -343,11 +343,9 @@ async function openCheckpoint(options: HydrateOptions, registry: Registry, conte
   } else {
     const m = /^([a-z][a-z0-9+.-]+):/i.exec(given)
     const scheme = m?.[1]!.toLowerCase()
-    if (scheme && scheme !== 'file' && registry.hasCheckpointStore(scheme)) {
-      store = await registry.createCheckpointStore(forShare(given, share, false), context)
-    } else if (scheme && scheme !== 'file' && given.includes('://')) {
-      await registry.createCheckpointStore(given, context) // ERR_UNKNOWN_SCHEME, naming the known stores
-    }
+    // `scheme:...` is a store (an unknown scheme is an error naming the known ones, never a file
+    // named after a typo); `file:` or a path is a file (`C:\...` has a one-letter scheme).
+    if (scheme && scheme !== 'file') store = await registry.createCheckpointStore(forShare(given, share, false), context)
   }
   if (store) {
     if (store.close) context.onClose(() => store.close!())

@@ -17,11 +17,17 @@ export interface Share {
   readonly source: string
   /** What this share reads, as the source's plugin planned it (scan segment, slice, files). */
   readonly part: Readonly<Record<string, unknown>>
+  /** A digest of the plan, the index and the part: an edited share is refused. */
+  readonly check: string
 }
 
 /** The plan id of a source split `count` ways. */
 export function planId(source: string, count: number): string {
   return createHash('sha256').update(`${source}\n${count}`).digest('hex').slice(0, 16)
+}
+
+function checkOf(plan: string, index: number, part: unknown): string {
+  return createHash('sha256').update(`${plan}\n${index}\n${JSON.stringify(part)}`).digest('hex').slice(0, 16)
 }
 
 /** A share's name in checkpoint keys and messages: `share-3-of-16`. */
@@ -33,7 +39,7 @@ export function shareName(share: Pick<Share, 'index' | 'count'>): string {
 export function sharesOf(source: string, parts: readonly Readonly<Record<string, unknown>>[]): Share[] {
   const count = parts.length
   const plan = planId(source, count)
-  return parts.map((part, index) => ({ plan, index, count, source, part }))
+  return parts.map((part, index) => ({ plan, index, count, source, part, check: checkOf(plan, index, part) }))
 }
 
 /**
@@ -63,13 +69,16 @@ export function parseShare(given: unknown, source: string): Share {
     !s.part ||
     typeof s.part !== 'object'
   ) {
-    throw new HydratorError('ERR_INVALID_OPTION', '--share: expected { plan, index, count, source, part }, one element of the array `hydrate plan --shares N` printed')
+    throw new HydratorError('ERR_INVALID_OPTION', '--share: expected { plan, index, count, source, part, check }, one element of the array `hydrate plan --shares N` printed')
   }
   if (s.source !== source) {
     throw new HydratorError('ERR_SHARE_MISMATCH', `--share belongs to a plan of another source: \`${s.source}\`, and this run reads \`${source}\`. Plan again with \`hydrate plan --source ${source} --shares N\`.`)
   }
   if (s.plan !== planId(source, s.count!)) {
     throw new HydratorError('ERR_SHARE_MISMATCH', `--share ${s.index! + 1} of ${s.count} is not from a plan of \`${source}\` (its plan id \`${s.plan}\` does not match): plan again with \`hydrate plan --shares N\``)
+  }
+  if (s.check !== checkOf(s.plan, s.index!, s.part)) {
+    throw new HydratorError('ERR_SHARE_MISMATCH', `--share ${s.index! + 1} of ${s.count} was edited (its check does not match its plan, index and part): use the shares as \`hydrate plan\` printed them`)
   }
   return s as Share
 }

@@ -101,6 +101,8 @@ test('a share of another plan, a tampered share, and sources that cannot split a
   const tampered: Share = { ...share!, count: 3 }
   await rejects(hydrate({ source: 'json:events', sink: 'ndjson:out/x.ndjson', share: tampered, cwd: dir }), 'ERR_SHARE_MISMATCH', /not from a plan/)
   await rejects(hydrate({ source: 'json:events', sink: 'ndjson:out/x.ndjson', share: '{"plan":', cwd: dir }), 'ERR_INVALID_OPTION', /--share/)
+  const edited = { ...share!, part: { files: { from: null, before: null } } }
+  await rejects(hydrate({ source: 'json:events', sink: 'ndjson:out/x.ndjson', share: edited, cwd: dir }), 'ERR_SHARE_MISMATCH', /was edited/)
   await rejects(hydrate({ source: 'json:events', sink: 'ndjson:out/x.ndjson', share: { ...share!, index: 5 }, cwd: dir }), 'ERR_INVALID_OPTION')
   assert.is(await readFile(path.join(dir, 'out/x.ndjson')).catch(() => undefined), undefined, 'nothing written')
   await rejects(planShares({ source: 'json:one.ndjson', shares: 2, cwd: dir }), 'ERR_SHARES_UNSUPPORTED', /one file/)

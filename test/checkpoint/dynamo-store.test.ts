@@ -88,6 +88,22 @@ test('the store: a sort key gets a fixed value; a non-string key, a missing tabl
   assert.is(await readFile(path.join(dir, 'never.ndjson')).catch(() => undefined), undefined, 'nothing was written')
 })
 
+test('checkpoint URIs: a typo is an unknown scheme (never a file named after it), and no password leaks', async () => {
+  const attempt = (checkpoint: string) =>
+    hydrate({ source: 'json:events.ndjson', sink: 'ndjson:never.ndjson', checkpoint, retryAttempts: 1, cwd: dir, env }).then(
+      () => assert.unreachable(`${checkpoint} should fail`) as never,
+      (e: { code?: string; message: string }) => e,
+    )
+  const typo = await attempt('dynamodb2:ckpt/run')
+  assert.is(typo.code, 'ERR_UNKNOWN_SCHEME')
+  assert.match(typo.message, /known checkpoint store schemes: dynamo:, dynamodb:, s3:/)
+  for (const uri of ['dynamo:ckpt/run?endpoint=http://user:hunter2@127.0.0.1:9', 's3://b/k?endpoint=http://user:hunter2@127.0.0.1:9', 's3://user:hunter2@b/k', 'dynamo:ckpt/run?password=hunter2', 'ftp://user:hunter2@x/y']) {
+    const error = await attempt(uri)
+    assert.not.match(error.message, /hunter2/, `${uri}: ${error.message}`)
+  }
+  assert.is(await readFile(path.join(dir, 'never.ndjson')).catch(() => undefined), undefined, 'nothing was written')
+})
+
 test('hydrate() with a DynamoDB checkpoint: stopped, resumed, complete, then nothing to do', async () => {
   const controller = new AbortController()
   let seen = 0
