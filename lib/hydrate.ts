@@ -384,7 +384,7 @@ function alreadyComplete(
     failures: { count: 0, samples: [] },
     stages: [],
     eventsPerSecond: 0,
-    checkpoint: { file, ...(previous.position ? { position: previous.position } : {}), complete: true, held: 0, totals: t, alreadyComplete: true },
+    checkpoint: { file, ...(previous.position ? { position: previous.position } : {}), complete: true, held: 0, totals: t, startTotals: t, alreadyComplete: true },
     ...(share ? { share: { plan: share.plan, index: share.index, count: share.count } } : {}),
   }
 }

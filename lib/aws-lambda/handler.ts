@@ -2,7 +2,7 @@ import { HydratorError, errorMessage } from '../errors.js'
 import { hydrate, type HydrateOptions } from '../hydrate.js'
 import { planShares } from '../plan-shares.js'
 import { mergeReports } from '../report/merge.js'
-import type { RunReport } from '../report/schema.js'
+import type { CheckpointTotals, RunReport } from '../report/schema.js'
 import type { Share } from '../share.js'
 
 /** The part of the Lambda context the handler reads. */
@@ -113,7 +113,29 @@ function merge(event: HydrationInput): RunReport {
   if (!Array.isArray(event.reports)) throw new HydratorError('ERR_INVALID_OPTION', '`merge` needs `reports`: the reports of the shares')
   // A share whose loop failed (caught by the state machine) has no report: it counts as not run.
   const reports = event.reports.filter((r): r is RunReport => !!r && typeof r === 'object')
+  if (reports.length === 0) return nothingRan(event.shares)
   return mergeReports(reports, event.shares !== undefined ? { shares: event.shares } : {})
+}
+
+/** The merged report when no share left a report (every one failed): failed, every share not run. */
+function nothingRan(shares: number | undefined): RunReport {
+  const now = new Date().toISOString()
+  const count = Number.isInteger(shares) && shares! > 0 ? shares! : 1
+  return {
+    status: 'failed',
+    dryRun: false,
+    startedAt: now,
+    finishedAt: now,
+    durationMs: 0,
+    source: { uri: 'none', read: 0, failed: 0 },
+    filter: { matched: 0, unmatched: 0, prefiltered: 0 },
+    sink: { uri: 'none', received: 0, written: 0, skipped: 0, failed: 0, deleted: 0, previews: [], retries: {}, skippedBy: {} },
+    failures: { count: 0, samples: [] },
+    stages: [],
+    eventsPerSecond: 0,
+    error: { code: 'ERR_NOT_HANDLED', message: `no share left a report: all ${count} failed before they could report (see the state machine's execution history)` },
+    shares: { count, done: 0, partial: 0, failed: 0, notRun: count },
+  }
 }
 
 async function runShare(opts: HydrationHandlerOptions, event: HydrationInput, context: LambdaContextLike): Promise<HydrationResult> {
@@ -173,13 +195,54 @@ async function runShare(opts: HydrationHandlerOptions, event: HydrationInput, co
   return { done, share, checkpoint: ck?.file ?? null, report: cumulative(event.report, report), message }
 }
 
-/** This invocation's report added to the share's report so far. */
+/**
+ * The share's report over every invocation of this loop: this one's added to the one passed in,
+ * with the counts taken from the checkpoint, which counts each event once up to its mark: the
+ * totals now, less the totals before the loop's first invocation. Events an invocation had read
+ * but not handled when it stopped (ERR_NOT_HANDLED) are read again by the next one, so they are
+ * neither read twice nor failed in the share's report.
+ */
 function cumulative(before: RunReport | null | undefined, now: RunReport): RunReport {
-  if (!before) return now
-  try {
-    const { shares: _summary, ...merged } = mergeReports([before, now]) as RunReport & { shares?: unknown }
-    return { ...merged, status: now.status, ...(now.share ? { share: now.share } : {}), ...(now.checkpoint ? { checkpoint: now.checkpoint } : {}) } as RunReport
-  } catch (error) {
-    throw new HydratorError('ERR_INVALID_OPTION', `\`report\` in the input is not a report of this share: ${errorMessage(error)}`)
+  let merged = now
+  if (before) {
+    try {
+      const { shares: _summary, ...both } = mergeReports([before, now]) as RunReport & { shares?: unknown }
+      merged = both as RunReport
+    } catch (error) {
+      throw new HydratorError('ERR_INVALID_OPTION', `\`report\` in the input is not a report of this share: ${errorMessage(error)}`)
+    }
+  }
+  const common = { status: now.status, ...(now.share ? { share: now.share } : {}), ...(now.checkpoint ? { checkpoint: now.checkpoint } : {}) }
+  const t = now.checkpoint?.totals
+  if (!t) return { ...merged, ...common }
+  const base = baseline(before, now)
+  const d = (k: keyof CheckpointTotals) => Math.max(0, t[k] - base[k])
+  const written = d('written')
+  const seconds = Math.max(merged.durationMs / 1000, 0.001)
+  return {
+    ...merged,
+    ...common,
+    source: { ...merged.source, read: d('read'), failed: d('sourceFailed') },
+    filter: { matched: d('matched'), unmatched: d('unmatched'), prefiltered: Math.min(merged.filter.prefiltered, d('unmatched')) },
+    sink: { ...merged.sink, received: written + d('skipped') + d('failed'), written, skipped: d('skipped'), failed: d('failed'), deleted: Math.min(merged.sink.deleted, written) },
+    failures: { count: d('failed') + d('sourceFailed'), samples: merged.failures.samples.filter((f) => f.code !== 'ERR_NOT_HANDLED') },
+    eventsPerSecond: d('read') / seconds,
+  }
+}
+
+/** The checkpoint's totals before the loop's first invocation. */
+function baseline(before: RunReport | null | undefined, now: RunReport): CheckpointTotals {
+  const zero: CheckpointTotals = { read: 0, matched: 0, unmatched: 0, written: 0, skipped: 0, failed: 0, sourceFailed: 0 }
+  const prior = before?.checkpoint?.totals
+  if (!before || !prior) return { ...zero, ...now.checkpoint?.startTotals }
+  // The report passed in counted its checkpoint's totals less the baseline: take them off again.
+  return {
+    read: prior.read - before.source.read,
+    matched: prior.matched - before.filter.matched,
+    unmatched: prior.unmatched - before.filter.unmatched,
+    written: prior.written - before.sink.written,
+    skipped: prior.skipped - before.sink.skipped,
+    failed: prior.failed - before.sink.failed,
+    sourceFailed: prior.sourceFailed - before.source.failed,
   }
 }

@@ -88,6 +88,19 @@ function machineName(env: Readonly<Record<string, string | undefined>>): string 
 }
 
 
+/** A store whose own errors (a custom store's) come out as HydratorErrors naming it. */
+function wrapped(store: CheckpointStore): CheckpointStore {
+  const named = (op: string) => (error: unknown) => {
+    if (error instanceof HydratorError) throw error
+    throw new HydratorError('ERR_CONNECTION', `the checkpoint ${store.uri}: ${op} failed: ${errorMessage(error)}`, { cause: error })
+  }
+  return {
+    uri: store.uri,
+    load: () => Promise.resolve().then(() => store.load()).catch(named('load')),
+    save: (text, expected) => Promise.resolve().then(() => store.save(text, expected)).catch(named('save')),
+  }
+}
+
 /** Leases held by sessions of this process: a lease naming this pid and machine but none of these is left over. */
 const heldHere = new Set<string>()
 
@@ -122,7 +135,8 @@ function parseStored(found: StoredText, where: string): Stored {
  * compare-and-set on the version the last one wrote: a worker whose lease was taken over gets
  * ERR_CHECKPOINT_LOCKED and writes nothing.
  */
-export async function openStoreSession(store: CheckpointStore, identity: CheckpointIdentity, options: StoreSessionOptions = {}): Promise<CheckpointSession> {
+export async function openStoreSession(given: CheckpointStore, identity: CheckpointIdentity, options: StoreSessionOptions = {}): Promise<CheckpointSession> {
+  const store = wrapped(given)
   const where = store.uri
   const now = options.now ?? Date.now
   const leaseMs = options.leaseMs ?? 60_000

@@ -95,6 +95,7 @@ export class CheckpointWriter {
       complete: data.complete,
       held: this.#o.tracker.heldForGood,
       totals: data.totals,
+      ...(this.#o.session.previous?.totals ? { startTotals: { ...this.#o.session.previous.totals } } : {}),
       ...(this.#error !== undefined ? { error: { code: errorCode(this.#error), message: capText(errorMessage(this.#error)) } } : {}),
     }
   }

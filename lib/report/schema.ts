@@ -80,6 +80,12 @@ const RunCheckpointSchema = Type.Object(
     complete: Type.Boolean({ description: 'every event was handled: the same command again does nothing' }),
     held: Type.Integer({ minimum: 0, description: 'failures in no dead-letter file: they hold the checkpoint before them' }),
     totals: CheckpointTotalsSchema,
+    startTotals: Type.Optional(
+      Type.Object(CheckpointTotalsSchema.properties, {
+        additionalProperties: false,
+        description: 'a resumed run: the totals the checkpoint held when it started (totals - startTotals is what this run added)',
+      }),
+    ),
     error: Type.Optional(ErrorInfo),
     alreadyComplete: Type.Optional(Type.Boolean({ description: 'the checkpoint said the job had completed: nothing was read this time' })),
   },
