@@ -43,6 +43,8 @@ export interface DynamoPosition extends PositionBase {
   readonly key: unknown
   /** Index of the event inside an item that holds several (unwrap). */
   readonly part?: number
+  /** The page of a paged read (`pages=`): a resume goes on in this page, after the item. */
+  readonly page?: number
   /**
    * Where every segment stands just after this event (a `DynamoCursor`: each one's
    * ExclusiveStartKey); absent on an item that could not be read.

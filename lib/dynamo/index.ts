@@ -8,4 +8,5 @@ export { queryDynamo, parseSortKeyCondition, type QueryDynamoOptions, type KeyCo
 export { toDynamo, type ToDynamoOptions } from './sink.js'
 export { itemSizeBytes, MAX_ITEM_BYTES, type DynamoWrite } from './items.js'
 export { dynamoPlugin } from './plugin.js'
+export { queryPages, parsePageRange, type QueryPagesOptions, type PageRange } from './pages.js'
 export { dynamoCheckpointStore, type DynamoCheckpointStoreOptions } from './checkpoint.js'

@@ -1,6 +1,7 @@
 import { HydratorError } from '../errors.js'
 import { toDynamo } from './sink.js'
 import { parseSortKeyCondition, queryDynamo } from './query.js'
+import { parsePageRange, queryPages } from './pages.js'
 import { scanDynamo, type SegmentChoice } from './scan.js'
 import type { DynamoClient } from './client.js'
 import type { DynamoReadOptions } from './read-options.js'
@@ -31,6 +32,8 @@ const SOURCE_PARAMS = [
   'filterValues',
   'unwrap',
   'keep',
+  'pages',
+  'pageKey',
   'timeoutMs',
 ]
 const SINK_PARAMS = ['region', 'endpoint', 'profile', 'table', 'timeoutMs']
@@ -156,6 +159,19 @@ async function dynamoSource(uri: ParsedUri, context: FactoryContext) {
     ...(context.resume ? { resumeFrom: context.resume } : {}),
   })
 
+  const pages = uri.params.get('pages')
+  if (pages !== null) {
+    for (const p of ['partition', 'segment', 'totalSegments', 'parallelism', 'sortKey', 'order']) {
+      if (uri.params.has(p)) throw new HydratorError('ERR_INVALID_URI', `\`${p}\` does not go with \`pages=\` (pages are Queries of page 0, 1, 2, ... in turn) in \`${uri.uri}\``)
+    }
+    if (context.share) throw new HydratorError('ERR_SHARES_UNSUPPORTED', `\`${uri.uri}\` reads pages in their global order: it cannot be split into shares`)
+    const range = parsePageRange(pages)
+    const pageKey = uri.params.get('pageKey') || undefined
+    const probe = { send: async () => ({}) } as unknown as DynamoClient
+    const build = (client: DynamoClient) => queryPages({ ...common(client), pages: range, ...(pageKey ? { pageKey } : {}) })
+    build(probe)
+    return build(await makeClient(uri, context))
+  }
   if (partition !== null) {
     if (context.share) throw new HydratorError('ERR_SHARES_UNSUPPORTED', `\`${uri.uri}\` is a Query (\`partition=\`): one partition cannot be split into shares; shares split a Scan`)
     if (partition === '') throw new HydratorError('ERR_INVALID_URI', `\`partition\` in \`${uri.uri}\` is empty`)
@@ -220,7 +236,7 @@ async function dynamoSink(uri: ParsedUri, context: FactoryContext) {
  */
 async function dynamoShares(uri: ParsedUri, count: number) {
   checkParams(uri, SOURCE_PARAMS)
-  for (const p of ['partition', 'segment', 'totalSegments']) {
+  for (const p of ['partition', 'pages', 'segment', 'totalSegments']) {
     if (uri.params.has(p)) throw new HydratorError('ERR_SHARES_UNSUPPORTED', `\`${redactUri(uri.uri)}\` has \`${p}\`: shares split a whole-table Scan; remove it`)
   }
   return Array.from({ length: count }, (_, segment) => ({ segment, totalSegments: count }))
