@@ -212,7 +212,8 @@ function compileMatcher(matcher: Matcher): Test {
     }
     case 'numeric': {
       const { low, lowOpen, high, highOpen } = matcher
-      if (low === high) return (value) => value === low
+      // `> 5e11` (the limit) is an empty range: `>` and `<` are exclusive everywhere.
+      if (low === high) return lowOpen || highOpen ? () => false : (value) => value === low
       if (lowOpen && highOpen) return (value) => typeof value === 'number' && value > low && value < high
       if (lowOpen) return (value) => typeof value === 'number' && value > low && value <= high
       if (highOpen) return (value) => typeof value === 'number' && value >= low && value < high
@@ -327,11 +328,18 @@ function seekInValue(context: Context, steps: readonly Step[], i: number, step: 
 function seekLeaf(context: Context, steps: readonly Step[], i: number, step: Step, value: unknown): boolean {
   if (typeof value === 'object' && value !== null) {
     if (!Array.isArray(value)) return false // an object is not a leaf
+    // The one-element rule binds the object elements of an array: a scalar element is matched on
+    // its own, whichever element other fields were taken from (as event-ruler does).
     const fixed = committedIndex(context, value)
-    if (fixed >= 0) return fixed < value.length && seekLeaf(context, steps, i, step, value[fixed])
     for (let j = 0; j < value.length; j++) {
+      const element: unknown = value[j]
+      if (typeof element !== 'object' || element === null) {
+        if (seekLeaf(context, steps, i, step, element)) return true
+        continue
+      }
+      if (!Array.isArray(element) || (fixed >= 0 && fixed !== j)) continue
       commit(context, value, j)
-      const found = seekLeaf(context, steps, i, step, value[j])
+      const found = seekLeaf(context, steps, i, step, element)
       context.depth--
       if (found) return true
     }
@@ -375,8 +383,12 @@ function hasLeaf(context: Context, value: unknown): boolean {
   const type = typeof value
   if (type === 'string' || type === 'number' || type === 'boolean') return true
   if (!Array.isArray(value)) return false
+  // As in seekLeaf: a scalar element exists on its own; a nested array keeps to the element taken.
   const fixed = committedIndex(context, value)
-  if (fixed >= 0) return fixed < value.length && hasLeaf(context, value[fixed])
-  for (let j = 0; j < value.length; j++) if (hasLeaf(context, value[j])) return true
+  for (let j = 0; j < value.length; j++) {
+    const element: unknown = value[j]
+    if (element === null || typeof element !== 'object') return true
+    if (Array.isArray(element) && (fixed < 0 || fixed === j) && hasLeaf(context, element)) return true
+  }
   return false
 }

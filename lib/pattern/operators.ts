@@ -171,6 +171,9 @@ function parseAnythingBut(operand: unknown, path: string): Matcher {
     const inner = operand[operator]
     if (!Array.isArray(inner) && typeof inner !== 'string' && !isNumber(inner)) fail(path, ANYTHING_BUT_VALUE)
     const items: readonly unknown[] = Array.isArray(inner) ? inner : [inner]
+    // An empty list would exclude nothing and match everything, null included: refused, as an
+    // empty list is anywhere else in a pattern.
+    if (items.length === 0) fail(path, `Empty arrays are not allowed: anything-but ${operator} needs at least one value`)
     const values: string[] = []
     for (const item of items) {
       if (typeof item !== 'string') {

@@ -17,8 +17,8 @@ export type { Branch, Field, Matcher, ParsedPattern } from './syntax.js'
 
 /** event-ruler refuses a (sub-)rule of more fields than this. */
 const MAX_FIELDS_PER_BRANCH = 256
-/** `$or` forks multiply; past this many branches the pattern is refused rather than expanded. */
-const MAX_BRANCHES = 4096
+/** EventBridge's documented limit on the combinations an `$or` pattern expands to. */
+const MAX_BRANCHES = 1000
 
 /** Field names event-ruler reserves inside `$or` alternatives. */
 const RESERVED_IN_OR = new Set([
@@ -113,7 +113,7 @@ function parseOr(value: unknown, keys: readonly string[], path: string, rules: R
     parseObject(alternative, keys, alternativePath, forked, true)
     rules.push(...forked)
     if (rules.length > MAX_BRANCHES) {
-      fail(path, `Rule is too complex - $or expands to more than ${MAX_BRANCHES} alternatives`)
+      fail(path, `Rule is too complex: $or expands to more than ${MAX_BRANCHES} combinations, the most EventBridge allows`)
     }
   })
   if (value.length < 2) fail(path, 'There must have at least 2 Objects in $or relationship.')

@@ -123,11 +123,18 @@ test('array consistency holds across nesting levels and for fields outside the a
   yes({ orders: { id: ['a'], lines: { sku: ['y'] } } }, event)
 })
 
-test('a leaf array that also holds objects is one array: its elements do not combine either', () => {
-  no({ x: [1], 'x.y': [2] }, { x: [1, { y: 2 }] })
+test('a scalar element beside object elements is matched on its own; nested arrays keep to one element', () => {
+  // The reference engine's answer (aws/event-ruler): the one-element rule binds object elements.
+  yes({ x: [1], 'x.y': [2] }, { x: [1, { y: 2 }] })
+  yes({ 'b.c': ['x'], b: ['y'] }, { b: [{ c: 'x' }, 'y'] })
+  yes({ x: [{ exists: true }], 'x.y': [2] }, { x: [1, { y: 2 }] })
+  no({ x: [{ exists: false }], 'x.y': [2] }, { x: [1, { y: 2 }] })
+  no({ 'b.c': ['x'], b: ['z'] }, { b: [{ c: 'x' }, 'y'] })
   yes({ x: [1], 'x.y': [2] }, { x: [1, { y: 2 }], z: 0, 'x.y': 2 })
   no({ x: [{ exists: true }], 'x.y': [2] }, { x: [[1], { y: 2 }] })
-  no({ x: [{ exists: true }], 'x.y': [2] }, { x: [[1, 3], [4, { y: 2 }]] })
+  // 4 sits beside {y: 2} in the same element of the outer array: matched on its own.
+  yes({ x: [{ exists: true }], 'x.y': [2] }, { x: [[1, 3], [4, { y: 2 }]] })
+  no({ x: [{ exists: true }], 'x.y': [2] }, { x: [[1, 3], [{ y: 2 }]] })
 })
 
 test('a non-object event never matches', () => {
@@ -499,11 +506,29 @@ test('rejects rules with more than 256 fields in one branch', () => {
   rejects(pattern, '', 'Size of rule exceeds max value of 256')
 })
 
+test('one-sided ranges are exclusive at the numeric limit too', () => {
+  no({ a: [{ numeric: ['>', 5e11] }] }, { a: 5e11 })
+  no({ a: [{ numeric: ['<', -5e11] }] }, { a: -5e11 })
+  yes({ a: [{ numeric: ['>=', 5e11] }] }, { a: 5e11 })
+  yes({ a: [{ numeric: ['<=', -5e11] }] }, { a: -5e11 })
+})
+
+test('an empty list inside anything-but is refused, naming the path', () => {
+  for (const op of ['prefix', 'suffix', 'wildcard', 'equals-ignore-case']) {
+    rejects({ detail: { s: ['x', { 'anything-but': { [op]: [] } }] } }, 'detail.s', `Empty arrays are not allowed: anything-but ${op} needs at least one value`)
+  }
+})
+
+test('$or may expand to 1,000 combinations, not more', () => {
+  const ors = (field: string, n: number) => ({ $or: Array.from({ length: n }, (_, i) => ({ [field]: [String(i)] })) })
+  validatePattern({ ...ors('a', 10), x: ors('c', 10), y: ors('d', 10) })
+  assert.throws(() => validatePattern({ ...ors('a', 11), x: ors('c', 10), y: ors('d', 10) }), /Rule is too complex: \$or expands to more than 1000 combinations/)
+})
+
 test('accepts what AWS accepts: exactly, prefix equals-ignore-case, numeric bounds, exact numbers beyond the numeric range', () => {
   validatePattern({ a: [{ exactly: 'x' }], b: [{ suffix: { 'equals-ignore-case': 'X' } }] })
   validatePattern({ n: [{ numeric: ['>=', -5e11, '<=', 5e11] }], m: [{ numeric: ['=', 0.000001] }] })
   validatePattern({ account: [123456789012345, 1e300, 0.123456789] })
-  validatePattern({ s: [{ 'anything-but': { 'equals-ignore-case': [] } }] })
   yes({ a: [{ exactly: '10.0.0.1' }] }, { a: '10.0.0.1' })
 })
 

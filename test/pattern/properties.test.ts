@@ -233,7 +233,9 @@ function referenceMatches(p: unknown, e: unknown): boolean {
   if (typeof e !== 'object' || e === null || Array.isArray(e)) return false
   const flat: FlatField[] = []
   const walk = (value: unknown, name: string | null, membership: FlatField['membership']): void => {
-    if (Array.isArray(value)) value.forEach((item, index) => walk(item, name, [...membership, [value, index]]))
+    // A scalar element of an array belongs to no element of it: the one-element rule binds object
+    // (and nested array) elements only, as event-ruler does.
+    if (Array.isArray(value)) value.forEach((item, index) => walk(item, name, item === null || typeof item !== 'object' ? membership : [...membership, [value, index]]))
     else if (typeof value === 'object' && value !== null) {
       for (const k of Object.keys(value)) walk((value as Record<string, unknown>)[k], name === null ? k : `${name}.${k}`, membership)
     } else if (name !== null && (value === null || ['string', 'number', 'boolean'].includes(typeof value))) {
