@@ -45,6 +45,10 @@ interface RunArgs {
   concurrency?: number
   orderKey?: string
   rate?: string
+  orderBy?: string
+  orderMissing?: 'fail' | 'first' | 'last'
+  sortMemory?: string
+  tempDir?: string
   replayName?: string
   retryAttempts?: number
   retryMaxDelay?: number
@@ -206,6 +210,11 @@ export async function cli(argv: readonly string[], io: CliIo): Promise<number> {
           .config('config', 'hydrate.config.json or .mjs holding any of these options', readConfig)
           .option('quiet', { type: 'boolean', describe: 'no progress line; the summary only when something failed' })
           .option('prefilter', { type: 'boolean', default: true, describe: 'skip NDJSON lines that provably cannot match without parsing them (--no-prefilter to parse every line)' })
+          .group(['order-by', 'order-missing', 'sort-memory', 'temp-dir'], 'Sorting (any source):')
+          .option('order-by', { type: 'string', describe: 'sort events by these JSON paths before the filter, e.g. time or detail.sequence,id: stable; numbers as numbers, ISO-8601 times as instants, other strings by code point' })
+          .option('order-missing', { choices: ['fail', 'first', 'last'] as const, describe: 'events without the --order-by key: fail them (ERR_ORDER_KEY_MISSING, the default) or sort them first or last' })
+          .option('sort-memory', { type: 'string', describe: 'memory for sorting before sorted runs are spilled to --temp-dir (default 256MB)' })
+          .option('temp-dir', { type: 'string', describe: 'folder for the sorted runs (default the system temp folder; removed at the end)' })
           .group(['column', 'key', 'version-column', 'delete-when', 'table'], 'Storage mapping (postgres:, mssql:, dynamo:, opensearch:):')
           .option('column', { type: 'string', array: true, describe: 'name=json.path (repeatable); objects become JSON; body=. stores the whole event' })
           .option('key', { type: 'string', describe: 'key column(s): id or tenant,id' })

@@ -20,7 +20,7 @@ export function startProgress(stream: Writable): { update: (p: Progress) => void
   const bar = new cliProgress.SingleBar(
     {
       stream: stream as NodeJS.WritableStream,
-      format: '{bar} {percentage}% | ETA {eta} | read {read} matched {matched} written {written} failed {failed} | {rate}/s',
+      format: '{bar} {percentage}% | ETA {eta} | {phase}read {read} matched {matched} written {written} failed {failed} | {rate}/s',
       barsize: 20,
       hideCursor: true,
       clearOnComplete: true,
@@ -32,19 +32,27 @@ export function startProgress(stream: Writable): { update: (p: Progress) => void
   let started = false
   return {
     update(p) {
-      const total = p.bytesTotal && p.bytesTotal > 0 ? p.bytesTotal : 0
+      const sort = p.sort
+      // Sorting: the bar follows the bytes read; writing: the events written of those sorted.
+      const writing = sort?.phase === 'writing' && sort.total ? sort.total : 0
+      const total = writing || (p.bytesTotal && p.bytesTotal > 0 ? p.bytesTotal : 0)
+      const done = writing ? p.read : p.bytesRead
       const payload = {
+        phase: !sort ? '' : sort.phase === 'sorting' ? `1/2 reading and sorting: ${sort.read.toLocaleString('en-US')} events, ${sort.runs} runs spilled | ` : '2/2 writing | ',
         read: p.read.toLocaleString('en-US'),
         matched: p.matched.toLocaleString('en-US'),
         written: p.written.toLocaleString('en-US'),
         failed: p.failed.toLocaleString('en-US'),
         rate: Math.round(p.read / Math.max(p.elapsedMs / 1000, 0.001)).toLocaleString('en-US'),
-        eta: eta(p, total),
+        eta: writing ? eta({ elapsedMs: p.elapsedMs, bytesRead: done }, total) : eta(p, total),
       }
       if (!started) {
-        bar.start(total || 1, total ? p.bytesRead : 0, payload)
+        bar.start(total || 1, total ? done : 0, payload)
         started = true
-      } else bar.update(total ? p.bytesRead : 0, payload)
+      } else {
+        if (total && bar.getTotal() !== total) bar.setTotal(total)
+        bar.update(total ? done : 0, payload)
+      }
     },
     stop() {
       if (started) bar.stop()

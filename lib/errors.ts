@@ -36,12 +36,15 @@ export type ErrorCode =
   | 'ERR_NOT_HANDLED'
   | 'ERR_FILE_UNREADABLE'
   | 'ERR_UNSERIALIZABLE'
+  | 'ERR_ORDER_KEY_MISSING'
+  | 'ERR_OBJECT_ARCHIVED'
   // the run as a whole
   | 'ERR_SOURCE_READ'
   | 'ERR_CONNECTION'
   | 'ERR_TOO_MANY_FAILURES'
   | 'ERR_ABORTED'
   | 'ERR_OUTPUT'
+  | 'ERR_SORT_SPACE'
   | 'ERR_INTERNAL'
 
 /** Codes that mean "the command or its configuration is wrong": the CLI exits with 2 for these. */

@@ -15,6 +15,8 @@ import { filter as filterStage } from './stages/filter.js'
 import { map } from './stages/map.js'
 import { paceFor, parseRate } from './stages/rate.js'
 import { take } from './stages/take.js'
+import { orderKeyCheck } from './stages/order-by.js'
+import { canReread, sortedSource, sortPlanOf } from './sort/options.js'
 import type { Sink, Source, Stage } from './types.js'
 import { redactUri } from './util/options.js'
 
@@ -78,6 +80,14 @@ export interface HydrateOptions {
   readonly orderKey?: string
   /** Pace the sink: `'50/s'`, `'3000/m'`, or events per second. */
   readonly rate?: string | number
+  /** Sort the events by these JSON paths before the filter (`'time'`, `'detail.sequence,id'`): a stable external merge sort. */
+  readonly orderBy?: string | readonly string[]
+  /** Events without the `orderBy` key: fail (ERR_ORDER_KEY_MISSING), or sort first or last. @default 'fail' */
+  readonly orderMissing?: 'fail' | 'first' | 'last'
+  /** Memory for sorting before runs are spilled: bytes, or `'64MB'`. @default '256MB' */
+  readonly sortMemory?: number | string
+  /** Where sorted runs are spilled (a folder of its own, removed at the end). @default os.tmpdir() */
+  readonly tempDir?: string
   /** Plugins adding schemes: modules (paths or package names) or plugin objects. */
   readonly plugins?: readonly (string | Plugin)[]
   /** Stops the run gracefully: reading stops, writes in flight finish, status `aborted`. */
@@ -222,6 +232,7 @@ export async function hydrate(options: HydrateOptions): Promise<RunReport> {
   const intervalMs = integer(options, 'checkpointInterval', 0) ?? 5000
   const { maxFailures, maxFailureRate } = maxFailuresOf(options.maxFailures)
   const ratePerSecond = rateOf(options.rate)
+  const sortPlan = sortPlanOf(options)
   const rules = []
   for (const rule of list(options.filter)) rules.push(await ruleOf(rule, cwd, '--filter'))
   const mapping = await mappingOf(options, cwd)
@@ -233,7 +244,7 @@ export async function hydrate(options: HydrateOptions): Promise<RunReport> {
   }
   const identity: CheckpointIdentity = {
     source: `${sourceName ?? 'iterable'}${share ? `#${shareName(share)}` : ''}`,
-    filter: JSON.stringify({ filter: rules.map(describe), transform: describe(options.transform) ?? null, limit: limit ?? null }),
+    filter: JSON.stringify({ filter: rules.map(describe), transform: describe(options.transform) ?? null, limit: limit ?? null, ...sortPlan?.identity }),
     sink: sinkName ?? 'sink',
     ...(mapping || options.table ? { mapping: JSON.stringify({ ...mapping, deleteWhen: describe(mapping?.deleteWhen), table: options.table ?? null }) } : {}),
   }
@@ -263,11 +274,13 @@ export async function hydrate(options: HydrateOptions): Promise<RunReport> {
       ...(options.orderKey ? { orderKey: options.orderKey } : {}),
       ...(ratePerSecond !== undefined ? { ratePerSecond } : {}),
       flags: { ...options, maxFailures, ...(maxBuffered !== undefined ? { maxBuffered } : {}) },
-      ...(previous?.position ? { resume: previous.position } : {}),
+      // A sorted run re-reads its whole source and skips in sorted order (sortSource).
+      ...(previous?.position && !sortPlan ? { resume: previous.position } : {}),
       ...(previous?.sinkState !== undefined ? { resumeSink: previous.sinkState } : {}),
     }
 
     const stages: Stage<any, any>[] = []
+    if (sortPlan?.missing === 'fail') stages.push(orderKeyCheck(sortPlan.orderBy))
     if (rules.length > 0) stages.push(filterStage(rules))
     if (options.transform !== undefined) {
       let fn = options.transform
@@ -287,7 +300,12 @@ export async function hydrate(options: HydrateOptions): Promise<RunReport> {
     if (typeof sink !== 'function') throw new HydratorError('ERR_INVALID_OPTION', 'expected `sink` to be a URI or a sink function')
     const pace = paceFor(sink, ratePerSecond, options.signal ? { signal: options.signal } : {})
     if (pace) stages.push(pace)
-    const source = typeof options.source === 'string' ? await registry.createSource(options.source, context) : options.source
+    let source = typeof options.source === 'string' ? await registry.createSource(options.source, context) : options.source
+    if (sortPlan) {
+      const uri = options.source
+      const again = typeof uri === 'string' && canReread(uri) ? () => registry.createSource(uri, context) : undefined
+      source = sortedSource(sortPlan, source, again, { cwd, uri: sourceName, signal: options.signal, resume: previous?.position })
+    }
     const deadLetters = options.deadLetter ? await openDeadLetters(path.resolve(cwd, options.deadLetter)) : undefined
     if (deadLetters) closers.push(() => deadLetters.close())
     const report = await run({

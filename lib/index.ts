@@ -47,6 +47,10 @@ export { tap } from './stages/tap.js'
 export { orderedLanes, createLanes, type OrderedLanesOptions, type Settled, type Lanes } from './stages/ordered-lanes.js'
 export { rate, parseRate, paceFor, type RateOptions } from './stages/rate.js'
 export { withStageInfo } from './stages/stage-info.js'
+export { orderBy, orderKeyCheck, type OrderByOptions, type OrderMissing } from './stages/order-by.js'
+export { sortSource, type SortSourceOptions } from './sort/sorted-source.js'
+export { compareValues, orderKey } from './sort/key.js'
+export type { SortedPosition } from './sort/position.js'
 
 // Sinks
 export { toJsonLines, type ToJsonLinesOptions } from './json/write-lines.js'

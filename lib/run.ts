@@ -6,7 +6,7 @@ import { FailureSamples } from './report/failures.js'
 import { countStages, runStatus, type StageCounter } from './report/tally.js'
 import type { RunCheckpoint, RunReport } from './report/report.js'
 import { newTally } from './define-sink.js'
-import type { ItemFailure, Sink, SinkResult, Source, SourceStats, Stage } from './types.js'
+import type { ItemFailure, Sink, SinkResult, SortProgress, Source, SourceStats, Stage } from './types.js'
 import { redactUri } from './util/options.js'
 import { capText } from './util/text.js'
 
@@ -22,6 +22,8 @@ export interface Progress {
   readonly bytesRead: number
   readonly bytesTotal?: number
   readonly elapsedMs: number
+  /** A sorting source (`--order-by`): `sorting` (reading and spilling) then `writing`, with its counts. */
+  readonly sort?: SortProgress
 }
 
 export interface RunOptions {
@@ -273,6 +275,7 @@ export async function run(options: RunOptions): Promise<RunReport> {
         bytesRead: stats?.bytesRead ?? 0,
         bytesTotal: stats?.bytesTotal,
         elapsedMs: Date.now() - started,
+        ...(stats?.sort ? { sort: { ...stats.sort } } : {}),
       })
     }, options.progressIntervalMs ?? 1000)
   timer && timer.unref()

@@ -192,6 +192,23 @@ export interface SourceStats {
   bytesTotal?: number
   /** Where the source started, for a resumed run. */
   startedAt?: Position
+  /**
+   * A source that reads everything before it yields (`--order-by`): its phase (`sorting` while it
+   * reads and spills, `writing` once it yields), events read and runs spilled so far, and the events
+   * in sorted order once known. The progress line shows it.
+   */
+  readonly sort?: SortProgress
+}
+
+/** Where a sorting source stands (see {@link SourceStats.sort}). */
+export interface SortProgress {
+  readonly phase: 'sorting' | 'writing'
+  /** Events read in the sorting phase. */
+  readonly read: number
+  /** Sorted runs spilled to the temp folder. */
+  readonly runs: number
+  /** Events in sorted order, once the sorting phase is over. */
+  readonly total?: number
 }
 
 /** Options shared by every built-in source. */

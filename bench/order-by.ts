@@ -1,0 +1,79 @@
+// npx tsx bench/order-by.ts [--events N] [--sort-memory 64MB]: `--order-by time` on shuffled NDJSON
+// events against GNU sort (LC_ALL=C, the same memory with -S, --parallel=2) sorting the same lines by
+// the same key, extracted beforehand into a leading column; and our peak RSS against --sort-memory.
+import { execFileSync, spawnSync } from 'node:child_process'
+import { once } from 'node:events'
+import { createWriteStream, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { makeEvent, rng } from './generate.js'
+
+const here = path.dirname(fileURLToPath(import.meta.url))
+const arg = (name: string, fallback: string) => (process.argv.includes(name) ? process.argv[process.argv.indexOf(name) + 1]! : fallback)
+
+if (process.argv[2] === 'child') {
+  // One measured run of hydrate() in a process of its own.
+  const { hydrate } = await import('../lib/hydrate.js')
+  const [, , , input, output, memory, temp] = process.argv
+  const started = performance.now()
+  const report = await hydrate({ source: `json:${input}`, sink: `ndjson:${output}`, orderBy: 'time', sortMemory: memory!, tempDir: temp! })
+  if (report.status !== 'ok') throw new Error(`run ended ${report.status}: ${JSON.stringify(report.error)}`)
+  process.stdout.write(JSON.stringify({ ms: performance.now() - started, count: report.sink.written, maxRssMB: process.resourceUsage().maxRSS / 1024 }) + '\n')
+  process.exit(0)
+}
+
+const N = Number(arg('--events', '1000000'))
+const memory = arg('--sort-memory', '64MB')
+const memoryMB = Number(/^(\d+)/.exec(memory)![1])
+const tmp = path.join(here, 'tmp', 'order-by')
+rmSync(tmp, { recursive: true, force: true })
+mkdirSync(path.join(tmp, 'spill'), { recursive: true })
+const input = path.join(tmp, `shuffled-${N}.ndjson`)
+const keyed = path.join(tmp, `keyed-${N}.tsv`)
+
+console.error(`generating ${N.toLocaleString()} shuffled events ...`)
+const order = Array.from({ length: N }, (_, i) => i)
+const random = rng(42)
+for (let i = N - 1; i > 0; i--) {
+  const j = Math.floor(random() * (i + 1))
+  ;[order[i], order[j]] = [order[j]!, order[i]!]
+}
+const lines = createWriteStream(input, { highWaterMark: 1 << 20 })
+const keys = createWriteStream(keyed, { highWaterMark: 1 << 20 })
+const eventRandom = rng(7)
+for (const i of order) {
+  const line = JSON.stringify(makeEvent(i, eventRandom))
+  if (!lines.write(line + '\n')) await once(lines, 'drain')
+  if (!keys.write(`${JSON.parse(line).time}\t${line}\n`)) await once(keys, 'drain')
+}
+lines.end()
+keys.end()
+await Promise.all([once(lines, 'finish'), once(keys, 'finish')])
+
+function gnuSort(): { ms: number; maxRssMB: number } {
+  const started = performance.now()
+  const r = spawnSync('/usr/bin/time', ['-f', '%M', 'sh', '-c', `LC_ALL=C sort -s -t '\t' -k1,1 -S ${memoryMB}M --parallel=2 -T '${tmp}/spill' '${keyed}' | cut -f2- > '${tmp}/sort.out'`], { encoding: 'utf8' })
+  const ms = performance.now() - started
+  if (r.status !== 0) throw new Error(`sort failed: ${r.stderr}`)
+  return { ms, maxRssMB: Number(r.stderr.trim().split('\n').pop()) / 1024 }
+}
+
+function ours(): { ms: number; count: number; maxRssMB: number } {
+  const out = execFileSync(process.execPath, ['--import', 'tsx', path.join(here, 'order-by.ts'), 'child', input, `${tmp}/ours.out`, memory, `${tmp}/spill`], { encoding: 'utf8' })
+  return JSON.parse(out.trim().split('\n').pop()!)
+}
+
+const best = <T extends { ms: number }>(runs: T[]) => runs.sort((a, b) => a.ms - b.ms)[0]!
+const sortRuns = [gnuSort(), gnuSort()]
+const ourRuns = [ours(), ours()]
+const s = best(sortRuns)
+const o = best(ourRuns)
+if (o.count !== N) throw new Error(`wrote ${o.count} of ${N}`)
+const same = readFileSync(`${tmp}/sort.out`).equals(readFileSync(`${tmp}/ours.out`))
+const mb = (statSync(input).size / 2 ** 20).toFixed(0)
+console.log(`| scenario | baseline | event-hydrator | ratio |\n|---|---:|---:|---:|`)
+console.log(`| ${N.toLocaleString()} shuffled events (${mb} MB) --order-by time -> NDJSON, --sort-memory ${memory}, vs GNU sort -S ${memoryMB}M --parallel=2 (best of 2) | ${s.ms.toFixed(0)} ms | ${o.ms.toFixed(0)} ms | ${(o.ms / s.ms).toFixed(2)} |`)
+console.log(`| peak RSS vs --sort-memory ${memory} (target: + 150 MB) | ${memoryMB} MB | ${Math.max(...ourRuns.map((r) => r.maxRssMB)).toFixed(0)} MB | ${(Math.max(...ourRuns.map((r) => r.maxRssMB)) - memoryMB).toFixed(0)} MB over |`)
+console.log(`| GNU sort's own peak RSS | | ${s.maxRssMB.toFixed(0)} MB | |`)
+console.log(`\noutput byte-identical to sort's: ${same}`)
+rmSync(tmp, { recursive: true, force: true })

@@ -1,0 +1,298 @@
+import { tmpdir } from 'node:os'
+import { HydratorError } from '../errors.js'
+import { positionOf, setPosition } from '../position.js'
+import type { SortedPosition } from './position.js'
+import type { ItemFailure, Position, Source, SourceStats } from '../types.js'
+import { parseTagged, stringifyTagged } from '../util/tagged-json.js'
+import { orderKey } from './key.js'
+import { mergeInto, mergeRuns, recordOfLine, spillLine } from './merge.js'
+import { SpillFolder, type StatFs } from './spill.js'
+
+/** What an event without the sort key does: fails (ERR_ORDER_KEY_MISSING), or sorts first or last. */
+export type OrderMissing = 'fail' | 'first' | 'last'
+
+/** Options of {@link sortSource}. */
+export interface SortSourceOptions {
+  /** JSON path(s) of the sort key: `time`, `detail.sequence,id`, or a list. */
+  readonly orderBy: string | readonly string[]
+  /** Events without the key: `fail` and `first` put them first (in source order; `orderKeyCheck` fails them), `last` last. @default 'fail' */
+  readonly missing?: OrderMissing
+  /** Bytes of events held in memory before a sorted run is spilled. @default 268435456 (256 MiB) */
+  readonly memoryBytes?: number
+  /** Where sorted runs are spilled (a folder of its own inside it, removed at the end). @default os.tmpdir() */
+  readonly tempDir?: string
+  /** Stops reading (and removes the spilled runs) during the sorting phase. */
+  readonly signal?: AbortSignal
+  /** A resume: the checkpoint's mark; the events up to it in sorted order are not yielded again. */
+  readonly resume?: Position
+  /** Events are plain JSON (JSON sources): spill with JSON.stringify, not the binary-aware encoding. @default false */
+  readonly plainJson?: boolean
+  /** The source URI, for positions and the report. */
+  readonly uri?: string
+  /** Free-space lookup (tests). @default fs.promises.statfs */
+  readonly statfs?: StatFs
+}
+
+const ENTRY_OVERHEAD = 64
+
+/**
+ * The events of a source sorted by a key, stably (equal keys keep their source order), with an
+ * external merge sort: events are held as JSON text up to `memoryBytes`, then sorted and spilled
+ * as runs to a folder in `tempDir`, and the runs are merged (k-way, in several passes when there
+ * are many) as they are yielded. A source already in order is never spilled: when it fills the
+ * memory while still in order and `open` can read it again, the rest is only checked, and a second
+ * read yields it as it comes. The spill folder is removed at the end, on failure, on abort and on
+ * exit. Each event yielded carries a `sorted` position (its ordinal in sorted order, and where it
+ * came from), which is what a checkpoint records; `resume` skips the events up to such a mark.
+ * Unreadable records are reported before the first event; on a resume, those a checkpoint covers
+ * are not reported again.
+ *
+ * @example
+ * const source = sortSource(() => readJsonLines('events.ndjson'), { orderBy: 'time', plainJson: true })
+ */
+export function sortSource(open: Source<unknown> | (() => Source<unknown> | Promise<Source<unknown>>), options: SortSourceOptions): Source<unknown> {
+  const memory = options.memoryBytes ?? 256 * 2 ** 20
+  if (!Number.isInteger(memory) || memory < 1024) throw new HydratorError('ERR_INVALID_OPTION', `expected \`sortMemory\` (--sort-memory) to be at least 1024 bytes, got \`${String(memory)}\``)
+  const missing = options.missing ?? 'fail'
+  if (!['fail', 'first', 'last'].includes(missing)) throw new HydratorError('ERR_INVALID_OPTION', `expected \`orderMissing\` (--order-missing) to be fail, first or last, got \`${String(missing)}\``)
+  const keyOf = orderKey(options.orderBy)
+  const absent = missing === 'last' ? 'h' : ''
+  const resume = options.resume
+  if (resume && resume.kind !== 'sorted') throw new HydratorError('ERR_CHECKPOINT_MISMATCH', `the checkpoint's mark is a \`${resume.kind}\` position; a sorted run resumes from a \`sorted\` one`)
+  const skip = resume ? resume.index + 1 : 0
+  // Unreadable records come before every event: a mark on an event covers all of them.
+  const suppress = resume ? (resume.index >= 0 ? Infinity : resume.failures) : 0
+  const reopen = typeof open === 'function' ? open : undefined
+  const folder = new SpillFolder(options.tempDir ?? tmpdir(), options.statfs)
+  const stringify = options.plainJson ? JSON.stringify : stringifyTagged
+  const parse = options.plainJson ? JSON.parse : parseTagged
+  const chunkBytes = Math.min(2 ** 20, Math.max(4096, Math.floor(memory / 128)))
+  const fanIn = Math.min(128, Math.max(2, Math.floor(memory / (2 * chunkBytes))))
+
+  let current: Source<unknown> | undefined
+  const sort = { phase: 'sorting' as 'sorting' | 'writing', read: 0, runs: 0, total: undefined as number | undefined }
+  const stats: SourceStats = {
+    uri: options.uri ?? 'iterable',
+    read: 0,
+    failed: 0,
+    prefiltered: 0,
+    get bytesRead() {
+      return current?.stats?.bytesRead ?? 0
+    },
+    get bytesTotal() {
+      return current?.stats?.bytesTotal
+    },
+    sort,
+    ...(resume ? { startedAt: resume } : {}),
+  }
+  const listeners: ((failure: ItemFailure) => void)[] = []
+  const samples: ItemFailure[] = []
+  // Failures reported (or covered by the checkpoint) so far: a second read of the source reports only later ones.
+  let reported = 0
+  let passFailures = 0
+
+  const fail = (failure: ItemFailure) => {
+    const k = passFailures++
+    if (k < reported) return
+    reported++
+    if (k < suppress) return
+    const position: SortedPosition = { kind: 'sorted', source: stats.uri, index: -1, failures: reported, ...(failure.position ? { origin: failure.position } : {}) }
+    const wrapped = { ...failure, position }
+    stats.failed++
+    if (samples.length < 20) samples.push(wrapped)
+    for (const l of listeners) l(wrapped)
+  }
+
+  async function openPass(): Promise<Source<unknown>> {
+    const source = reopen ? await reopen() : (open as Source<unknown>)
+    if (reopen || !current) source.addFailureListener?.(fail)
+    passFailures = 0
+    current = source
+    return source
+  }
+
+  const aborted = () => options.signal?.aborted === true
+  const at = (index: number, origin: unknown): SortedPosition => ({
+    kind: 'sorted',
+    source: stats.uri,
+    index,
+    failures: reported,
+    ...(sort.total !== undefined ? { total: sort.total } : {}),
+    ...(origin ? { origin: origin as Position } : {}),
+  })
+
+  function checkResume(total: number): void {
+    if (!resume || resume.kind !== 'sorted') return
+    if ((resume.total !== undefined && resume.total !== total) || (resume.index >= 0 && resume.failures !== reported)) {
+      throw new HydratorError(
+        'ERR_CHECKPOINT_MISMATCH',
+        `the source changed since the checkpoint: it had ${resume.total ?? '?'} events and ${resume.failures} unreadable records in sorted order, now ${total} and ${reported}. Delete the checkpoint (and the output) to start over.`,
+      )
+    }
+  }
+
+  async function spill(entries: { k: string; s: string }[], inputBytes: number): Promise<void> {
+    const size = entries.reduce((n, e) => n + e.k.length + e.s.length + 2, 0)
+    // Before the first run: is there room for all of them? (the source's size when known, else this run's)
+    const total = current?.stats?.bytesTotal
+    const read = current?.stats?.bytesRead ?? 0
+    const ratio = inputBytes > 0 ? size / inputBytes : 1
+    const rest = total && total > read ? (total - read) * ratio : 0
+    await folder.checkSpace(size + rest)
+    const writer = await folder.create()
+    try {
+      for (const e of entries) await writer.write(spillLine(e.k, e.s))
+    } finally {
+      await writer.close()
+    }
+    sort.runs = folder.runs
+  }
+
+  async function* generate(): AsyncGenerator<unknown> {
+    let buffer: { k: string; s: string }[] = []
+    let bytes = 0
+    let inOrder = true
+    let checking = false
+    let last: string | undefined
+    let count = 0
+    let files: string[] = []
+    let bytesAtRun = 0
+    let mode: 'sort' | 'restart' | 'again' = 'sort'
+
+    try {
+      for (let pass = 0; pass < 2; pass++) {
+        const source = await openPass()
+        buffer = []
+        bytes = 0
+        count = 0
+        last = undefined
+        inOrder = true
+        checking = false
+        let disorder = false
+        for await (const event of source) {
+          if (aborted()) return
+          count++
+          sort.read = count
+          const key = keyOf(event) ?? absent
+          if (last !== undefined && key < last) inOrder = false
+          last = key
+          if (checking) {
+            if (!inOrder) {
+              disorder = true
+              break
+            }
+            continue
+          }
+          let s: string
+          try {
+            s = stringify([positionOf(event) ?? null, event])
+          } catch (error) {
+            count--
+            fail({ stage: 'sort', code: 'ERR_UNSERIALIZABLE', message: `cannot hold the event for sorting: ${(error as Error).message}`, ...(positionOf(event) ? { position: positionOf(event)! } : {}) })
+            continue
+          }
+          buffer.push({ k: key, s })
+          bytes += key.length + s.length + ENTRY_OVERHEAD
+          if (bytes > memory) {
+            if (inOrder && reopen && pass === 0 && files.length === 0) {
+              // In order so far: check the rest without holding it, and read it again if it stays so.
+              checking = true
+              buffer = []
+            } else {
+              buffer.sort(byKey)
+              const now = current?.stats?.bytesRead ?? 0
+              await spill(buffer, now - bytesAtRun)
+              bytesAtRun = now
+              buffer = []
+            }
+            bytes = 0
+          }
+        }
+        if (aborted()) return
+        if (disorder) {
+          mode = 'restart'
+          files = []
+          continue
+        }
+        if (checking) mode = 'again'
+        break
+      }
+
+      sort.total = count
+      checkResume(count)
+      if (mode === 'again') {
+        // The source is in order: a second read yields it as it comes.
+        const source = await openPass()
+        sort.phase = 'writing'
+        let index = 0
+        last = undefined
+        for await (const event of source) {
+          const key = keyOf(event) ?? absent
+          if (last !== undefined && key < last) throw new HydratorError('ERR_SOURCE_READ', `${stats.uri}: the source changed between two reads (no longer in order at event ${index + 1})`)
+          last = key
+          if (index >= skip) {
+            stats.read++
+            yield setPosition(event, at(index, positionOf(event)))
+          }
+          index++
+        }
+        if (index !== count) throw new HydratorError('ERR_SOURCE_READ', `${stats.uri}: the source changed between two reads (${count} events, then ${index})`)
+        return
+      }
+      if (!inOrder || files.length > 0) buffer.sort(byKey)
+      if (folder.runs === 0) {
+        sort.phase = 'writing'
+        for (let index = skip; index < buffer.length; index++) {
+          const record = parse(buffer[index]!.s) as [Position | null, unknown]
+          buffer[index] = undefined as never
+          stats.read++
+          yield setPosition(record[1], at(index, record[0]))
+        }
+        return
+      }
+      if (buffer.length) await spill(buffer, (current?.stats?.bytesRead ?? 0) - bytesAtRun)
+      buffer = []
+      files = Array.from({ length: folder.runs }, (_, i) => `${folder.dir}/run-${String(i).padStart(6, '0')}`)
+      while (files.length > fanIn) {
+        const next: string[] = []
+        for (let i = 0; i < files.length; i += fanIn) {
+          const group = files.slice(i, i + fanIn)
+          if (group.length === 1) next.push(group[0]!)
+          else {
+            const writer = await folder.create()
+            await mergeInto(group, writer, chunkBytes, aborted)
+            if (aborted()) return
+            next.push(writer.file)
+          }
+        }
+        files = next
+      }
+      sort.phase = 'writing'
+      let index = 0
+      for await (const lines of mergeRuns(files, chunkBytes)) {
+        for (const line of lines) {
+          if (index >= skip) {
+            const record = parse(recordOfLine(line)) as [Position | null, unknown]
+            stats.read++
+            yield setPosition(record[1], at(index, record[0]))
+          }
+          index++
+        }
+      }
+    } finally {
+      buffer = []
+      await folder.remove()
+    }
+  }
+
+  const iterable = generate()
+  return Object.assign(iterable, {
+    stats,
+    failures: { samples },
+    addFailureListener(listener: (failure: ItemFailure) => void) {
+      listeners.push(listener)
+    },
+  })
+}
+
+const byKey = (a: { k: string }, b: { k: string }) => (a.k < b.k ? -1 : a.k > b.k ? 1 : 0)
