@@ -38,7 +38,7 @@ export const builtinPlugins: readonly Plugin[] = [
   lazy('opensearch', { sources: ['opensearch', 'opensearch+http', 'opensearch+https'], sinks: ['opensearch', 'opensearch+http', 'opensearch+https'], shares: ['opensearch', 'opensearch+http', 'opensearch+https'] }, async () => (await import('./opensearch/plugin.js')).openSearchPlugin),
   lazy('lambda', { sinks: ['lambda', 'lambda-local'] }, async () => (await import('./lambda/plugin.js')).lambdaPlugin),
   lazy('eventbridge', { sinks: ['eventbridge'] }, async () => (await import('./eventbridge/plugin.js')).eventBridgePlugin),
-  lazy('s3', { checkpoints: ['s3'] }, async () => (await import('./s3/plugin.js')).s3Plugin),
+  lazy('s3', { sources: ['s3'], sinks: ['s3'], checkpoints: ['s3'], shares: ['s3'] }, async () => (await import('./s3/plugin.js')).s3Plugin),
 ]
 
 /** A registry holding every built-in scheme. */

@@ -251,7 +251,14 @@ export async function hydrate(options: HydrateOptions): Promise<RunReport> {
 
   const closers: (() => Promise<void> | void)[] = []
   const retry = { ...(retryAttempts !== undefined ? { attempts: retryAttempts } : {}), ...(retryMaxDelay !== undefined ? { maxDelayMs: retryMaxDelay } : {}) }
-  const baseContext: FactoryContext = { env, cwd, retry, flags: { ...options }, onClose: (fn) => closers.push(fn) }
+  const baseContext: FactoryContext = {
+    env,
+    cwd,
+    retry,
+    flags: { ...options },
+    onClose: (fn) => closers.push(fn),
+    createSource: (uri) => registry.createSource(uri, baseContext),
+  }
   // The hold first, then the checkpoint: what is read is what this run owns. A process that exits
   // before the end (a second Ctrl-C) removes a file's lock on its way out.
   let session: CheckpointSession | undefined

@@ -61,6 +61,21 @@ export interface OpenSearchPosition extends PositionBase {
   readonly sort?: readonly unknown[]
 }
 
+/** An event of an object in S3: the whole object, a line of it (NDJSON) or an element (one JSON array). */
+export interface S3Position extends PositionBase {
+  readonly kind: 's3'
+  /** The object's key. */
+  readonly key: string
+  /** 1-based line number, for NDJSON objects. */
+  readonly line?: number
+  /** Byte offset of the line's start in the (uncompressed) object. */
+  readonly offset?: number
+  /** Byte offset just past the line: where a resumed read starts. */
+  readonly next?: number
+  /** 0-based index of the element, for an object that is one JSON array. */
+  readonly index?: number
+}
+
 /**
  * The position kinds by name. A plugin adds its own by declaration merging, so its sources' positions
  * are typed too: `declare module 'event-hydrator' { interface PositionKinds { 'my-store': MyPosition } }`.
@@ -71,6 +86,7 @@ export interface PositionKinds {
   file: FilePosition
   dynamo: DynamoPosition
   opensearch: OpenSearchPosition
+  s3: S3Position
 }
 
 /**
@@ -183,6 +199,8 @@ export function formatPosition(position: Position | undefined): string {
       return `${position.source} ${stringifyTagged(position.key)}${position.part !== undefined ? ` #${position.part}` : ''}`
     case 'opensearch':
       return `${position.source} ${position.sort !== undefined ? stringifyTagged(position.sort) : stringifyTagged(position.key)}`
+    case 's3':
+      return `${position.key}${position.line !== undefined ? `:${position.line}` : position.index !== undefined ? `[${position.index}]` : ''}`
     default:
       return (position as { source?: string }).source ?? '(unknown position)'
   }

@@ -46,6 +46,11 @@ export interface FactoryContext {
   readonly resume?: Position
   /** The sink state a checkpoint recorded, for sinks that resume exactly. */
   readonly resumeSink?: unknown
+  /**
+   * Builds another source from its URI with this run's environment, without `resume`, `resumeSink`
+   * or `share` (`s3://bucket/?keys=<uri>` reads its keys from one).
+   */
+  readonly createSource?: (uri: string) => Promise<Source>
   /** The share of a split run this source reads (its `part` was planned by the same plugin). */
   readonly share?: Share
   /** Every other flag as parsed, for plugins with flags of their own. */

@@ -3,6 +3,7 @@ import { createWriteStream } from 'node:fs'
 import { mkdir, stat, truncate } from 'node:fs/promises'
 import path from 'node:path'
 import type { Writable } from 'node:stream'
+import { serializeEvent } from '../util/serialize.js'
 import { HydratorError, errorMessage } from '../errors.js'
 import type { Sink } from '../types.js'
 import { defineSink, type SinkOptions, type WriteOutcome } from '../define-sink.js'
@@ -92,17 +93,7 @@ export function toJsonLines<T = unknown>(target: string, options: ToJsonLinesOpt
         })
         out = stream
       },
-      prepare(event) {
-        let line: string | undefined
-        try {
-          line = JSON.stringify(event)
-        } catch (error) {
-          const why = error instanceof RangeError ? `it is nested too deeply or too large (${error.message})` : errorMessage(error)
-          throw new HydratorError('ERR_UNSERIALIZABLE', `the event cannot be written as JSON: ${why}`)
-        }
-        if (line === undefined) throw new HydratorError('ERR_UNSERIALIZABLE', 'the event cannot be written as JSON')
-        return line
-      },
+      prepare: serializeEvent,
       preview: (line) => JSON.parse(line) as unknown,
       async write(lines) {
         if (broken) throw broken

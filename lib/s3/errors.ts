@@ -5,8 +5,8 @@ import { isNetworkError } from '../retry.js'
 import { awsErrorName, awsHttpStatus } from '../util/aws.js'
 import type { S3Location } from './client.js'
 
-/** The S3 operations a checkpoint store makes. */
-export type S3Operation = 'GetObject' | 'PutObject' | 'DeleteObject'
+/** The S3 operations a checkpoint store and a source make. */
+export type S3Operation = 'GetObject' | 'PutObject' | 'DeleteObject' | 'ListObjectsV2'
 
 const AUTH_NAMES = new Set([
   'AccessDenied',
@@ -47,11 +47,12 @@ const cap = (text: string, max = 300) => (text.length > max ? `${text.slice(0, m
 
 /**
  * A failed S3 call as the HydratorError the CLI documents, naming `s3://bucket/key`: a missing
- * bucket is ERR_TARGET_NOT_FOUND, refused or missing credentials ERR_AUTH (with the IAM actions the
- * store needs), no region ERR_INVALID_OPTION, and anything else (a refused connection, a timeout,
+ * bucket is ERR_TARGET_NOT_FOUND, refused or missing credentials ERR_AUTH (with the IAM actions
+ * `needs` names, by default the checkpoint store's), no region or a bucket in another region
+ * ERR_INVALID_OPTION, and anything else (a refused connection, a timeout,
  * a 5xx) ERR_CONNECTION. Messages hold S3's code and message, never the endpoint's userinfo.
  */
-export function s3Error(error: unknown, where: S3Location, operation: S3Operation): HydratorError {
+export function s3Error(error: unknown, where: S3Location, operation: S3Operation, needs?: string): HydratorError {
   const uri = `s3://${where.bucket}/${where.key}`
   const code = codeOf(error)
   const status = awsHttpStatus(error)
@@ -67,11 +68,16 @@ export function s3Error(error: unknown, where: S3Location, operation: S3Operatio
   if (status === 403 || (code !== undefined && AUTH_NAMES.has(code))) {
     return new HydratorError(
       'ERR_AUTH',
-      `${operation} on ${uri} was refused (${said}): a checkpoint in S3 needs s3:GetObject and s3:PutObject ` +
-        `on arn:aws:s3:::${where.bucket}/${where.key} (s3:DeleteObject to remove it), and s3:ListBucket on the bucket, ` +
-        `without which S3 answers a checkpoint not yet written with 403 too`,
+      `${operation} on ${uri} was refused (${said}): ` +
+        (needs ??
+          `a checkpoint in S3 needs s3:GetObject and s3:PutObject ` +
+            `on arn:aws:s3:::${where.bucket}/${where.key} (s3:DeleteObject to remove it), and s3:ListBucket on the bucket, ` +
+            `without which S3 answers a checkpoint not yet written with 403 too`),
       { cause: error },
     )
+  }
+  if (code === 'PermanentRedirect' || code === 'AuthorizationHeaderMalformed' || status === 301) {
+    return new HydratorError('ERR_INVALID_OPTION', `the S3 bucket \`${where.bucket}\` of ${uri} is in another region than the client's (${said}): give its region with \`?region=\` or AWS_REGION`, { cause: error })
   }
   if (/region is missing/i.test(errorMessage(error))) {
     return new HydratorError('ERR_INVALID_OPTION', `no AWS region for ${uri}: add \`?region=\` or set AWS_REGION`, { cause: error })

@@ -4,6 +4,8 @@ import { checkParams, intParam } from '../uri.js'
 import { awsRequestHandler, loadAwsSdk } from '../util/aws.js'
 import { s3CheckpointStore } from './checkpoint.js'
 import { parseS3Location, s3ClientConfig } from './client.js'
+import { s3Sink } from './sink-uri.js'
+import { s3Shares, s3Source } from './source-plugin.js'
 
 const CHECKPOINT_PARAMS = ['region', 'endpoint', 'profile', 'timeoutMs']
 
@@ -51,5 +53,8 @@ async function s3Checkpoint(uri: ParsedUri, context: FactoryContext): Promise<Ch
  */
 export const s3Plugin: Plugin = {
   name: 's3',
+  sources: { s3: s3Source },
+  shares: { s3: s3Shares },
+  sinks: { s3: s3Sink },
   checkpoints: { s3: s3Checkpoint },
 }

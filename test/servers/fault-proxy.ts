@@ -44,6 +44,8 @@ export type FaultAction =
       readonly dropResponse?: boolean
       /** Apply upstream, then hold the answer this long: a client with a shorter timeout gives up. */
       readonly holdResponseMs?: number
+      /** Send the answer's headers (its full length) and only its first this-many body bytes, then cut the connection. */
+      readonly cutResponseAt?: number
     }
   /** Answer without asking upstream. */
   | { readonly kind: 'respond'; readonly status: number; readonly headers?: Record<string, string>; readonly body?: Buffer | string }
@@ -74,6 +76,8 @@ export interface FaultProxyOptions {
   readonly onRequest?: (request: ProxyRequest) => FaultAction | undefined | Promise<FaultAction | undefined>
   /** Seed of the RNG behind `probability`. @default 1 */
   readonly seed?: number
+  /** Forward the client's Host header as it is (S3 signs it; s3rver checks the signature). @default false */
+  readonly keepHost?: boolean
 }
 
 export interface FaultProxy {
@@ -151,7 +155,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
           }
           case 'forward': {
             const body = action.body !== undefined ? toBuffer(action.body) : request.body
-            const headers: IncomingHttpHeaders = { ...req.headers, host: target.host }
+            const headers: IncomingHttpHeaders = options.keepHost ? { ...req.headers } : { ...req.headers, host: target.host }
             if (action.body !== undefined) headers['content-length'] = String(body.length)
             const upstream = await forward(target, request.method, request.url, headers, body)
             if (action.dropResponse) {
@@ -166,6 +170,10 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
               if (changed.body) out = { ...out, headers: withBodyHeaders({ ...out.headers }, out.body) }
             }
             res.writeHead(out.status, stripHopHeaders(out.headers))
+            if (action.cutResponseAt !== undefined) {
+              res.write(out.body.subarray(0, action.cutResponseAt), () => setTimeout(() => req.socket.destroy(), 10))
+              return
+            }
             res.end(out.body)
             return
           }

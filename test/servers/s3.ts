@@ -17,20 +17,42 @@
 // - `denyBucket(name)`: every request on that bucket is answered 403 AccessDenied, as S3 answers a
 //   caller whose IAM policy lacks the action;
 // - `dropNextResponse(method)`: the next request of that method on an object is applied on s3rver,
-//   then the client's connection is dropped without an answer ("did it happen?").
+//   then the client's connection is dropped without an answer ("did it happen?");
+// - `failNext(method, status, code, times)`: the next `times` requests of that method on an object
+//   are answered with S3's error (503 SlowDown, 500 InternalError) and not applied.
 // Requests are forwarded byte for byte, headers included, so s3rver still checks every SigV4
-// signature.
+// signature. One exception: the SDK sends bucket-level requests (ListObjectsV2, HeadBucket) as
+// `/bucket/`, which s3rver signs as `/bucket` and so refuses (SignatureDoesNotMatch). The proxy checks
+// such a request's signature itself (as S3 would, over `/bucket/`), then sends it on as `/bucket`
+// signed again with the same key and date; a request whose signature does not hold is forwarded as
+// it came, and s3rver refuses it.
 import { Agent, createServer, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http'
 import { mkdtemp, rm } from 'node:fs/promises'
+import crypto from 'node:crypto'
 import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
+import { createHash, createHmac } from 'node:crypto'
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3'
+import { SignatureV4 } from '@smithy/signature-v4'
 import { listenLocal } from './listen.js'
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true'
 
 const require = createRequire(import.meta.url)
+
+{
+  const double = (b: crypto.BinaryLike) => Buffer.concat([Buffer.from(b as Buffer), Buffer.from(b as Buffer)])
+  const patched = crypto as unknown as Record<'createCipheriv' | 'createDecipheriv', (...args: unknown[]) => unknown> & { desPatched?: boolean }
+  if (!patched.desPatched) {
+    for (const name of ['createCipheriv', 'createDecipheriv'] as const) {
+      const original = patched[name].bind(crypto)
+      patched[name] = (algorithm, key, iv, ...rest) =>
+        algorithm === 'des' ? original('aes-128-cbc', double(key as Buffer), double(iv as Buffer), ...rest) : original(algorithm, key, iv, ...rest)
+    }
+    patched.desPatched = true
+  }
+}
 
 interface S3rver {
   callback(): (req: IncomingMessage, res: ServerResponse) => void
@@ -54,6 +76,8 @@ export interface S3TestServer {
   denyBucket(name: string): void
   /** The next request with this method on an object is applied, then its connection dropped unanswered. */
   dropNextResponse(method: 'PUT' | 'DELETE'): void
+  /** The next `times` requests with this method on an object are answered `status` `code` (503 SlowDown) and not applied. */
+  failNext(method: 'GET' | 'PUT' | 'DELETE', status: number, code: string, times?: number): void
   /** The object as s3rver holds it now, or undefined. */
   getObject(bucket: string, key: string): Promise<{ text: string; etag: string } | undefined>
   /** Stops proxy and s3rver, destroys the clients, removes the folder. */
@@ -70,6 +94,45 @@ function answerError(req: IncomingMessage, res: ServerResponse, status: number, 
     res.writeHead(status, { 'content-type': 'application/xml', 'content-length': Buffer.byteLength(body), 'x-amz-request-id': 's3-test-proxy' })
     res.end(req.method === 'HEAD' ? undefined : body)
   })
+}
+
+const bytesOf = (data: string | ArrayBuffer | ArrayBufferView) =>
+  typeof data === 'string' ? data : ArrayBuffer.isView(data) ? Buffer.from(data.buffer, data.byteOffset, data.byteLength) : Buffer.from(data)
+
+class Sha256 {
+  readonly #hash
+  constructor(secret?: string | ArrayBuffer | ArrayBufferView) {
+    this.#hash = secret === undefined ? createHash('sha256') : createHmac('sha256', bytesOf(secret))
+  }
+  update(data: string | ArrayBuffer | ArrayBufferView): void {
+    this.#hash.update(bytesOf(data))
+  }
+  async digest(): Promise<Uint8Array> {
+    return new Uint8Array(this.#hash.digest())
+  }
+}
+
+const signer = new SignatureV4({ credentials: S3_TEST_CREDENTIALS, region: 'us-east-1', service: 's3', sha256: Sha256, uriEscapePath: false, applyChecksum: false })
+
+/** A bucket-level request (`/bucket/`, no body) whose signature holds, re-signed for `/bucket`; undefined otherwise. */
+async function resignedForBucket(req: IncomingMessage, url: URL, bucket: string): Promise<Record<string, string> | undefined> {
+  const auth = req.headers.authorization ?? ''
+  const m = /Credential=([^/]+)\/\d{8}\/([^/]+)\/s3\/aws4_request, ?SignedHeaders=([^,]+), ?Signature=([0-9a-f]+)/.exec(auth)
+  const date = req.headers['x-amz-date']
+  if (!m || m[1] !== S3_TEST_CREDENTIALS.accessKeyId || typeof date !== 'string') return undefined
+  const signed = m[3]!.split(';')
+  const headers: Record<string, string> = {}
+  for (const name of signed) headers[name] = String(req.headers[name] ?? '')
+  const query: Record<string, string> = {}
+  for (const [k, v] of url.searchParams) query[k] = v
+  const signingDate = new Date(date.replace(/^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/, '$1-$2-$3T$4:$5:$6Z'))
+  const sign = async (path: string) => {
+    const out = await signer.sign({ method: req.method ?? 'GET', protocol: 'http:', hostname: '127.0.0.1', path, query, headers: { ...headers } } as never, { signingDate, signingRegion: m[2] })
+    return (out as unknown as { headers: Record<string, string> }).headers
+  }
+  const again = await sign(`/${bucket}/`)
+  if (!again.authorization?.endsWith(`Signature=${m[4]}`)) return undefined
+  return sign(`/${bucket}`)
 }
 
 const unquote = (etag: string) => etag.trim().replace(/^W\//, '').replace(/^"(.*)"$/, '$1')
@@ -90,6 +153,7 @@ export async function startS3TestServer(): Promise<S3TestServer> {
   const agent = new Agent({ keepAlive: true })
   const denied = new Set<string>()
   const drops = new Set<string>()
+  const failures = new Map<string, { status: number; code: string; times: number }>()
   const clients: S3Client[] = []
 
   // One request per object key at a time: each waits for the one before it to be answered.
@@ -121,6 +185,8 @@ export async function startS3TestServer(): Promise<S3TestServer> {
 
   const forward = (req: IncomingMessage, res: ServerResponse, drop: boolean) =>
     new Promise<void>((resolve) => {
+      // A client that gives up (an aborted GET) closes the answer early: the key is free again then.
+      res.once('close', () => resolve())
       const up = httpRequest(
         { host: '127.0.0.1', port: backend.port, method: req.method, path: req.url, headers: req.headers, agent },
         (upRes) => {
@@ -170,7 +236,25 @@ export async function startS3TestServer(): Promise<S3TestServer> {
     const [, bucket = '', ...rest] = url.pathname.split('/')
     const key = decodeURIComponent(rest.join('/'))
     if (denied.has(bucket)) return answerError(req, res, 403, 'AccessDenied', 'Access Denied')
+    if (bucket && !key && url.pathname === `/${bucket}/` && (req.method === 'GET' || req.method === 'HEAD')) {
+      void resignedForBucket(req, url, bucket).then(
+        (headers) => {
+          if (headers) {
+            req.url = `/${bucket}${url.search}`
+            req.headers.authorization = headers.authorization!
+          }
+          return forward(req, res, false)
+        },
+        () => forward(req, res, false),
+      )
+      return
+    }
     if (!bucket || !key) return void forward(req, res, false)
+    const failure = failures.get(req.method ?? '')
+    if (failure) {
+      if (--failure.times <= 0) failures.delete(req.method ?? '')
+      return answerError(req, res, failure.status, failure.code, `injected ${failure.code}`)
+    }
     void exclusive(`${bucket}/${key}`, async () => {
       const failed = await failedCondition(req, bucket, url.pathname)
       if (failed) {
@@ -214,6 +298,9 @@ export async function startS3TestServer(): Promise<S3TestServer> {
     },
     dropNextResponse(method) {
       drops.add(method)
+    },
+    failNext(method, status, code, times = 1) {
+      failures.set(method, { status, code, times })
     },
     async getObject(bucket, key) {
       try {
