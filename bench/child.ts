@@ -14,15 +14,16 @@ const pattern = { source: ['orders'], 'detail-type': ['OrderPlaced'] }
 const started = performance.now()
 let count = 0
 
-if (mode === 'bare') {
-  // The baseline: read lines, JSON.parse each, the same check, write NDJSON.
+if (mode === 'bare' || mode === 'bare-pass') {
+  // The baseline: read lines, JSON.parse each, the same check (none for bare-pass), write NDJSON.
+  const pass = mode === 'bare-pass'
   const out = createWriteStream(output, { highWaterMark: 1 << 20 })
   const rl = createInterface({ input: createReadStream(input, { highWaterMark: 1 << 20 }), crlfDelay: Infinity })
   let buffer = ''
   for await (const line of rl) {
     if (!line) continue
     const e = JSON.parse(line)
-    if (e.source === 'orders' && e['detail-type'] === 'OrderPlaced') {
+    if (pass || (e.source === 'orders' && e['detail-type'] === 'OrderPlaced')) {
       buffer += JSON.stringify(e) + '\n'
       count++
       if (buffer.length > 1 << 16) {
@@ -36,6 +37,10 @@ if (mode === 'bare') {
 } else if (mode === 'ours' || mode === 'ours-noprefilter' || mode === 'ours-array') {
   const source = mode === 'ours-array' ? readJsonArray(input) : readJsonLines(input)
   const report = await run({ source, stages: [filter(pattern)], sink: toJsonLines(output), prefilter: mode !== 'ours-noprefilter' })
+  count = report.sink.written
+  if (report.status !== 'ok') throw new Error(`run ended ${report.status}`)
+} else if (mode === 'ours-pass') {
+  const report = await run({ source: readJsonLines(input), sink: toJsonLines(output) })
   count = report.sink.written
   if (report.status !== 'ok') throw new Error(`run ended ${report.status}`)
 } else {

@@ -1,8 +1,8 @@
 // npx tsx bench/core.ts [--events N]: the foundation scenarios, as ratios against baselines measured
 // in the same run. Integration benchmarks (postgres, dynamo, opensearch, lambda, patterns) live in
 // their own files and run here when their servers are available.
-import { execFileSync } from 'node:child_process'
-import { mkdirSync, rmSync, statSync } from 'node:fs'
+import { execFileSync, spawnSync } from 'node:child_process'
+import { closeSync, mkdirSync, openSync, rmSync, statSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -43,6 +43,36 @@ const noPre = best('ours-noprefilter', big)
 if (ours.count !== bare.count || noPre.count !== bare.count) throw new Error(`counts differ: bare ${bare.count}, ours ${ours.count}, no prefilter ${noPre.count}`)
 rows.push([`${N.toLocaleString()} events NDJSON -> filter(source, detail-type) -> NDJSON, prefilter (default)`, `${bare.ms.toFixed(0)} ms`, `${ours.ms.toFixed(0)} ms`, (ours.ms / bare.ms).toFixed(2)])
 rows.push([`same, --no-prefilter (every line parsed)`, `${bare.ms.toFixed(0)} ms`, `${noPre.ms.toFixed(0)} ms`, (noPre.ms / bare.ms).toFixed(2)])
+
+// A JSON array of the same events, split at the byte level: against NDJSON with every line parsed
+// (an array cannot be prefiltered), and against its own streaming-parser reading (?path=) before.
+const arrayBest = best('ours-array', bigArray)
+if (arrayBest.count !== bare.count) throw new Error(`counts differ: array ${arrayBest.count}, bare ${bare.count}`)
+rows.push([`${N.toLocaleString()} events, one JSON array -> the same filter -> NDJSON, vs the same events as NDJSON (--no-prefilter)`, `${noPre.ms.toFixed(0)} ms`, `${arrayBest.ms.toFixed(0)} ms`, (arrayBest.ms / noPre.ms).toFixed(2)])
+
+// jq, the tool users would reach for instead (Debian's package), when it is installed.
+function jq(filter: string, input: string): number | undefined {
+  let bestMs: number | undefined
+  for (let i = 0; i < repeats; i++) {
+    const fd = openSync(path.join(tmp, 'jq.out.ndjson'), 'w')
+    const started = performance.now()
+    const r = spawnSync('jq', ['-c', filter, input], { stdio: ['ignore', fd, 'ignore'] })
+    const ms = performance.now() - started
+    closeSync(fd)
+    if (r.error || r.status !== 0) return undefined
+    bestMs = Math.min(bestMs ?? Infinity, ms)
+  }
+  return bestMs
+}
+const jqSelect = jq('select(.source == "orders" and .["detail-type"] == "OrderPlaced")', big)
+const barePass = best('bare-pass', big)
+const oursPass = best('ours-pass', big)
+rows.push([`${N.toLocaleString()} events NDJSON -> NDJSON, nothing to filter (pass-through)`, `${barePass.ms.toFixed(0)} ms`, `${oursPass.ms.toFixed(0)} ms`, (oursPass.ms / barePass.ms).toFixed(2)])
+const jqPass = jq('.', big)
+if (jqSelect !== undefined && jqPass !== undefined) {
+  rows.push([`jq -c 'select(source, detail-type)', the same filter, for comparison`, `${bare.ms.toFixed(0)} ms`, `${jqSelect.toFixed(0)} ms (ours ${ours.ms.toFixed(0)} ms)`, `${(jqSelect / bare.ms).toFixed(2)} (ours ${(ours.ms / bare.ms).toFixed(2)})`])
+  rows.push([`jq -c '.', the pass-through, for comparison`, `${barePass.ms.toFixed(0)} ms`, `${jqPass.toFixed(0)} ms (ours ${oursPass.ms.toFixed(0)} ms)`, `${(jqPass / barePass.ms).toFixed(2)} (ours ${(oursPass.ms / barePass.ms).toFixed(2)})`])
+} else console.error('jq is not installed (apt-get install jq): its rows are left out')
 
 const defBig = child('ours', big)
 const defSmall = child('ours', small)

@@ -1,13 +1,13 @@
 // npm run bench [-- name ...] [-- --events N]: every benchmark, each in its own process so one's
 // memory and JIT state do not colour another's. Each prints a table of ratios against a baseline
-// measured in the same run. Names: core, patterns, postgres, dynamo, opensearch, lambda, order-by.
+// measured in the same run. Names: core, patterns, postgres, dynamo, opensearch, lambda, order-by, s3.
 import { spawnSync } from 'node:child_process'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
-const all = ['core', 'patterns', 'postgres', 'dynamo', 'opensearch', 'lambda', 'order-by']
+const all = ['core', 'patterns', 'postgres', 'dynamo', 'opensearch', 'lambda', 'order-by', 's3']
 const args = process.argv.slice(2)
 const names = args.filter((a) => all.includes(a))
 const passThrough = args.filter((a) => !all.includes(a))
