@@ -10,6 +10,10 @@ const CLOSE_SQUARE = 0x5d
 const OPEN_CURLY = 0x7b
 const CLOSE_CURLY = 0x7d
 
+/** Bytes that matter inside an element: quotes and brackets (commas only at the top level). */
+const STRUCTURAL = new Uint8Array(256)
+for (const b of [0x22, 0x5b, 0x5d, 0x7b, 0x7d]) STRUCTURAL[b] = 1
+
 const isSpace = (b: number) => b === 0x20 || b === 0x0a || b === 0x0d || b === 0x09
 
 /** One element's bytes (possibly in several pieces) and where it starts in the input. */
@@ -104,6 +108,11 @@ export class ArrayScanner {
         continue
       }
       carry = 0
+      if (this.#depth > 1) {
+        // Inside an element's own brackets only quotes and brackets matter: skip the rest fast.
+        while (i < len && STRUCTURAL[chunk[i]!] === 0) i++
+        if (i >= len) break
+      }
       const b = chunk[i]!
       if (this.#state === 'inside') {
         if (this.#depth === 1) {

@@ -167,6 +167,9 @@ async function* scanArray(
       } catch (error) {
         throw broken(error)
       }
+      // One UTF-8 check for the whole chunk; elements are checked alone only when it fails (or when
+      // they span chunks), so a bad byte still fails just its element.
+      const chunkIsUtf8 = isUtf8(chunk)
       for (const element of elements) {
         const i = index++
         if (i < startIndex) continue
@@ -175,8 +178,10 @@ async function* scanArray(
           fail({ position, code: 'ERR_LINE_TOO_LONG', message: `${name}[${i}]: the element is larger than maxElementBytes (${o.maxElementBytes} bytes)` })
           continue
         }
-        const bytes = element.pieces.length === 1 ? element.pieces[0]! : Buffer.concat(element.pieces as Buffer[], element.bytes)
-        if (!isUtf8(bytes)) {
+        const single = element.pieces.length === 1 ? element.pieces[0]! : undefined
+        const bytes = single ?? Buffer.concat(element.pieces as Buffer[], element.bytes)
+        const inChunk = single !== undefined && single.buffer === chunk.buffer && single.byteOffset >= chunk.byteOffset && single.byteOffset + single.length <= chunk.byteOffset + chunk.length
+        if (!(inChunk && chunkIsUtf8) && !isUtf8(bytes)) {
           fail({ position, code: 'ERR_INVALID_UTF8', message: `${name}[${i}]: not valid UTF-8 (at byte ${element.offset})` })
           continue
         }
