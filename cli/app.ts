@@ -188,8 +188,8 @@ export async function cli(argv: readonly string[], io: CliIo): Promise<number> {
       'read events from --source, keep those --filter selects, write them to --sink, and report',
       (y) =>
         y
-          .option('source', { type: 'string', describe: 'where events come from: json:./events.ndjson, json:./events.json, json:./events/, json:-, dynamo:, opensearch:' })
-          .option('sink', { type: 'string', default: 'ndjson:-', describe: 'where events go: ndjson:./out.ndjson, ndjson:- (stdout), postgres:, mssql:, dynamo:, opensearch:, lambda:, lambda-local:, eventbridge:' })
+          .option('source', { type: 'string', describe: 'where events come from: json:./events.ndjson, json:./events.json, json:./events/, json:-, dynamo:, opensearch:, s3://bucket/prefix' })
+          .option('sink', { type: 'string', default: 'ndjson:-', describe: 'where events go: ndjson:./out.ndjson, ndjson:- (stdout), postgres:, mssql:, dynamo:, opensearch:, s3://bucket/prefix, lambda:, lambda-local:, eventbridge:' })
           .option('filter', { type: 'string', array: true, describe: 'EventBridge event pattern (file or inline JSON); several mean any of them' })
           .option('transform', { type: 'string', describe: 'module whose default export maps an event (undefined drops it, an array fans out)' })
           .option('dry-run', { type: 'boolean', describe: 'read and filter for real, write nothing; storage sinks read the target (read-only) and report the plan: what would be inserted, updated, skipped and deleted' })
