@@ -1,6 +1,7 @@
 // npx tsx bench/order-by.ts [--events N] [--sort-memory 64MB]: `--order-by time` on shuffled NDJSON
 // events against GNU sort (LC_ALL=C, the same memory with -S, --parallel=2) sorting the same lines by
 // the same key, extracted beforehand into a leading column; and our peak RSS against --sort-memory.
+// For scale, the same hydrate() run without --order-by: what reading and writing the events cost.
 import { execFileSync, spawnSync } from 'node:child_process'
 import { once } from 'node:events'
 import { createWriteStream, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs'
@@ -16,7 +17,8 @@ if (process.argv[2] === 'child') {
   const { hydrate } = await import('../lib/hydrate.js')
   const [, , , input, output, memory, temp] = process.argv
   const started = performance.now()
-  const report = await hydrate({ source: `json:${input}`, sink: `ndjson:${output}`, orderBy: 'time', sortMemory: memory!, tempDir: temp! })
+  const sorting = memory !== 'none' ? { orderBy: 'time', sortMemory: memory!, tempDir: temp! } : {}
+  const report = await hydrate({ source: `json:${input}`, sink: `ndjson:${output}`, ...sorting })
   if (report.status !== 'ok') throw new Error(`run ended ${report.status}: ${JSON.stringify(report.error)}`)
   process.stdout.write(JSON.stringify({ ms: performance.now() - started, count: report.sink.written, maxRssMB: process.resourceUsage().maxRSS / 1024 }) + '\n')
   process.exit(0)
@@ -58,16 +60,18 @@ function gnuSort(): { ms: number; maxRssMB: number } {
   return { ms, maxRssMB: Number(r.stderr.trim().split('\n').pop()) / 1024 }
 }
 
-function ours(): { ms: number; count: number; maxRssMB: number } {
-  const out = execFileSync(process.execPath, ['--import', 'tsx', path.join(here, 'order-by.ts'), 'child', input, `${tmp}/ours.out`, memory, `${tmp}/spill`], { encoding: 'utf8' })
+function ours(sortMemory = memory): { ms: number; count: number; maxRssMB: number } {
+  const out = execFileSync(process.execPath, ['--import', 'tsx', path.join(here, 'order-by.ts'), 'child', input, sortMemory === 'none' ? `${tmp}/plain.out` : `${tmp}/ours.out`, sortMemory, `${tmp}/spill`], { encoding: 'utf8' })
   return JSON.parse(out.trim().split('\n').pop()!)
 }
 
 const best = <T extends { ms: number }>(runs: T[]) => runs.sort((a, b) => a.ms - b.ms)[0]!
 const sortRuns = [gnuSort(), gnuSort()]
 const ourRuns = [ours(), ours()]
+const plainRuns = [ours('none'), ours('none')]
 const s = best(sortRuns)
 const o = best(ourRuns)
+const p = best(plainRuns)
 if (o.count !== N) throw new Error(`wrote ${o.count} of ${N}`)
 const same = readFileSync(`${tmp}/sort.out`).equals(readFileSync(`${tmp}/ours.out`))
 const mb = (statSync(input).size / 2 ** 20).toFixed(0)
@@ -75,5 +79,6 @@ console.log(`| scenario | baseline | event-hydrator | ratio |\n|---|---:|---:|--
 console.log(`| ${N.toLocaleString()} shuffled events (${mb} MB) --order-by time -> NDJSON, --sort-memory ${memory}, vs GNU sort -S ${memoryMB}M --parallel=2 (best of 2) | ${s.ms.toFixed(0)} ms | ${o.ms.toFixed(0)} ms | ${(o.ms / s.ms).toFixed(2)} |`)
 console.log(`| peak RSS vs --sort-memory ${memory} (target: + 150 MB) | ${memoryMB} MB | ${Math.max(...ourRuns.map((r) => r.maxRssMB)).toFixed(0)} MB | ${(Math.max(...ourRuns.map((r) => r.maxRssMB)) - memoryMB).toFixed(0)} MB over |`)
 console.log(`| GNU sort's own peak RSS | | ${s.maxRssMB.toFixed(0)} MB | |`)
+console.log(`| for scale: the same run without --order-by (read, parse, serialize, write; best of 2) | ${s.ms.toFixed(0)} ms | ${p.ms.toFixed(0)} ms, peak RSS ${Math.max(...plainRuns.map((r) => r.maxRssMB)).toFixed(0)} MB | ${(p.ms / s.ms).toFixed(2)} |`)
 console.log(`\noutput byte-identical to sort's: ${same}`)
 rmSync(tmp, { recursive: true, force: true })

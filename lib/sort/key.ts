@@ -1,6 +1,6 @@
 // Sort keys as strings: every value a path reads is encoded so that comparing two encodings with `<`
-// gives the documented order. One string comparison per pair in the sort and the merge, and a key
-// that is written to a spill file as it is.
+// gives the documented order. One comparison per pair in the sort and the merge (of the strings, or
+// of their UTF-16 code units where runs hold them: the same order), and no escaping in spill files.
 import { HydratorError } from '../errors.js'
 import { compilePath } from '../util/json-path.js'
 
@@ -16,21 +16,131 @@ const TAG_JSON = 'g'
 const f64 = new Float64Array(1)
 const u32 = new Uint32Array(f64.buffer)
 const LITTLE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1
+const HEX = Array.from('0123456789abcdef', (c) => c.charCodeAt(0))
 
-/** A double as 16 hex digits whose string order is numeric order (-0 is 0). */
-function sortableNumber(n: number): string {
+// The two halves of the last number encoded, filled by sortableBits: the callers make one string of
+// all the digits at once (not sixteen small strings and their concatenation).
+let hi = 0
+let lo = 0
+function sortableBits(n: number): void {
   f64[0] = n === 0 ? 0 : n
-  let hi = u32[LITTLE ? 1 : 0]!
-  let lo = u32[LITTLE ? 0 : 1]!
+  hi = u32[LITTLE ? 1 : 0]!
+  lo = u32[LITTLE ? 0 : 1]!
   if (hi & 0x80000000) {
     hi = ~hi >>> 0
     lo = ~lo >>> 0
   } else hi = (hi | 0x80000000) >>> 0
-  return hi.toString(16).padStart(8, '0') + lo.toString(16).padStart(8, '0')
 }
 
-// 2024-05-01T10:00:00.123456+02:00, 2024-05-01 10:00Z, 2024-05-01 (a date alone is its UTC midnight).
-const ISO = /^(\d{4})-(\d{2})-(\d{2})(?:[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?([Zz]|[+-]\d{2}(?::?\d{2})?)?)?$/
+/** A double as 16 hex digits whose string order is numeric order (-0 is 0), after `tag`. */
+function sortableNumber(tag: number, n: number): string {
+  sortableBits(n)
+  // prettier-ignore
+  return String.fromCharCode(tag,
+    HEX[hi >>> 28]!, HEX[(hi >>> 24) & 15]!, HEX[(hi >>> 20) & 15]!, HEX[(hi >>> 16) & 15]!, HEX[(hi >>> 12) & 15]!, HEX[(hi >>> 8) & 15]!, HEX[(hi >>> 4) & 15]!, HEX[hi & 15]!,
+    HEX[lo >>> 28]!, HEX[(lo >>> 24) & 15]!, HEX[(lo >>> 20) & 15]!, HEX[(lo >>> 16) & 15]!, HEX[(lo >>> 12) & 15]!, HEX[(lo >>> 8) & 15]!, HEX[(lo >>> 4) & 15]!, HEX[lo & 15]!)
+}
+
+/** An instant: 16 hex digits of the epoch ms, then the 6 digits of the nanoseconds within it. */
+function sortableInstant(ms: number, ns: number): string {
+  sortableBits(ms)
+  // prettier-ignore
+  return String.fromCharCode(TAG_TIME_CODE,
+    HEX[hi >>> 28]!, HEX[(hi >>> 24) & 15]!, HEX[(hi >>> 20) & 15]!, HEX[(hi >>> 16) & 15]!, HEX[(hi >>> 12) & 15]!, HEX[(hi >>> 8) & 15]!, HEX[(hi >>> 4) & 15]!, HEX[hi & 15]!,
+    HEX[lo >>> 28]!, HEX[(lo >>> 24) & 15]!, HEX[(lo >>> 20) & 15]!, HEX[(lo >>> 16) & 15]!, HEX[(lo >>> 12) & 15]!, HEX[(lo >>> 8) & 15]!, HEX[(lo >>> 4) & 15]!, HEX[lo & 15]!,
+    48 + Math.floor(ns / 100000), 48 + (Math.floor(ns / 10000) % 10), 48 + (Math.floor(ns / 1000) % 10), 48 + (Math.floor(ns / 100) % 10), 48 + (Math.floor(ns / 10) % 10), 48 + (ns % 10))
+}
+
+const TAG_NUMBER_CODE = TAG_NUMBER.charCodeAt(0)
+const TAG_TIME_CODE = TAG_TIME.charCodeAt(0)
+
+// 2024-05-01T10:00:00.123456+02:00, 2024-05-01 10:00Z, 2024-05-01 (a date alone is its UTC midnight):
+// ^(\d{4})-(\d{2})-(\d{2})(?:[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?([Zz]|[+-]\d{2}(?::?\d{2})?)?)?$
+// read by hand (the regular expression, its match array and the Number() of each part cost more
+// than the rest of the key). Each optional part starts with a character that nothing after it can
+// start with, so reading greedily is what the expression matches.
+
+/** `text[i..i+n)` as a number when it is n ASCII digits, else -1. */
+function digits(text: string, i: number, n: number): number {
+  let v = 0
+  for (let j = i; j < i + n; j++) {
+    const c = text.charCodeAt(j) - 48
+    if (!(c >= 0 && c <= 9)) return -1
+    v = v * 10 + c
+  }
+  return v
+}
+
+// The nanoseconds within the millisecond of the last instant read by instantMs.
+let instantNs = 0
+
+/** The epoch ms of an ISO-8601 timestamp (its sub-ms part in instantNs), or NaN when it is not one. */
+function instantMs(text: string): number {
+  const len = text.length
+  if (len < 10 || len > 40) return NaN
+  const y = digits(text, 0, 4)
+  const mo = digits(text, 5, 2)
+  const d = digits(text, 8, 2)
+  if (y < 0 || mo < 0 || d < 0 || text.charCodeAt(4) !== 45 || text.charCodeAt(7) !== 45) return NaN
+  let h = 0
+  let mi = 0
+  let s = 0
+  let ms = 0
+  let ns = 0
+  let offsetMin = 0
+  if (len > 10) {
+    const t = text.charCodeAt(10)
+    if (t !== 84 && t !== 116 && t !== 32) return NaN
+    h = digits(text, 11, 2)
+    mi = digits(text, 14, 2)
+    if (h < 0 || mi < 0 || text.charCodeAt(13) !== 58) return NaN
+    let i = 16
+    if (text.charCodeAt(i) === 58) {
+      s = digits(text, i + 1, 2)
+      if (s < 0) return NaN
+      i += 3
+      const dot = text.charCodeAt(i)
+      if (dot === 46 || dot === 44) {
+        let n = 0
+        let frac = 0
+        while (n < 9 && i + 1 + n < len) {
+          const c = text.charCodeAt(i + 1 + n) - 48
+          if (!(c >= 0 && c <= 9)) break
+          frac = frac * 10 + c
+          n++
+        }
+        if (n === 0) return NaN
+        for (let k = n; k < 9; k++) frac *= 10
+        ms = Math.floor(frac / 1e6)
+        ns = frac % 1e6
+        i += 1 + n
+      }
+    }
+    if (i < len) {
+      const z = text.charCodeAt(i)
+      if (z === 90 || z === 122) i++
+      else if (z === 43 || z === 45) {
+        const oh = digits(text, i + 1, 2)
+        if (oh < 0) return NaN
+        i += 3
+        let om = 0
+        if (i < len) {
+          if (text.charCodeAt(i) === 58) i++
+          om = digits(text, i, 2)
+          if (om < 0) return NaN
+          i += 2
+        }
+        offsetMin = (oh * 60 + om) * (z === 45 ? -1 : 1)
+      }
+    }
+    if (i !== len) return NaN
+  }
+  if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 24 || mi > 59 || s > 60) return NaN
+  const day = Date.UTC(y, mo - 1, d)
+  if (d > 28 && new Date(day).getUTCDate() !== d) return NaN
+  instantNs = ns
+  return day + ((h * 60 + mi - offsetMin) * 60 + s) * 1000 + ms
+}
 
 /**
  * The instant of an ISO-8601 timestamp as `[epoch ms, nanoseconds within the ms]`, or undefined when
@@ -38,22 +148,8 @@ const ISO = /^(\d{4})-(\d{2})-(\d{2})(?:[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\
  * so the order never depends on the machine's time zone.
  */
 export function isoInstant(text: string): [number, number] | undefined {
-  if (text.length < 10 || text.length > 40) return undefined
-  const m = ISO.exec(text)
-  if (!m) return undefined
-  const [y, mo, d, h = 0, mi = 0, s = 0] = [m[1], m[2], m[3], m[4], m[5], m[6]].map((v) => (v === undefined ? undefined : Number(v))) as number[]
-  if (mo! < 1 || mo! > 12 || d! < 1 || d! > 31 || h > 24 || mi > 59 || s > 60) return undefined
-  const day = Date.UTC(y!, mo! - 1, d!)
-  if (new Date(day).getUTCDate() !== d) return undefined
-  const frac = (m[7] ?? '').padEnd(9, '0')
-  let offsetMin = 0
-  const tz = m[8]
-  if (tz && tz !== 'Z' && tz !== 'z') {
-    const digits = tz.slice(1).replace(':', '')
-    offsetMin = (Number(digits.slice(0, 2)) * 60 + Number(digits.slice(2) || 0)) * (tz[0] === '-' ? -1 : 1)
-  }
-  const ms = day + ((h * 60 + mi - offsetMin) * 60 + s) * 1000 + Number(frac.slice(0, 3))
-  return [ms, Number(frac.slice(3))]
+  const ms = instantMs(text)
+  return Number.isNaN(ms) ? undefined : [ms, instantNs]
 }
 
 // Strings compare by code point: UTF-16 code units do not (U+FFFD sorts after a surrogate pair's
@@ -76,19 +172,19 @@ function codePointOrder(text: string): string {
 export function encodeValue(value: unknown, last = true): string {
   switch (typeof value) {
     case 'number':
-      return TAG_NUMBER + sortableNumber(value)
+      return sortableNumber(TAG_NUMBER_CODE, value)
     case 'boolean':
       return value ? TAG_TRUE : TAG_FALSE
     case 'bigint':
-      return TAG_NUMBER + sortableNumber(Number(value))
+      return sortableNumber(TAG_NUMBER_CODE, Number(value))
     case 'string': {
-      const instant = isoInstant(value)
-      if (instant) return TAG_TIME + sortableNumber(instant[0]) + String(instant[1]).padStart(6, '0')
+      const ms = value.length >= 10 ? instantMs(value) : NaN
+      if (!Number.isNaN(ms)) return sortableInstant(ms, instantNs)
       return TAG_STRING + closed(codePointOrder(value), last)
     }
     default:
       if (value === null) return TAG_NULL
-      if (value instanceof Date) return TAG_TIME + sortableNumber(value.getTime()) + '000000'
+      if (value instanceof Date) return sortableInstant(value.getTime(), 0)
       return TAG_JSON + closed(codePointOrder(JSON.stringify(value) ?? ''), last)
   }
 }
@@ -133,6 +229,15 @@ export function orderKey(paths: string | readonly string[]): KeyReader {
       key += encodeValue(v, i === getters.length - 1)
     }
     return key
+  }
+}
+
+/** True when an event has a value at every `--order-by` path (its key is not missing), without encoding it. */
+export function hasOrderKey(paths: string | readonly string[]): (event: unknown) => boolean {
+  const getters = parseOrderBy(paths).map((p) => compilePath(p))
+  return (event) => {
+    for (let i = 0; i < getters.length; i++) if (getters[i]!(event) === undefined) return false
+    return true
   }
 }
 

@@ -2,87 +2,104 @@
 // numbered in source order, so equal keys keep their source order: the merge is stable).
 import { RunReader, type RunWriter } from './spill.js'
 
-/** A spill line: the key (raw, or as a JSON string when it holds a tab, newline, quote or backslash), a tab, the record. */
-export function spillLine(key: string, record: string): string {
-  return (/[\t\n\r"\\\u2028\u2029]/.test(key) ? JSON.stringify(key) : key) + '\t' + record
-}
-
-/** The key of a spill line. */
-export function keyOfLine(line: string): string {
-  const tab = line.indexOf('\t')
-  const text = line.slice(0, tab)
-  return text.charCodeAt(0) === 34 ? (JSON.parse(text) as string) : text
-}
-
-/** The record of a spill line. */
-export const recordOfLine = (line: string): string => line.slice(line.indexOf('\t') + 1)
-
 interface Head {
   key: string
-  line: string
   run: number
   reader: RunReader
+  /** Bytes of the record at `reader.at`. */
+  size: number
 }
 
 const before = (a: Head, b: Head) => a.key < b.key || (a.key === b.key && a.run < b.run)
 
 /**
- * Merges sorted run files into one sorted sequence of lines, yielded in arrays (one await per
- * array, not per line). Each run holds one read chunk of `chunkBytes` in memory.
+ * Merges sorted run files record by record. {@link top} is the least record (its bytes in
+ * `top.reader.buffer` from `top.reader.at`, `top.size` long) until {@link advance}; when a run's buffer
+ * runs dry, `advance` answers false and {@link refill} must be awaited before the next `top`. Each
+ * run holds one read chunk of `chunkBytes` in memory.
  */
-export async function* mergeRuns(files: readonly string[], chunkBytes: number): AsyncGenerator<string[]> {
-  const heap: Head[] = []
-  const readers = files.map((f) => new RunReader(f, chunkBytes))
-  try {
-    for (let run = 0; run < readers.length; run++) {
-      const reader = readers[run]!
+export class RunMerge {
+  readonly #heap: Head[] = []
+  readonly #readers: RunReader[]
+  #dry: Head | undefined
+
+  constructor(files: readonly string[], chunkBytes: number) {
+    this.#readers = files.map((f) => new RunReader(f, chunkBytes))
+  }
+
+  /** Reads the first record of every run. */
+  async open(): Promise<void> {
+    for (let run = 0; run < this.#readers.length; run++) {
+      const reader = this.#readers[run]!
       await reader.fill()
-      const line = reader.next()
-      if (line !== undefined) push(heap, { key: keyOfLine(line), line, run, reader })
+      const size = reader.size()
+      if (size > 0) push(this.#heap, { key: reader.key(), run, reader, size })
     }
-    let out: string[] = []
-    while (heap.length > 0) {
-      const top = heap[0]!
-      out.push(top.line)
-      let line = top.reader.next()
-      if (line === undefined && !top.reader.ended) {
-        if (out.length) {
-          yield out
-          out = []
-        }
-        await top.reader.fill()
-        line = top.reader.next()
-      }
-      if (line === undefined) {
-        const last = heap.pop()!
-        if (heap.length > 0) {
-          heap[0] = last
-          down(heap, 0)
-        }
-      } else {
-        top.line = line
-        top.key = keyOfLine(line)
-        down(heap, 0)
-      }
-      if (out.length >= 1024) {
-        yield out
-        out = []
-      }
+  }
+
+  /** The least record not yet taken, or undefined when all runs are merged. */
+  get top(): Head | undefined {
+    return this.#heap[0]
+  }
+
+  /** Takes the top record; false when the next one can only be had after {@link refill}. */
+  advance(): boolean {
+    const heap = this.#heap
+    const top = heap[0]!
+    const reader = top.reader
+    reader.skip(top.size)
+    const size = reader.size()
+    if (size > 0) {
+      top.size = size
+      top.key = reader.key()
+      down(heap, 0)
+      return true
     }
-    if (out.length) yield out
-  } finally {
-    await Promise.all(readers.map((r) => r.close()))
+    const last = heap.pop()!
+    if (heap.length > 0 && last !== top) {
+      heap[0] = last
+      down(heap, 0)
+    }
+    if (reader.ended) return true
+    this.#dry = top
+    return false
+  }
+
+  /** Reads on in the run that ran dry, and puts its next record back among the heads. */
+  async refill(): Promise<void> {
+    const head = this.#dry
+    this.#dry = undefined
+    if (!head) return
+    await head.reader.fill()
+    const size = head.reader.size()
+    if (size === 0) return
+    head.size = size
+    head.key = head.reader.key()
+    push(this.#heap, head)
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.#readers.map((r) => r.close()))
   }
 }
 
 /** Merges `files` into one new run (an intermediate pass when there are more runs than the fan-in). */
 export async function mergeInto(files: readonly string[], writer: RunWriter, chunkBytes: number, aborted: () => boolean): Promise<void> {
+  const merge = new RunMerge(files, chunkBytes)
   try {
-    for await (const lines of mergeRuns(files, chunkBytes)) {
-      if (aborted()) return
-      for (const line of lines) await writer.write(line)
+    await merge.open()
+    let n = 0
+    for (let top = merge.top; top; top = merge.top) {
+      if (!writer.fits(top.size)) {
+        if (aborted()) return
+        await writer.flush(top.size)
+      }
+      writer.copy(top.reader.buffer, top.reader.at, top.reader.at + top.size)
+      if (!merge.advance()) await merge.refill()
+      else if (++n % 4096 === 0 && aborted()) return
     }
   } finally {
+    await merge.close()
     await writer.close()
   }
 }

@@ -5,7 +5,8 @@ import type { SortedPosition } from './position.js'
 import type { ItemFailure, Position, Source, SourceStats } from '../types.js'
 import { parseTagged, stringifyTagged } from '../util/tagged-json.js'
 import { orderKey } from './key.js'
-import { mergeInto, mergeRuns, recordOfLine, spillLine } from './merge.js'
+import { RunMerge, mergeInto } from './merge.js'
+import { HeldRun, PositionCodec, readEntry } from './record.js'
 import { SpillFolder, type StatFs } from './spill.js'
 
 /** What an event without the sort key does: fails (ERR_ORDER_KEY_MISSING), or sorts first or last. */
@@ -33,13 +34,11 @@ export interface SortSourceOptions {
   readonly statfs?: StatFs
 }
 
-const ENTRY_OVERHEAD = 64
-
 /**
  * The events of a source sorted by a key, stably (equal keys keep their source order), with an
- * external merge sort: events are held as JSON text up to `memoryBytes`, then sorted and spilled
- * as runs to a folder in `tempDir`, and the runs are merged (k-way, in several passes when there
- * are many) as they are yielded. A source already in order is never spilled: when it fills the
+ * external merge sort: events are held as JSON text in one buffer (record.ts) up to `memoryBytes`,
+ * then sorted and spilled as runs to a folder in `tempDir`, and the runs are merged (k-way, in
+ * several passes when there are many) as they are yielded. A source already in order is never spilled: when it fills the
  * memory while still in order and `open` can read it again, the rest is only checked, and a second
  * read yields it as it comes. The spill folder is removed at the end, on failure, on abort and on
  * exit. Each event yielded carries a `sorted` position (its ordinal in sorted order, and where it
@@ -66,6 +65,7 @@ export function sortSource(open: Source<unknown> | (() => Source<unknown> | Prom
   const folder = new SpillFolder(options.tempDir ?? tmpdir(), options.statfs)
   const stringify = options.plainJson ? JSON.stringify : stringifyTagged
   const parse = options.plainJson ? JSON.parse : parseTagged
+  const codec = new PositionCodec(stringify, parse)
   const chunkBytes = Math.min(2 ** 20, Math.max(4096, Math.floor(memory / 128)))
   const fanIn = Math.min(128, Math.max(2, Math.floor(memory / (2 * chunkBytes))))
 
@@ -112,14 +112,12 @@ export function sortSource(open: Source<unknown> | (() => Source<unknown> | Prom
   }
 
   const aborted = () => options.signal?.aborted === true
-  const at = (index: number, origin: unknown): SortedPosition => ({
-    kind: 'sorted',
-    source: stats.uri,
-    index,
-    failures: reported,
-    ...(sort.total !== undefined ? { total: sort.total } : {}),
-    ...(origin ? { origin: origin as Position } : {}),
-  })
+  // One object literal per event (no spreads): every event yielded gets one.
+  const at = (index: number, origin: unknown): SortedPosition => {
+    const total = sort.total
+    if (total === undefined) return { kind: 'sorted', source: stats.uri, index, failures: reported, ...(origin ? { origin: origin as Position } : {}) }
+    return origin ? { kind: 'sorted', source: stats.uri, index, failures: reported, total, origin: origin as Position } : { kind: 'sorted', source: stats.uri, index, failures: reported, total }
+  }
 
   function checkResume(total: number): void {
     if (!resume || resume.kind !== 'sorted') return
@@ -131,17 +129,18 @@ export function sortSource(open: Source<unknown> | (() => Source<unknown> | Prom
     }
   }
 
-  async function spill(entries: { k: string; s: string }[], inputBytes: number): Promise<void> {
-    const size = entries.reduce((n, e) => n + e.k.length + e.s.length + 2, 0)
+  async function spill(held: HeldRun, inOrder: boolean, inputBytes: number): Promise<void> {
+    const size = held.diskBytes
     // Before the first run: is there room for all of them? (the source's size when known, else this run's)
     const total = current?.stats?.bytesTotal
     const read = current?.stats?.bytesRead ?? 0
     const ratio = inputBytes > 0 ? size / inputBytes : 1
     const rest = total && total > read ? (total - read) * ratio : 0
     await folder.checkSpace(size + rest)
+    const order = held.order(inOrder)
     const writer = await folder.create()
     try {
-      for (const e of entries) await writer.write(spillLine(e.k, e.s))
+      await held.writeTo(writer, order)
     } finally {
       await writer.close()
     }
@@ -149,21 +148,22 @@ export function sortSource(open: Source<unknown> | (() => Source<unknown> | Prom
   }
 
   async function* generate(): AsyncGenerator<unknown> {
-    let buffer: { k: string; s: string }[] = []
-    let bytes = 0
+    const held = new HeldRun(codec, memory)
+    // The keys of the run being held are in order so far: it is written without sorting.
+    let runInOrder = true
     let inOrder = true
     let checking = false
     let last: string | undefined
     let count = 0
-    let files: string[] = []
     let bytesAtRun = 0
     let mode: 'sort' | 'restart' | 'again' = 'sort'
+    let merge: RunMerge | undefined
 
     try {
       for (let pass = 0; pass < 2; pass++) {
         const source = await openPass()
-        buffer = []
-        bytes = 0
+        held.clear()
+        runInOrder = true
         count = 0
         last = undefined
         inOrder = true
@@ -174,7 +174,10 @@ export function sortSource(open: Source<unknown> | (() => Source<unknown> | Prom
           count++
           sort.read = count
           const key = keyOf(event) ?? absent
-          if (last !== undefined && key < last) inOrder = false
+          if (last !== undefined && key < last) {
+            inOrder = false
+            if (held.length > 0) runInOrder = false
+          }
           last = key
           if (checking) {
             if (!inOrder) {
@@ -183,35 +186,35 @@ export function sortSource(open: Source<unknown> | (() => Source<unknown> | Prom
             }
             continue
           }
-          let s: string
+          let text: string
+          let positionBytes: number
+          const position = positionOf(event)
           try {
-            s = stringify([positionOf(event) ?? null, event])
+            positionBytes = codec.prepare(position)
+            text = stringify(event) ?? 'null'
           } catch (error) {
             count--
-            fail({ stage: 'sort', code: 'ERR_UNSERIALIZABLE', message: `cannot hold the event for sorting: ${(error as Error).message}`, ...(positionOf(event) ? { position: positionOf(event)! } : {}) })
+            fail({ stage: 'sort', code: 'ERR_UNSERIALIZABLE', message: `cannot hold the event for sorting: ${(error as Error).message}`, ...(position ? { position } : {}) })
             continue
           }
-          buffer.push({ k: key, s })
-          bytes += key.length + s.length + ENTRY_OVERHEAD
-          if (bytes > memory) {
-            if (inOrder && reopen && pass === 0 && files.length === 0) {
+          held.add(key, positionBytes, text)
+          if (held.full) {
+            if (inOrder && reopen && pass === 0 && folder.runs === 0) {
               // In order so far: check the rest without holding it, and read it again if it stays so.
               checking = true
-              buffer = []
+              held.release()
             } else {
-              buffer.sort(byKey)
               const now = current?.stats?.bytesRead ?? 0
-              await spill(buffer, now - bytesAtRun)
+              await spill(held, runInOrder, now - bytesAtRun)
               bytesAtRun = now
-              buffer = []
+              held.clear()
+              runInOrder = true
             }
-            bytes = 0
           }
         }
         if (aborted()) return
         if (disorder) {
           mode = 'restart'
-          files = []
           continue
         }
         if (checking) mode = 'again'
@@ -239,20 +242,19 @@ export function sortSource(open: Source<unknown> | (() => Source<unknown> | Prom
         if (index !== count) throw new HydratorError('ERR_SOURCE_READ', `${stats.uri}: the source changed between two reads (${count} events, then ${index})`)
         return
       }
-      if (!inOrder || files.length > 0) buffer.sort(byKey)
       if (folder.runs === 0) {
+        const order = held.order(runInOrder)
         sort.phase = 'writing'
-        for (let index = skip; index < buffer.length; index++) {
-          const record = parse(buffer[index]!.s) as [Position | null, unknown]
-          buffer[index] = undefined as never
+        for (let index = skip; index < order.length; index++) {
+          const [position, event] = held.entry(order[index]!, parse)
           stats.read++
-          yield setPosition(record[1], at(index, record[0]))
+          yield setPosition(event, at(index, position))
         }
         return
       }
-      if (buffer.length) await spill(buffer, (current?.stats?.bytesRead ?? 0) - bytesAtRun)
-      buffer = []
-      files = Array.from({ length: folder.runs }, (_, i) => `${folder.dir}/run-${String(i).padStart(6, '0')}`)
+      if (held.length) await spill(held, runInOrder, (current?.stats?.bytesRead ?? 0) - bytesAtRun)
+      held.release()
+      let files = Array.from({ length: folder.runs }, (_, i) => `${folder.dir}/run-${String(i).padStart(6, '0')}`)
       while (files.length > fanIn) {
         const next: string[] = []
         for (let i = 0; i < files.length; i += fanIn) {
@@ -268,19 +270,22 @@ export function sortSource(open: Source<unknown> | (() => Source<unknown> | Prom
         files = next
       }
       sort.phase = 'writing'
+      merge = new RunMerge(files, chunkBytes)
+      await merge.open()
       let index = 0
-      for await (const lines of mergeRuns(files, chunkBytes)) {
-        for (const line of lines) {
-          if (index >= skip) {
-            const record = parse(recordOfLine(line)) as [Position | null, unknown]
-            stats.read++
-            yield setPosition(record[1], at(index, record[0]))
-          }
-          index++
-        }
+      for (let top = merge.top; top; top = merge.top) {
+        if (index >= skip) {
+          const reader = top.reader
+          const [position, event] = readEntry(codec, reader.buffer, reader.at + 4 + reader.buffer.readUInt32LE(reader.at), parse)
+          if (!merge.advance()) await merge.refill()
+          stats.read++
+          yield setPosition(event, at(index, position))
+        } else if (!merge.advance()) await merge.refill()
+        index++
       }
     } finally {
-      buffer = []
+      held.release()
+      await merge?.close()
       await folder.remove()
     }
   }
@@ -295,4 +300,3 @@ export function sortSource(open: Source<unknown> | (() => Source<unknown> | Prom
   })
 }
 
-const byKey = (a: { k: string }, b: { k: string }) => (a.k < b.k ? -1 : a.k > b.k ? 1 : 0)

@@ -128,10 +128,16 @@ async function sweepStale(parent: string): Promise<void> {
 
 const CHUNK = 1 << 20
 
-/** Writes one run: lines joined into chunks of about 1 MB. */
+// A run is a sequence of records, each `[u32 key bytes][key as UTF-16LE][u32 position bytes][u32 event
+// bytes][position][event JSON]` (little-endian; record.ts writes them). Lengths instead of
+// separators: nothing is scanned for or escaped, and a key (any string, lone surrogates too) comes
+// back exactly as it went in.
+
+/** Writes one run: bytes as given, or records copied into one reused buffer of about 1 MB (one write call per MB). */
 export class RunWriter {
-  #parts: string[] = []
-  #size = 0
+  buffer: Buffer = Buffer.alloc(0)
+  /** Bytes of {@link buffer} in use. */
+  used = 0
   bytes = 0
 
   constructor(
@@ -139,83 +145,132 @@ export class RunWriter {
     readonly handle: FileHandle,
   ) {}
 
-  async write(line: string): Promise<void> {
-    this.#parts.push(line)
-    this.#size += line.length + 1
-    if (this.#size >= CHUNK) await this.#flush()
+  /** True when `n` more bytes fit in the buffer without a {@link flush}. */
+  fits(n: number): boolean {
+    return this.used + n <= this.buffer.length
+  }
+
+  /** Writes the buffer out; afterwards at least `room` bytes fit. */
+  async flush(room = 0): Promise<void> {
+    if (this.used > 0) {
+      await this.#write(this.buffer.subarray(0, this.used))
+      this.used = 0
+    }
+    if (room > this.buffer.length) this.buffer = Buffer.allocUnsafe(Math.max(room, CHUNK))
+  }
+
+  /** Writes `bytes` after what was written so far (not kept: the caller may reuse them). */
+  async writeBytes(bytes: Uint8Array): Promise<void> {
+    await this.flush()
+    await this.#write(bytes)
+  }
+
+  async #write(bytes: Uint8Array): Promise<void> {
+    try {
+      for (let done = 0; done < bytes.length; ) done += (await this.handle.write(bytes, done, bytes.length - done)).bytesWritten
+    } catch (error) {
+      throw new HydratorError('ERR_SORT_SPACE', `--temp-dir: cannot write a sorted run to ${this.file}: ${errorMessage(error)}`, { cause: error })
+    }
+    this.bytes += bytes.length
+  }
+
+  /** Appends bytes copied as they are (a whole record from another run); the caller made room. */
+  copy(source: Buffer, start: number, end: number): void {
+    this.used += source.copy(this.buffer, this.used, start, end)
   }
 
   async close(): Promise<void> {
     try {
-      await this.#flush()
+      await this.flush()
     } finally {
+      this.buffer = Buffer.alloc(0)
       await this.handle.close()
-    }
-  }
-
-  async #flush(): Promise<void> {
-    if (this.#parts.length === 0) return
-    const text = this.#parts.join('\n') + '\n'
-    this.#parts = []
-    this.#size = 0
-    const buffer = Buffer.from(text, 'utf8')
-    this.bytes += buffer.length
-    try {
-      await this.handle.write(buffer)
-    } catch (error) {
-      throw new HydratorError('ERR_SORT_SPACE', `--temp-dir: cannot write a sorted run to ${this.file}: ${errorMessage(error)}`, { cause: error })
     }
   }
 }
 
-/** Reads one run back, line by line, holding at most one chunk of `chunkBytes` (plus a line). */
+/**
+ * Reads one run back record by record, holding one buffer of `chunkBytes` (more only for a record
+ * that is bigger). A record read stays in {@link buffer} at {@link at} until the next {@link fill}.
+ */
 export class RunReader {
-  #lines: string[] = []
-  #at = 0
-  #rest: Buffer = Buffer.alloc(0)
+  buffer: Buffer
+  /** The offset of the current record in {@link buffer}, when its {@link size} is not 0. */
+  at = 0
+  #end = 0
   #done = false
   #handle: FileHandle | undefined
 
   constructor(
     readonly file: string,
     readonly chunkBytes = 64 * 1024,
-  ) {}
-
-  /** The next line without waiting, or undefined when {@link fill} must be awaited first (or the run ended). */
-  next(): string | undefined {
-    return this.#at < this.#lines.length ? this.#lines[this.#at++] : undefined
+  ) {
+    this.buffer = Buffer.allocUnsafe(chunkBytes)
   }
 
+  /** Bytes from {@link at} to the end of the current record, or 0 when it is not all in the buffer. */
+  size(): number {
+    const b = this.buffer
+    const avail = this.#end - this.at
+    if (avail < 4) return 0
+    const k = b.readUInt32LE(this.at)
+    if (avail < 12 + k) return 0
+    const p = this.at + 4 + k
+    const n = 12 + k + b.readUInt32LE(p) + b.readUInt32LE(p + 4)
+    return avail < n ? 0 : n
+  }
+
+  /** The key of the current record (which must be {@link ready}). */
+  key(): string {
+    const k = this.buffer.readUInt32LE(this.at)
+    return this.buffer.toString('utf16le', this.at + 4, this.at + 4 + k)
+  }
+
+  /** True once the run is read to its end. */
   get ended(): boolean {
-    return this.#done && this.#at >= this.#lines.length
+    return this.#done && this.at >= this.#end
   }
 
-  /** Reads until a line is ready or the run ended. */
+  /** Moves past the current record (of `n` bytes). */
+  skip(n: number): void {
+    this.at += n
+  }
+
+  /** Reads until a whole record is in the buffer or the run ended. */
   async fill(): Promise<void> {
-    while (this.#at >= this.#lines.length && !this.#done) {
+    while (!this.#done && this.size() === 0) {
       this.#handle ??= await open(this.file, 'r')
-      const chunk = Buffer.allocUnsafe(this.chunkBytes)
-      const { bytesRead } = await this.#handle.read(chunk, 0, chunk.length, null)
+      // Keep the start of a record cut by the end of the last read; grow for a record bigger than the buffer.
+      const rest = this.#end - this.at
+      let need = this.chunkBytes
+      if (rest >= 4) {
+        const k = this.buffer.readUInt32LE(this.at)
+        if (rest >= 12 + k) {
+          const p = this.at + 4 + k
+          need = Math.max(need, 12 + k + this.buffer.readUInt32LE(p) + this.buffer.readUInt32LE(p + 4))
+        } else need = Math.max(need, 12 + k)
+      }
+      if (need > this.buffer.length) {
+        const bigger = Buffer.allocUnsafe(need)
+        this.buffer.copy(bigger, 0, this.at, this.#end)
+        this.buffer = bigger
+      } else if (this.at > 0) this.buffer.copyWithin(0, this.at, this.#end)
+      this.at = 0
+      this.#end = rest
+      const { bytesRead } = await this.#handle.read(this.buffer, rest, this.buffer.length - rest, null)
+      this.#end += bytesRead
       if (bytesRead === 0) {
         this.#done = true
         await this.close()
-        break
+        if (rest > 0) throw new HydratorError('ERR_INTERNAL', `--temp-dir: the sorted run ${this.file} ends in the middle of a record (${rest} bytes)`)
       }
-      const data = this.#rest.length ? Buffer.concat([this.#rest, chunk.subarray(0, bytesRead)]) : chunk.subarray(0, bytesRead)
-      const end = data.lastIndexOf(10)
-      if (end === -1) {
-        this.#rest = Buffer.from(data)
-        continue
-      }
-      this.#lines = data.toString('utf8', 0, end).split('\n')
-      this.#at = 0
-      this.#rest = Buffer.from(data.subarray(end + 1))
     }
   }
 
   async close(): Promise<void> {
     const h = this.#handle
     this.#handle = undefined
+    this.buffer = this.#done ? Buffer.alloc(0) : this.buffer
     await h?.close()
   }
 }

@@ -1,6 +1,6 @@
 import { HydratorError } from '../errors.js'
 import { formatPosition, positionOf } from '../position.js'
-import { orderKey } from '../sort/key.js'
+import { hasOrderKey, orderKey } from '../sort/key.js'
 import { sortSource, type SortSourceOptions } from '../sort/sorted-source.js'
 import type { ItemFailure, Position, Stage } from '../types.js'
 import { withStageInfo } from './stage-info.js'
@@ -26,13 +26,13 @@ function originOf(event: unknown): Position | undefined {
  * run({ source: sortSource(open, { orderBy: 'time' }), stages: [orderKeyCheck('time')], sink })
  */
 export function orderKeyCheck<T>(paths: string | readonly string[]): Stage<T, T> {
-  const keyOf = orderKey(paths)
+  const hasKey = hasOrderKey(paths)
   const names = (typeof paths === 'string' ? paths : paths.join(',')).trim()
   let listener: ((failure: ItemFailure, event: unknown) => void) | undefined
   return withStageInfo(
     async function* orderKeyCheckStage(source: AsyncIterable<T>) {
       for await (const event of source) {
-        if (keyOf(event) !== undefined) {
+        if (hasKey(event)) {
           yield event
           continue
         }

@@ -1,0 +1,366 @@
+// How events are held for sorting: as bytes in one buffer (not as strings and objects on the JS heap,
+// where they would be promoted and then walked by the garbage collector again and again), each
+// entry laid out as a record of a run: `[u32 key bytes][key as UTF-16LE][u32 position bytes][u32 event
+// bytes][position][event JSON]`. Sorting moves offsets and compares keys where they lie; spilling
+// copies whole entries in key order.
+import type { Position } from '../position.js'
+import type { RunWriter } from './spill.js'
+
+const NONE = 0x4e // N: no position
+const LINE = 0x4c // L: u32 file, f64 line, offset, next: a line position whose source and file are in the table
+const JSON_TEXT = 0x4a // J: the position as JSON
+const LINE_BYTES = 1 + 4 + 24
+const LINE_KEYS = ['kind', 'source', 'file', 'line', 'offset', 'next']
+const MAX_FILES = 1 << 16
+
+/**
+ * Positions as bytes: a line position (NDJSON sources, the common case) as its numbers and the index
+ * of its source and file in a table, any other as JSON. Decoding gives an equal object, keys in the
+ * same order.
+ */
+export class PositionCodec {
+  readonly #names: { source: string; file: string }[] = []
+  readonly #ids = new Map<string, number>()
+  #lastSource = ''
+  #lastFile = ''
+  #lastId = -1
+  #text = ''
+  #line: Position | undefined
+
+  constructor(
+    readonly stringify: (value: unknown) => string,
+    readonly parse: (text: string) => unknown,
+  ) {}
+
+  /** Readies `position` for {@link write}: its size in bytes. Throws what `stringify` throws. */
+  prepare(position: Position | undefined): number {
+    this.#line = undefined
+    if (!position) return 1
+    if (position.kind === 'line' && this.#lineId(position) >= 0) {
+      this.#line = position
+      return LINE_BYTES
+    }
+    this.#text = this.stringify(position)
+    return 1 + Buffer.byteLength(this.#text)
+  }
+
+  /** Writes the position last {@link prepare}d at `at` (its size is there). */
+  write(buffer: Buffer, at: number, size: number): void {
+    if (size === 1) buffer[at] = NONE
+    else if (this.#line) {
+      const p = this.#line as Position & { line: number; offset: number; next: number }
+      buffer[at] = LINE
+      buffer.writeUInt32LE(this.#lastId, at + 1)
+      buffer.writeDoubleLE(p.line, at + 5)
+      buffer.writeDoubleLE(p.offset, at + 13)
+      buffer.writeDoubleLE(p.next, at + 21)
+    } else {
+      buffer[at] = JSON_TEXT
+      buffer.write(this.#text, at + 1)
+    }
+  }
+
+  /** The position written at `at` (`size` bytes), or undefined. */
+  read(buffer: Buffer, at: number, size: number): Position | undefined {
+    const tag = buffer[at]
+    if (tag === LINE) {
+      const { source, file } = this.#names[buffer.readUInt32LE(at + 1)]!
+      return { kind: 'line', source, file, line: buffer.readDoubleLE(at + 5), offset: buffer.readDoubleLE(at + 13), next: buffer.readDoubleLE(at + 21) }
+    }
+    if (tag === JSON_TEXT) return this.parse(buffer.toString('utf8', at + 1, at + size)) as Position
+    return undefined
+  }
+
+  /** The table index of a line position's source and file (added if new), or -1 when it has other fields. */
+  #lineId(p: Position): number {
+    let i = 0
+    for (const name in p) if (name !== LINE_KEYS[i++]) return -1
+    const { source, file, line, offset, next } = p as Position & { file: unknown; line: unknown; offset: unknown; next: unknown }
+    if (i !== 6 || typeof source !== 'string' || typeof file !== 'string' || typeof line !== 'number' || typeof offset !== 'number' || typeof next !== 'number') return -1
+    if (source === this.#lastSource && file === this.#lastFile && this.#lastId >= 0) return this.#lastId
+    const name = `${source}\u0000${file}`
+    let id = this.#ids.get(name)
+    if (id === undefined) {
+      if (this.#names.length >= MAX_FILES) return -1
+      id = this.#names.length
+      this.#names.push({ source, file })
+      this.#ids.set(name, id)
+    }
+    this.#lastSource = source
+    this.#lastFile = file
+    this.#lastId = id
+    return id
+  }
+}
+
+/**
+ * Per held event, besides its bytes: its offset and size (with room to grow), and while the run is
+ * sorted two numbers and two indexes (sortByKey).
+ */
+const ENTRY_OVERHEAD = 40
+
+/**
+ * The events of one run while they are read, up to `budgetBytes`: entries appended to one buffer
+ * (of the budget, or of one entry that is bigger) that is reused for the next run.
+ */
+export class HeldRun {
+  // The entries, then (from #capacity) two regions of OUT bytes where a run is put together for
+  // writing: one buffer, so each entry is copied with copyWithin (no view object per copy).
+  #arena: Buffer = Buffer.allocUnsafe(0)
+  /** The same bytes as UTF-16 code units: entries start at even offsets, so their keys can be compared as such. */
+  #units = new Uint16Array(0)
+  #capacity = 0
+  #used = 0
+  /** Where each entry starts, and its bytes, in source order. */
+  #starts = new Int32Array(1024)
+  #sizes = new Int32Array(1024)
+  #count = 0
+  /** Bytes counted against the budget: entries and their bookkeeping. */
+  bytes = 0
+  readonly budgetBytes: number
+
+  constructor(
+    readonly codec: PositionCodec,
+    budgetBytes: number,
+  ) {
+    // Offsets are 32-bit: a bigger budget spills runs of 2 GB.
+    this.budgetBytes = Math.min(budgetBytes, MAX_CAPACITY)
+  }
+
+  /** True once the run holds more than its budget: time to spill it. */
+  get full(): boolean {
+    return this.bytes > this.budgetBytes
+  }
+
+  get length(): number {
+    return this.#count
+  }
+
+  /** Bytes this run takes on disk: its entries as they are. */
+  get diskBytes(): number {
+    return this.#used
+  }
+
+  /** Holds an event: its key, its position (after `codec.prepare`, which gave `positionBytes`) and its JSON text. */
+  add(key: string, positionBytes: number, text: string): void {
+    const start = this.#used
+    const head = 12 + 2 * key.length + positionBytes + 1
+    if (start + head + 3 * text.length > this.#capacity) {
+      const need = start + head + Buffer.byteLength(text)
+      if (need > this.#capacity) this.#grow(need)
+    }
+    if (this.#count === this.#starts.length) {
+      const starts = new Int32Array(2 * this.#count)
+      starts.set(this.#starts)
+      this.#starts = starts
+      const sizes = new Int32Array(2 * this.#count)
+      sizes.set(this.#sizes)
+      this.#sizes = sizes
+    }
+    const arena = this.#arena
+    const units = this.#units
+    // The key as UTF-16 code units, at an even offset.
+    arena.writeUInt32LE(2 * key.length, start)
+    const first = (start + 4) >> 1
+    for (let i = 0; i < key.length; i++) units[first + i] = key.charCodeAt(i)
+    const at = start + 4 + 2 * key.length
+    arena.writeUInt32LE(positionBytes, at)
+    this.codec.write(arena, at + 8, positionBytes)
+    const textAt = at + 8 + positionBytes
+    let n = arena.write(text, textAt, this.#capacity - textAt)
+    // A space after the JSON (which parses the same) when needed to keep the next entry at an even offset.
+    if ((textAt + n) & 1) arena[textAt + n++] = 0x20
+    arena.writeUInt32LE(n, at + 4)
+    this.#used = textAt + n
+    this.#starts[this.#count] = start
+    this.#sizes[this.#count++] = this.#used - start
+    this.bytes += this.#used - start + ENTRY_OVERHEAD
+  }
+
+  // 64 KB first (a small source stays small), then the whole budget at once: pages not yet written
+  // take no memory, and there is never an old and a new copy of a big buffer alive together.
+  #grow(need: number): void {
+    const capacity = Math.max(need, this.#capacity < 1 << 16 ? 1 << 16 : this.budgetBytes)
+    const bigger = Buffer.allocUnsafe(capacity + 2 * OUT)
+    this.#arena.copy(bigger, 0, 0, this.#used)
+    this.#arena = bigger
+    this.#units = new Uint16Array(bigger.buffer, bigger.byteOffset, bigger.length >>> 1)
+    this.#capacity = capacity
+  }
+
+  /** The entries' indexes in key order; equal keys keep their source order. */
+  order(inOrder: boolean): Int32Array {
+    if (!inOrder) return sortByKey(this.#units, this.#starts.subarray(0, this.#count))
+    const order = new Int32Array(this.#count)
+    for (let i = 0; i < order.length; i++) order[i] = i
+    return order
+  }
+
+  /** The position and event of entry `i`. */
+  entry(i: number, parse: (text: string) => unknown): [Position | undefined, unknown] {
+    const start = this.#starts[i]!
+    return readEntry(this.codec, this.#arena, start + 4 + this.#arena.readUInt32LE(start), parse)
+  }
+
+  /**
+   * Writes the entries in `order` (indexes) to a run: put together in one of two regions after the
+   * entries, the other one being written meanwhile.
+   */
+  async writeTo(writer: RunWriter, order: Int32Array): Promise<void> {
+    const arena = this.#arena
+    let base = this.#capacity
+    let o = base
+    let pending: Promise<void> | undefined
+    const send = async () => {
+      await pending
+      pending = writer.writeBytes(arena.subarray(base, o))
+      pending.catch(() => {})
+      base = base === this.#capacity ? base + OUT : this.#capacity
+      o = base
+    }
+    const starts = this.#starts
+    const sizes = this.#sizes
+    for (let j = 0; j < order.length; j++) {
+      const start = starts[order[j]!]!
+      const size = sizes[order[j]!]!
+      if (o + size > base + OUT) {
+        if (o > base) await send()
+        if (size > OUT) {
+          // Bigger than a region: written from where it is.
+          await pending
+          pending = undefined
+          await writer.writeBytes(arena.subarray(start, start + size))
+          continue
+        }
+      }
+      arena.copyWithin(o, start, start + size)
+      o += size
+    }
+    if (o > base) await send()
+    await pending
+  }
+
+  /** Empties the run, keeping the buffer for the next one. */
+  clear(): void {
+    this.#used = 0
+    this.#count = 0
+    this.bytes = 0
+  }
+
+  /** Empties the run and lets its buffer go. */
+  release(): void {
+    this.clear()
+    this.#arena = Buffer.allocUnsafe(0)
+    this.#units = new Uint16Array(0)
+    this.#capacity = 0
+    this.#starts = new Int32Array(1024)
+    this.#sizes = new Int32Array(1024)
+  }
+}
+
+/** True when the key of the entry at byte `x` sorts before the one at `y` (by UTF-16 code units, as `<` compares strings). */
+function keyBefore(u: Uint16Array, x: number, y: number): boolean {
+  x >>= 1
+  y >>= 1
+  const lx = (u[x]! | (u[x + 1]! << 16)) >> 1
+  const ly = (u[y]! | (u[y + 1]! << 16)) >> 1
+  const end = lx < ly ? lx : ly
+  for (let i = 2; i < end + 2; i++) {
+    const cx = u[x + i]!
+    const cy = u[y + i]!
+    if (cx !== cy) return cx < cy
+  }
+  return lx < ly
+}
+
+/**
+ * The indexes of the entries at `starts` in the order of their keys, stably. Keys are compared where they lie
+ * in the buffer (no key strings on the heap), but first by two numbers made of the six code units
+ * that follow the prefix all keys of the run share: most comparisons read two small arrays, not two
+ * places in a big buffer. A merge sort of indexes, after insertion sorts of blocks of 32.
+ */
+export function sortByKey(units: Uint16Array, starts: Int32Array): Int32Array {
+  const n = starts.length
+  if (n === 0) return new Int32Array(0)
+  // The prefix every key shares.
+  const first = starts[0]! >> 1
+  let shared = (units[first]! | (units[first + 1]! << 16)) >> 1
+  for (let i = 1; i < n && shared > 0; i++) {
+    const x = starts[i]! >> 1
+    const length = (units[x]! | (units[x + 1]! << 16)) >> 1
+    let j = 0
+    const end = length < shared ? length : shared
+    while (j < end && units[x + 2 + j] === units[first + 2 + j]) j++
+    shared = j
+  }
+  // Each code unit after it as 1..65536 (0: the key ended), three to a number (51 bits).
+  const hi = new Float64Array(n)
+  const lo = new Float64Array(n)
+  for (let i = 0; i < n; i++) {
+    const x = starts[i]! >> 1
+    const rest = ((units[x]! | (units[x + 1]! << 16)) >> 1) - shared
+    const at = x + 2 + shared
+    let h = 0
+    let l = 0
+    for (let k = 0; k < 3; k++) h = h * 131072 + (k < rest ? units[at + k]! + 1 : 0)
+    for (let k = 3; k < 6; k++) l = l * 131072 + (k < rest ? units[at + k]! + 1 : 0)
+    hi[i] = h
+    lo[i] = l
+  }
+  const before = (i: number, j: number): boolean => {
+    const hx = hi[i]!
+    const hy = hi[j]!
+    if (hx !== hy) return hx < hy
+    const lx = lo[i]!
+    const ly = lo[j]!
+    if (lx !== ly) return lx < ly
+    return keyBefore(units, starts[i]!, starts[j]!)
+  }
+  let a = new Int32Array(n)
+  for (let i = 0; i < n; i++) a[i] = i
+  const SMALL = 32
+  for (let start = 0; start < n; start += SMALL) {
+    const end = Math.min(start + SMALL, n)
+    for (let i = start + 1; i < end; i++) {
+      const v = a[i]!
+      let j = i - 1
+      while (j >= start && before(v, a[j]!)) {
+        a[j + 1] = a[j]!
+        j--
+      }
+      a[j + 1] = v
+    }
+  }
+  let b = new Int32Array(n)
+  for (let width = SMALL; width < n; width *= 2) {
+    for (let start = 0; start < n; start += 2 * width) {
+      const mid = Math.min(start + width, n)
+      const end = Math.min(start + 2 * width, n)
+      let i = start
+      let j = mid
+      let k = start
+      // Equal keys: the left one first (stable).
+      if (mid < end && before(a[mid]!, a[mid - 1]!)) {
+        while (i < mid && j < end) b[k++] = before(a[j]!, a[i]!) ? a[j++]! : a[i++]!
+      }
+      while (i < mid) b[k++] = a[i++]!
+      while (j < end) b[k++] = a[j++]!
+    }
+    const t = a
+    a = b
+    b = t
+  }
+  return a
+}
+
+/** Each of the two regions after the entries where a run is put together for writing. */
+const OUT = 1 << 20
+const MAX_CAPACITY = 2 ** 31 - 2 * OUT - 2
+
+/** The position and event of the entry at `at`. */
+export function readEntry(codec: PositionCodec, buffer: Buffer, at: number, parse: (text: string) => unknown): [Position | undefined, unknown] {
+  const positionBytes = buffer.readUInt32LE(at)
+  const eventStart = at + 8 + positionBytes
+  const position = codec.read(buffer, at + 8, positionBytes)
+  return [position, parse(buffer.toString('utf8', eventStart, eventStart + buffer.readUInt32LE(at + 4)))]
+}
