@@ -189,6 +189,7 @@ export async function openDeadLetters(file: string): Promise<DeadLetterWriter> {
   })
   let written = 0
   let failedWith: Error | undefined
+  let draining: Promise<void> | undefined
   const wrap = (error: unknown) =>
     new HydratorError('ERR_OUTPUT', `--dead-letter: cannot write \`${file}\`: ${errorMessage(error)}`, { cause: error })
   stream.on('error', (error) => {
@@ -213,7 +214,20 @@ export async function openDeadLetters(file: string): Promise<DeadLetterWriter> {
       done.catch(() => {})
       return done
     },
-    drained: () => (stream.writableNeedDrain && !failedWith ? Promise.race([once(stream, 'drain'), once(stream, 'error')]).then(() => undefined) : Promise.resolve()),
+    // One wait per full buffer, shared by every caller: a wait per call would leave an 'error'
+    // listener behind each time (a leak that grows with the events read).
+    drained: () => {
+      if (!stream.writableNeedDrain || failedWith) return Promise.resolve()
+      draining ??= once(stream, 'drain').then(
+        () => {
+          draining = undefined
+        },
+        () => {
+          draining = undefined
+        },
+      )
+      return draining
+    },
     close: () =>
       new Promise<void>((resolve, reject) => {
         if (stream.destroyed) return failedWith ? reject(failedWith) : resolve()

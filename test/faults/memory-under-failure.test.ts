@@ -67,4 +67,32 @@ test(`${BIG.toLocaleString()} failing events use about the memory of ${SMALL.toL
   assert.ok(b.rss < a.rss * 1.25 + 10, `peak RSS ${b.rss.toFixed(0)} MB for ${BIG} vs ${a.rss.toFixed(0)} MB for ${SMALL}`)
 })
 
+test('waiting for the dead-letter file to drain leaves no listener behind, however often it is asked', async () => {
+  const { openDeadLetters } = await import('../../lib/dead-letter.js')
+  const file = path.join(tmp.dir, 'drain.ndjson')
+  const letters = await openDeadLetters(file)
+  const big = 'x'.repeat(64 * 1024)
+  // A listener left behind per wait shows as Node's MaxListenersExceededWarning.
+  const warnings: string[] = []
+  const onWarning = (w: Error) => warnings.push(w.name)
+  process.on('warning', onWarning)
+  let waits = 0
+  for (let i = 0; i < 200; i++) {
+    void letters.write({ stage: 'test', code: 'ERR_TRANSFORM', message: 'failed' }, { i, pad: big })
+    const wait = letters.drained?.()
+    if (wait) {
+      waits++
+      // Asked again and again while the buffer is full: one shared wait.
+      for (let j = 0; j < 20; j++) void letters.drained?.()
+      await wait
+    }
+  }
+  assert.ok(waits > 10, `the buffer filled ${waits} times`)
+  await letters.close()
+  await new Promise((r) => setImmediate(r))
+  process.off('warning', onWarning)
+  assert.equal(warnings.filter((w) => w === 'MaxListenersExceededWarning'), [])
+  assert.ok((await stat(file)).size > 200 * 64 * 1024)
+})
+
 test.run()
