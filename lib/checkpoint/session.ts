@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { hostname } from 'node:os'
 import { HydratorError, errorMessage } from '../errors.js'
 import { parseTagged, stringifyTagged } from '../util/tagged-json.js'
-import { checkCheckpoint, parseCheckpoint, writeCheckpoint, writeCheckpointSync, type Checkpoint, type CheckpointIdentity } from './record.js'
+import { checkCheckpoint, writeCheckpoint, writeCheckpointSync, type Checkpoint, type CheckpointIdentity } from './record.js'
 import { isAlive, type CheckpointLock } from './lock.js'
 import type { CheckpointStore, StoredText } from './store.js'
 
@@ -168,7 +168,11 @@ export async function openStoreSession(given: CheckpointStore, identity: Checkpo
     if (written !== undefined) {
       version = written
       heldHere.add(me.token)
-      previous = stored && stored.totals ? parseCheckpoint(stringifyTagged({ ...stored, lease: undefined }), where) : undefined
+      // The record without its lease; one written before the first checkpoint (no totals) is no checkpoint yet.
+      if (stored?.totals) {
+        const { lease: _lease, ...checkpoint } = stored
+        previous = checkpoint as Checkpoint
+      }
       break
     }
     // Someone wrote between our load and save: look again (a few times), then give up.
