@@ -1,4 +1,5 @@
 import { createReadStream } from 'node:fs'
+import { jsonKindOf } from '../util/event-value.js'
 import { createGunzip } from 'node:zlib'
 import { JSONParser } from '@streamparser/json'
 import { HydratorError, errorMessage } from '../errors.js'
@@ -92,7 +93,7 @@ export function readJsonArray(file: string, options: ReadJsonArrayOptions = {}):
           index++
           if (index <= startIndex) continue
           if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-            fail({ position, code: 'ERR_NOT_AN_OBJECT', message: `${name}[${index - 1}]: expected an event object, got ${Array.isArray(value) ? 'an array' : value === null ? 'null' : typeof value}` })
+            fail({ position, code: 'ERR_NOT_AN_OBJECT', message: `${name}[${index - 1}]: expected an event object, got ${jsonKindOf(value)}` })
             continue
           }
           stats.read++
@@ -192,7 +193,7 @@ async function* scanArray(
           throw new HydratorError('ERR_SOURCE_READ', `${name}: element ${i} (at byte ${element.offset}) is not valid JSON: ${errorMessage(error)}`, { cause: error })
         }
         if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-          fail({ position, code: 'ERR_NOT_AN_OBJECT', message: `${name}[${i}]: expected an event object, got ${Array.isArray(value) ? 'an array' : value === null ? 'null' : typeof value}` })
+          fail({ position, code: 'ERR_NOT_AN_OBJECT', message: `${name}[${i}]: expected an event object, got ${jsonKindOf(value)}` })
           continue
         }
         stats.read++

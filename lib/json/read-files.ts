@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises'
+import { jsonKindOf } from '../util/event-value.js'
 import { HydratorError, errorMessage } from '../errors.js'
 import { setPosition, type FilePosition } from '../position.js'
 import type { SourceOptions } from '../types.js'
@@ -81,7 +82,7 @@ export function readJsonFiles(dir: string, options: ReadJsonFilesOptions = {}): 
         continue
       }
       if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-        fail({ position, code: 'ERR_NOT_AN_OBJECT', message: `${name}: expected an event object, got ${Array.isArray(value) ? 'an array' : value === null ? 'null' : typeof value}` })
+        fail({ position, code: 'ERR_NOT_AN_OBJECT', message: `${name}: expected an event object, got ${jsonKindOf(value)}` })
         continue
       }
       stats.read++

@@ -1,4 +1,5 @@
 import { isUtf8 } from 'node:buffer'
+import { jsonKindOf } from '../util/event-value.js'
 import { createReadStream } from 'node:fs'
 import type { Readable } from 'node:stream'
 import { createGunzip } from 'node:zlib'
@@ -143,7 +144,7 @@ export function readJsonLines(location: string, options: ReadJsonLinesOptions = 
             return undefined
           }
           if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-            fail({ position: positionAt(line, lineOffset, next), code: 'ERR_NOT_AN_OBJECT', message: `${name}:${line}: expected an event object, got ${Array.isArray(value) ? 'an array' : value === null ? 'null' : typeof value}` })
+            fail({ position: positionAt(line, lineOffset, next), code: 'ERR_NOT_AN_OBJECT', message: `${name}:${line}: expected an event object, got ${jsonKindOf(value)}` })
             return undefined
           }
           // A dead-letter file is a source too: its lines give back the original events.

@@ -9,6 +9,7 @@ import { unwrapDeadLetter } from '../dead-letter.js'
 import { HydratorError, errorMessage } from '../errors.js'
 import { setPosition, type S3Position } from '../position.js'
 import type { ItemFailure } from '../types.js'
+import { isEventObject, jsonKindOf } from '../util/event-value.js'
 
 /** How an object's bytes hold events: NDJSON lines, one JSON array, or the whole object is one event. */
 export type S3Format = 'lines' | 'array' | 'files'
@@ -40,8 +41,6 @@ export interface ObjectBytes {
 type Fail = (failure: Omit<ItemFailure, 'stage'>) => void
 type Event = Record<string, unknown>
 
-const kindOf = (value: unknown) => (Array.isArray(value) ? 'an array' : value === null ? 'null' : typeof value)
-const isEvent = (value: unknown): value is Event => value !== null && typeof value === 'object' && !Array.isArray(value)
 
 /** The events of one object, each with its {@link S3Position}. */
 export async function* eventsOf(object: ObjectBytes, fail: Fail): AsyncGenerator<Event, void, undefined> {
@@ -105,8 +104,8 @@ async function* lines(object: ObjectBytes, input: AsyncIterable<Buffer> | Iterab
       fail({ position: position(lineOffset, next), code: 'ERR_INVALID_JSON', message: `${key}:${line}: not JSON (${errorMessage(error)})` })
       return undefined
     }
-    if (!isEvent(value)) {
-      fail({ position: position(lineOffset, next), code: 'ERR_NOT_AN_OBJECT', message: `${key}:${line}: expected an event object, got ${kindOf(value)}` })
+    if (!isEventObject(value)) {
+      fail({ position: position(lineOffset, next), code: 'ERR_NOT_AN_OBJECT', message: `${key}:${line}: expected an event object, got ${jsonKindOf(value)}` })
       return undefined
     }
     const event = unwrapDeadLetter(value)
@@ -184,8 +183,8 @@ async function* elements(object: ObjectBytes, input: AsyncIterable<Buffer> | Ite
       index++
       at(` after element ${index - 1}`)
       if (index - 1 <= skipThrough) continue
-      if (!isEvent(value)) {
-        fail({ position, code: 'ERR_NOT_AN_OBJECT', message: `${key}[${index - 1}]: expected an event object, got ${kindOf(value)}` })
+      if (!isEventObject(value)) {
+        fail({ position, code: 'ERR_NOT_AN_OBJECT', message: `${key}[${index - 1}]: expected an event object, got ${jsonKindOf(value)}` })
         continue
       }
       yield setPosition(value, position)
@@ -245,8 +244,8 @@ async function* whole(object: ObjectBytes, input: AsyncIterable<Buffer> | Iterab
     fail({ position, code: 'ERR_INVALID_JSON', message: `${key}: not JSON (${errorMessage(error)})` })
     return
   }
-  if (!isEvent(value)) {
-    fail({ position, code: 'ERR_NOT_AN_OBJECT', message: `${key}: expected an event object, got ${kindOf(value)}` })
+  if (!isEventObject(value)) {
+    fail({ position, code: 'ERR_NOT_AN_OBJECT', message: `${key}: expected an event object, got ${jsonKindOf(value)}` })
     return
   }
   yield setPosition(value, position)
