@@ -24,6 +24,8 @@ export interface ScannedElement {
   readonly offset: number
   /** It was longer than `maxBytes`: its pieces were dropped. */
   readonly tooLong: boolean
+  /** It lies whole in the chunk just pushed (one piece of it). */
+  readonly inChunk: boolean
 }
 
 /** A structural problem: where, and what. */
@@ -181,8 +183,9 @@ export class ArrayScanner {
   }
 
   #finish(chunk: Buffer, start: number, end: number): ScannedElement {
+    const inChunk = this.#pieces.length === 0 && !this.#tooLong
     this.#keep(chunk.subarray(start, end))
-    const element: ScannedElement = { pieces: this.#pieces, bytes: this.#bytes, offset: this.#elementOffset, tooLong: this.#tooLong }
+    const element: ScannedElement = { pieces: this.#pieces, bytes: this.#bytes, offset: this.#elementOffset, tooLong: this.#tooLong, inChunk: inChunk && !this.#tooLong }
     this.#pieces = []
     this.#bytes = 0
     this.#tooLong = false

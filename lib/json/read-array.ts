@@ -179,10 +179,8 @@ async function* scanArray(
           fail({ position, code: 'ERR_LINE_TOO_LONG', message: `${name}[${i}]: the element is larger than maxElementBytes (${o.maxElementBytes} bytes)` })
           continue
         }
-        const single = element.pieces.length === 1 ? element.pieces[0]! : undefined
-        const bytes = single ?? Buffer.concat(element.pieces as Buffer[], element.bytes)
-        const inChunk = single !== undefined && single.buffer === chunk.buffer && single.byteOffset >= chunk.byteOffset && single.byteOffset + single.length <= chunk.byteOffset + chunk.length
-        if (!(inChunk && chunkIsUtf8) && !isUtf8(bytes)) {
+        const bytes = element.pieces.length === 1 ? element.pieces[0]! : Buffer.concat(element.pieces as Buffer[], element.bytes)
+        if (!(element.inChunk && chunkIsUtf8) && !isUtf8(bytes)) {
           fail({ position, code: 'ERR_INVALID_UTF8', message: `${name}[${i}]: not valid UTF-8 (at byte ${element.offset})` })
           continue
         }
