@@ -105,6 +105,22 @@ function deferred(): { promise: Promise<void>; resolve: () => void } {
   return { promise, resolve }
 }
 
+/** What every sink reports, from its tally: the counts, samples, previews, retries and skip reasons. */
+export function resultOf(uri: string, dryRun: boolean, tally: SinkTally, samples: FailureSamples, previews: readonly unknown[]): SinkResult {
+  return {
+    uri,
+    dryRun,
+    received: tally.received,
+    written: tally.written,
+    skipped: tally.skipped,
+    failed: tally.failed,
+    failures: samples.samples,
+    previews,
+    retries: { ...tally.retries },
+    skippedBy: { ...tally.skippedBy },
+  }
+}
+
 /** A fresh set of sink counters. */
 export function newTally(): SinkTally {
   return { received: 0, written: 0, skipped: 0, failed: 0, retries: {}, skippedBy: {} }
@@ -348,17 +364,8 @@ export function defineSink<In, W = In>(
     }
 
     return {
-      uri: driver.uri,
-      dryRun,
-      received: tally.received,
-      written: tally.written,
-      skipped: tally.skipped,
-      failed: tally.failed,
-      failures: samples.samples,
-      previews,
-      retries: { ...tally.retries },
+      ...resultOf(driver.uri, dryRun, tally, samples, previews),
       ...(deleted > 0 ? { deleted } : {}),
-      skippedBy: { ...tally.skippedBy },
       ...(planning ? { plan: { ...plan, exact: driver.planIsExact?.() ?? true } satisfies SinkPlan } : {}),
     }
   }

@@ -7,7 +7,7 @@ import { finished } from 'node:stream/promises'
 import { createGzip, gunzip, type Gzip } from 'node:zlib'
 import { promisify } from 'node:util'
 import type { S3Client } from '@aws-sdk/client-s3'
-import { newTally, withSinkInfo } from '../define-sink.js'
+import { newTally, resultOf, withSinkInfo } from '../define-sink.js'
 import { HydratorError, errorCode, errorMessage, isConfigError } from '../errors.js'
 import { positionOf } from '../position.js'
 import { FailureSamples } from '../report/failures.js'
@@ -273,18 +273,7 @@ export function toS3<T = unknown>(options: ToS3Options): Sink<T> {
       current?.gzip?.destroy()
     }
 
-    return {
-      uri,
-      dryRun,
-      received: tally.received,
-      written: tally.written,
-      skipped: tally.skipped,
-      failed: tally.failed,
-      failures: samples.samples,
-      previews,
-      retries: { ...tally.retries },
-      skippedBy: { ...tally.skippedBy },
-    }
+    return resultOf(uri, dryRun, tally, samples, previews)
   }
   return withSinkInfo(sink, { uri })
 }
