@@ -31,6 +31,18 @@ export function objectKey(place: ObjectPlace, seq: number, partition: string | u
   return folder ? `${folder}/${name}` : name
 }
 
+/** A key this writer's objects may have: `<prefix>/[dt=<date>/]part-[<writer>-]<seq>.ndjson.gz`. */
+export function isOwnObject(place: ObjectPlace, key: string): boolean {
+  const folder = place.prefix ? `${place.prefix}/` : ''
+  if (!key.startsWith(folder)) return false
+  const rest = key.slice(folder.length)
+  const slash = rest.indexOf('/')
+  const name = slash === -1 ? rest : rest.slice(slash + 1)
+  if (slash !== -1 && !/^dt=[^/]*$/.test(rest.slice(0, slash))) return false
+  const writer = place.writer ? `${place.writer.replace(/[.]/g, '\\.')}-` : ''
+  return new RegExp(`^part-${writer}\\d{${SEQUENCE_DIGITS}}\\.ndjson\\.gz$`).test(name)
+}
+
 const ISO_TIME = /^(\d{4}-\d{2}-\d{2})(?:[T ](\d{2}:\d{2}(?::\d{2}(?:[.,]\d{1,9})?)?)(Z|[+-]\d{2}(?::?\d{2})?)?)?$/i
 
 /**
@@ -112,10 +124,10 @@ export function checkSinkState(state: unknown, place: ObjectPlace): S3SinkState 
 
 /** @internal The sink's requests, built apart from sending them. */
 export const sinkRequests = {
-  /** The check made before any event is read: the bucket exists, and we may list the prefix. */
+  /** The check made before any event is read: the bucket exists, we may list the prefix, and no earlier run's objects are there. */
   probe: (place: ObjectPlace): ListObjectsV2CommandInput => ({
     Bucket: place.bucket,
-    MaxKeys: 1,
+    // One page: enough to see an earlier run's objects, whose names sort first in a prefix of its own.
     ...(place.prefix ? { Prefix: `${place.prefix}/` } : {}),
   }),
   get: (place: ObjectPlace, key: string): GetObjectCommandInput => ({ Bucket: place.bucket, Key: key }),

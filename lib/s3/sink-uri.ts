@@ -3,13 +3,13 @@
 import { HydratorError } from '../errors.js'
 import type { FactoryContext, ParsedUri } from '../registry.js'
 import type { Sink } from '../types.js'
-import { checkParams, intParam } from '../uri.js'
+import { boolParam, checkParams, intParam } from '../uri.js'
 import { awsRequestHandler, loadAwsSdk } from '../util/aws.js'
 import { redactUri } from '../util/options.js'
 import { parseS3Location, s3ClientConfig } from './client.js'
 import { toS3, type ToS3Options } from './sink.js'
 
-const SINK_PARAMS = ['region', 'endpoint', 'profile', 'timeoutMs', 'maxEvents', 'maxBytes', 'partitionBy', 'writer']
+const SINK_PARAMS = ['region', 'endpoint', 'profile', 'timeoutMs', 'maxEvents', 'maxBytes', 'partitionBy', 'writer', 'overwrite']
 
 const UNITS: Readonly<Record<string, number>> = { '': 1, k: 1024, kb: 1024, kib: 1024, m: 1024 ** 2, mb: 1024 ** 2, mib: 1024 ** 2, g: 1024 ** 3, gb: 1024 ** 3, gib: 1024 ** 3 }
 
@@ -35,7 +35,7 @@ function sinkPlace(uri: ParsedUri): { bucket: string; prefix: string } {
 }
 
 /**
- * `s3://bucket/prefix?maxEvents=&maxBytes=&partitionBy=&writer=&region=&endpoint=&profile=&timeoutMs=`
+ * `s3://bucket/prefix?maxEvents=&maxBytes=&partitionBy=&writer=&overwrite=&region=&endpoint=&profile=&timeoutMs=`
  * as a {@link toS3} sink: options are checked before the SDK loads. A resumed run gets the
  * checkpoint's sink state; a share of a split run writes `part-share<i>-<seq>` names, so the shares
  * can share a prefix. event-hydrator retries PutObject itself (counted in the report), so the
@@ -48,6 +48,7 @@ export async function s3Sink(uri: ParsedUri, context: FactoryContext): Promise<S
   const maxBytes = bytesParam(uri)
   const requestTimeoutMs = intParam(uri, 'timeoutMs', 1)
   const partitionBy = uri.params.get('partitionBy') || undefined
+  const overwrite = boolParam(uri, 'overwrite')
   const share = context.share
   const writer = uri.params.get('writer') || (share ? `share${String(share.index).padStart(String(share.count - 1).length, '0')}` : undefined)
   const options: Omit<ToS3Options, 'client'> = {
@@ -59,6 +60,7 @@ export async function s3Sink(uri: ParsedUri, context: FactoryContext): Promise<S
     ...(maxBytes !== undefined ? { maxBytes } : {}),
     ...(partitionBy !== undefined ? { partitionBy } : {}),
     ...(writer !== undefined ? { writer } : {}),
+    ...(overwrite !== undefined ? { overwrite } : {}),
     ...(context.resumeSink !== undefined ? { resume: context.resumeSink } : {}),
     ...(context.retry ? { retry: context.retry } : {}),
   }

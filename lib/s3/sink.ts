@@ -22,6 +22,7 @@ import {
   DEFAULT_MAX_BYTES,
   DEFAULT_MAX_EVENTS,
   checkSinkState,
+  isOwnObject,
   objectKey,
   partitionOf,
   sinkRequests,
@@ -53,6 +54,12 @@ export interface ToS3Options extends AbortOptions {
   readonly writer?: string
   /** The sink state a checkpoint recorded (its `sinkState`): go on exactly where it stopped. */
   readonly resume?: unknown
+  /**
+   * Write a fresh run over objects of this writer's names already in the prefix. Without it such a
+   * run is refused (ERR_TARGET_NOT_EMPTY): a new run that writes fewer objects than an old one
+   * would leave the old one's later objects beside it, and Athena would read both. @default false
+   */
+  readonly overwrite?: boolean
   /** Retries of a PutObject that was throttled (503 SlowDown), failed with a 5xx or lost its connection. */
   readonly retry?: RetryPolicy
   /** The URI the report names. @default `s3://<bucket>/<prefix>` */
@@ -104,6 +111,7 @@ function checkOptions(options: ToS3Options) {
     maxBytes: assertInteger('maxBytes', options.maxBytes ?? DEFAULT_MAX_BYTES, 1),
     partition: options.partitionBy === undefined ? undefined : partitionOf(options.partitionBy),
     resume: options.resume === undefined ? undefined : checkSinkState(options.resume, place),
+    overwrite: options.overwrite ?? false,
     retry: validateRetryPolicy(options.retry),
   }
 }
@@ -129,7 +137,7 @@ function sinkError(error: unknown, place: ObjectPlace, key: string, operation: S
  * const result = await pipe(readJsonLines('events.ndjson'), toS3({ client: new S3Client({}), bucket: 'lake', prefix: 'orders', partitionBy: 'time' }))
  */
 export function toS3<T = unknown>(options: ToS3Options): Sink<T> {
-  const { place, maxEvents, maxBytes, partition, resume, retry } = checkOptions(options)
+  const { place, maxEvents, maxBytes, partition, resume, overwrite, retry } = checkOptions(options)
   const { client } = options
   const uri = options.uri ?? `s3://${place.bucket}/${place.prefix}`
   let sdk: Promise<typeof import('@aws-sdk/client-s3')> | undefined
@@ -168,7 +176,16 @@ export function toS3<T = unknown>(options: ToS3Options): Sink<T> {
 
     // Before any event: the bucket is there and ours to list; a resumed run reads back the object it was filling.
     const probeKey = place.prefix ? `${place.prefix}/` : ''
-    await send('ListObjectsV2', probeKey, (s) => new s.ListObjectsV2Command(sinkRequests.probe(place)), true)
+    const listed = await send<{ Contents?: { Key?: string }[] }>('ListObjectsV2', probeKey, (s) => new s.ListObjectsV2Command(sinkRequests.probe(place)), true)
+    // A fresh run into a prefix that holds objects of its own names would mix with them.
+    const earlier = resume === undefined && !overwrite ? listed.Contents?.find(({ Key }) => Key !== undefined && isOwnObject(place, Key))?.Key : undefined
+    if (earlier !== undefined) {
+      throw new HydratorError(
+        'ERR_TARGET_NOT_EMPTY',
+        `s3://${place.bucket}/${place.prefix ? `${place.prefix}/` : ''} already holds objects this run would write (${earlier}): ` +
+          'a new run would mix with them. Write to another prefix, delete them, resume the run that wrote them with its checkpoint, or pass ?overwrite=true',
+      )
+    }
     let seq = resume?.seq ?? 0
     let current = resume && resume.lines > 0 ? await reopen(resume, dryRun) : undefined
 

@@ -8,7 +8,7 @@ import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import { hydrate } from '../../lib/hydrate.js'
 import { s3Plugin, toS3, type ToS3Options } from '../../lib/s3/index.js'
-import { objectKey, utcDate } from '../../lib/s3/sink-objects.js'
+import { isOwnObject, objectKey, utcDate } from '../../lib/s3/sink-objects.js'
 import { sinkContract } from '../contract.js'
 import { assertCounts, ndjson, rejects, tempDir } from '../helpers.js'
 import { S3_TEST_CREDENTIALS, startS3TestServer, type S3TestServer } from '../servers/s3.js'
@@ -310,6 +310,46 @@ test('s3:// URIs: unknown parameters and bad sizes fail before the SDK loads; ?m
   } finally {
     await cleanup()
   }
+})
+
+test('a fresh run into a prefix holding objects of its names is refused before any event; others\' objects, a resume and ?overwrite=true are not', async () => {
+  const name = await bucket()
+  const first = await sinkOf({ bucket: name, prefix: 'p', maxEvents: 2, partitionBy: 'time' })(from(events(3, () => ({ time: at(6) }))))
+  assert.is(first.written, 3)
+  const state = { pulled: 0 }
+  const error = await rejects(sinkOf({ bucket: name, prefix: 'p/' })(from(events(1), state)), 'ERR_TARGET_NOT_EMPTY', /p\/dt=2026-12-06\/part-0000000000\.ndjson\.gz/)
+  assert.match(error.message, /overwrite=true/)
+  assert.is(state.pulled, 0)
+  // Another writer's names and another prefix do not count.
+  assert.is((await sinkOf({ bucket: name, prefix: 'p', writer: 'share1' })(from(events(2)))).written, 2)
+  await rejects(sinkOf({ bucket: name, prefix: 'p/dt=2026-12-06' })(from(events(2))), 'ERR_TARGET_NOT_EMPTY')
+  assert.is((await sinkOf({ bucket: name, prefix: 'pp' })(from(events(2)))).written, 2)
+  // A resume goes on in place; overwrite writes over the names.
+  assert.is((await sinkOf({ bucket: name, prefix: 'p', partitionBy: 'time', maxEvents: 2, resume: { seq: 2, lines: 0 } })(from(events(1, () => ({ time: at(7) }))))).written, 1)
+  assert.is((await sinkOf({ bucket: name, prefix: 'p', overwrite: true })(from(events(1)))).written, 1)
+  // Through the URI: ?overwrite= is a flag, and the refusal is a configuration error (exit 2).
+  const { dir, cleanup } = await tempDir('eh-s3-sink-')
+  try {
+    await writeFile(path.join(dir, 'in.ndjson'), ndjson(events(3)))
+    const uri = `s3://${name}/p?endpoint=${encodeURIComponent(s3.endpoint)}`
+    await rejects(runOnce(dir, uri, { extra: { checkpoint: undefined } }), 'ERR_TARGET_NOT_EMPTY')
+    assert.is((await runOnce(dir, `${uri}&overwrite=true`, { extra: { checkpoint: undefined } })).sink.written, 3)
+  } finally {
+    await cleanup()
+  }
+})
+
+test('isOwnObject() knows the names of one writer in one prefix', () => {
+  const place = { bucket: 'b', prefix: 'a/b' }
+  assert.ok(isOwnObject(place, 'a/b/part-0000000001.ndjson.gz'))
+  assert.ok(isOwnObject(place, 'a/b/dt=2026-12-06/part-0000000001.ndjson.gz'))
+  assert.not.ok(isOwnObject(place, 'a/b/part-share1-0000000001.ndjson.gz'))
+  assert.not.ok(isOwnObject(place, 'a/b/x/part-0000000001.ndjson.gz'))
+  assert.not.ok(isOwnObject(place, 'a/bc/part-0000000001.ndjson.gz'))
+  assert.not.ok(isOwnObject(place, 'a/b/part-1.ndjson.gz'))
+  assert.ok(isOwnObject({ ...place, writer: 'w.1' }, 'a/b/part-w.1-0000000001.ndjson.gz'))
+  assert.not.ok(isOwnObject({ ...place, writer: 'w.1' }, 'a/b/part-wx1-0000000001.ndjson.gz'))
+  assert.ok(isOwnObject({ bucket: 'b', prefix: '' }, 'part-0000000001.ndjson.gz'))
 })
 
 test('the written objects are named as objectKey() says', () => {
