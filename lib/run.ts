@@ -372,6 +372,7 @@ export async function run(options: RunOptions): Promise<RunReport> {
       read: totalRead,
       failed: stats?.failed ?? 0,
       ...(stats?.startedAt ? { startedAt: stats.startedAt } : {}),
+      ...(stats?.workerThreads ? { workerThreads: stats.workerThreads } : {}),
     },
     filter: { matched, unmatched, prefiltered: stats?.prefiltered ?? 0 },
     sink: {

@@ -192,6 +192,8 @@ export interface SourceStats {
   bytesTotal?: number
   /** Where the source started, for a resumed run. */
   startedAt?: Position
+  /** Worker threads that found lines for this source (NDJSON files read on a second core). */
+  workerThreads?: number
   /**
    * A source that reads everything before it yields (`--order-by`): its phase (`sorting` while it
    * reads and spills, `writing` once it yields), events read and runs spilled so far, and the events

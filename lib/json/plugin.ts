@@ -7,7 +7,7 @@ import { readJsonLines } from './read-lines.js'
 import { resolveFiles, splitFiles, type FileRange } from './files.js'
 import type { Position } from '../position.js'
 import type { FactoryContext, ParsedUri, Plugin } from '../registry.js'
-import { decodeUriPart } from '../uri.js'
+import { boolParam, decodeUriPart } from '../uri.js'
 import { startsWithBracket } from './sniff.js'
 
 /**
@@ -37,7 +37,9 @@ async function jsonSource(uri: ParsedUri, context: FactoryContext, forceLines = 
   const format = forceLines ? 'lines' : uri.params.get('format')
   const range = shareRange(context)
   const common = {
-    ...(range ? { files: range } : {}), cwd: context.cwd, ...(context.stdin ? { stdin: context.stdin } : {}), maxFailures: numberParam(context.flags.maxFailures), ...resumeOptions(context.resume) }
+    ...(range ? { files: range } : {}), cwd: context.cwd, ...(context.stdin ? { stdin: context.stdin } : {}), maxFailures: numberParam(context.flags.maxFailures), ...resumeOptions(context.resume),
+    // NDJSON only: find lines on a worker thread (`?workers=true|false`; by size and filter when absent).
+    ...(uri.params.has('workers') ? { workers: boolParam(uri, 'workers') } : {}) }
   const glob = uri.params.get('glob') ?? undefined
   if (format === 'lines' || location === '-') return readJsonLines(location, { ...common, glob })
   if (format === 'array') return readJsonArray(location, { ...common, path: uri.params.get('path') ?? undefined })

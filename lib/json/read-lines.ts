@@ -1,6 +1,5 @@
-import { isUtf8 } from 'node:buffer'
 import { jsonKindOf } from '../util/event-value.js'
-import { createReadStream } from 'node:fs'
+import { createReadStream, statSync } from 'node:fs'
 import type { Readable } from 'node:stream'
 import { createGunzip } from 'node:zlib'
 import type { LinePrefilter } from '../pattern/prefilter.js'
@@ -12,6 +11,8 @@ import type { SourceOptions } from '../types.js'
 import { displayPath, type FileRange, filesIn, type ResolvedFile, resolveFiles, totalSize } from './files.js'
 import { assertInteger } from '../util/options.js'
 import { defineSource, type StatefulSource } from '../define-source.js'
+import { LINE, type LineBatch, LineScanner, looksLikeObject, META, TOO_LONG } from './line-scan.js'
+import { canUseLineWorker, LineWorkerError, readLinesInWorker } from './line-worker.js'
 
 /** Where to resume an NDJSON read: a file, a byte offset in it (uncompressed) and the line there. */
 export interface LineStart {
@@ -35,10 +36,17 @@ export interface ReadJsonLinesOptions extends SourceOptions {
   readonly stdin?: Readable
   /** Read only these files of a folder or glob (a share of a split run). */
   readonly files?: FileRange
+  /**
+   * Find the lines of a file (read, gunzip, check UTF-8, prefilter) on a worker thread, while the
+   * main thread parses and runs the chain: `true` always (but stdin), `false` never. By default,
+   * files of 8 MiB or more (2 MiB gzipped) when a filter's prefilter can run there (it then hands
+   * over only the lines that may match). The report's `source.workerThreads` says when it was on.
+   * @default undefined (by size)
+   */
+  readonly workers?: boolean
+  /** @internal Bytes read at a time (tests use small reads to put lines across chunk boundaries). */
+  readonly readBytes?: number
 }
-
-const NEWLINE = 0x0a
-const CR = 0x0d
 
 /**
  * Reads NDJSON events in file order: one file, `.gz` files, a directory or a glob (files in natural
@@ -89,49 +97,19 @@ export function readJsonLines(location: string, options: ReadJsonLinesOptions = 
         }
         const resume = startAt && f === startIndex ? startAt : undefined
         const gz = file.endsWith('.gz')
-        let input: Readable
-        if (file === '-') input = options.stdin ?? process.stdin
-        else {
-          const raw = createReadStream(file, { highWaterMark: 1 << 18, start: !gz && resume ? resume.offset : 0 })
-          raw.on('data', (chunk) => {
-            stats.bytesRead += chunk.length
-          })
-          input = gz ? raw.pipe(createGunzip()) : raw
-          if (gz) raw.on('error', (error) => input.destroy(error))
-        }
-        let offset = !gz && resume ? resume.offset : 0 // byte offset of `pending`'s start
-        let skipUntil = gz && resume ? resume.offset : 0 // gz: decompressed bytes to skip
-        let line = resume ? resume.line - 1 : 0
-        let pieces: Buffer[] = []
-        let pieceBytes = 0
-        let tooLong = false
-        // Invalid UTF-8 inside a JSON string would decode to U+FFFD and parse: data silently
-        // changed. A whole chunk is checked at once (simdutf); only lines of a chunk that fails
-        // (or lines carried across chunks) are checked one by one.
-        let chunkIsUtf8 = true
-        // A chunk without a backslash byte holds no line with one: the prefilter need not look.
-        let chunkHasBackslash = true
-        // Made only for lines that become events or failures, not for those the prefilter skips.
+        const offset = resume ? resume.offset : 0 // (uncompressed) byte offset of the first line read
+        const start = gz ? 0 : offset // where reading the file starts
+        const skip = gz ? offset : 0 // gz: decompressed bytes to skip
+        const firstLine = resume ? resume.line - 1 : 0
+        // A prefilter given as data runs where the lines are found; any other runs here.
+        const inWorker = file !== '-' && useWorker(options.workers, file, gz, prefilter?.spec !== undefined)
+        const localPrefilter = inWorker && prefilter?.spec === undefined ? prefilter : undefined
+        if (inWorker) stats.workerThreads = 1
+        let line = firstLine
         const positionAt = (at: number, lineOffset: number, next: number): Position => ({ kind: 'line', source: uri, file: name, line: at, offset: lineOffset, next })
-        const handle = (buf: Buffer, start: number, end: number, lineOffset: number, checkUtf8 = !chunkIsUtf8, noBackslash = !chunkHasBackslash) => {
-          line++
-          const next = lineOffset + (end - start) + 1
-          if (tooLong) {
-            tooLong = false
-            fail({ position: { kind: 'line', source: uri, file: name, line, offset: lineOffset }, code: 'ERR_LINE_TOO_LONG', message: `${name}:${line}: the line is longer than maxLineBytes (${maxLineBytes} bytes)` })
-            return undefined
-          }
-          if (end > start && buf[end - 1] === CR) end--
-          if (lineOffset === 0 && end - start >= 3 && buf[start] === 0xef && buf[start + 1] === 0xbb && buf[start + 2] === 0xbf) start += 3
-          if (end <= start) return undefined
-          if (checkUtf8 && !isUtf8(buf.subarray(start, end))) {
-            fail({ position: positionAt(line, lineOffset, next), code: 'ERR_INVALID_UTF8', message: `${name}:${line}: the line is not valid UTF-8` })
-            return undefined
-          }
-          const text = buf.toString('utf8', start, end)
-          // A line the prefilter rules out is skipped unparsed, but only if it is shaped like an
-          // object: a torn or truncated line still goes to JSON.parse and is reported.
-          if (prefilter && !prefilter(text, noBackslash) && looksLikeObject(text)) {
+        /** The event of a batch's LINE entry, or undefined (a failure, a blank or prefiltered line). */
+        const eventOf = (text: string, at: number, lineOffset: number, next: number): Record<string, unknown> | undefined => {
+          if (localPrefilter && !localPrefilter(text) && looksLikeObject(text)) {
             stats.prefiltered++
             return undefined
           }
@@ -140,111 +118,96 @@ export function readJsonLines(location: string, options: ReadJsonLinesOptions = 
             value = JSON.parse(text)
           } catch (error) {
             if (text.trim() === '') return undefined
-            fail({ position: positionAt(line, lineOffset, next), code: 'ERR_INVALID_JSON', message: `${name}:${line}: not JSON (${errorMessage(error)})` })
+            fail({ position: positionAt(at, lineOffset, next), code: 'ERR_INVALID_JSON', message: `${name}:${at}: not JSON (${errorMessage(error)})` })
             return undefined
           }
           if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-            fail({ position: positionAt(line, lineOffset, next), code: 'ERR_NOT_AN_OBJECT', message: `${name}:${line}: expected an event object, got ${jsonKindOf(value)}` })
+            fail({ position: positionAt(at, lineOffset, next), code: 'ERR_NOT_AN_OBJECT', message: `${name}:${at}: expected an event object, got ${jsonKindOf(value)}` })
             return undefined
           }
           // A dead-letter file is a source too: its lines give back the original events.
           const event = unwrapDeadLetter(value as Record<string, unknown>)
           if (!event) {
             const letter = value as { code?: string; message?: string }
-            fail({ position: positionAt(line, lineOffset, next), code: letter.code ?? 'ERR_INVALID_JSON', message: `${name}:${line}: a dead letter without an event (${letter.message ?? 'unreadable record'})` })
+            fail({ position: positionAt(at, lineOffset, next), code: letter.code ?? 'ERR_INVALID_JSON', message: `${name}:${at}: a dead letter without an event (${letter.message ?? 'unreadable record'})` })
             return undefined
           }
           stats.read++
-          return setPosition(event, positionAt(line, lineOffset, next))
+          return setPosition(event, positionAt(at, lineOffset, next))
+        }
+        const batches = inWorker
+          ? readLinesInWorker({ file, gz, start, skip, offset, line: firstLine, maxLineBytes, prefilter: prefilter?.spec, ...(options.readBytes ? { chunkBytes: options.readBytes } : {}) }, signal)
+          : scanHere(file, gz, start, skip, new LineScanner({ maxLineBytes, prefilter, offset, line: firstLine }))
+        try {
+          // The main thread's half: parse the lines of each batch, in order, and account for the rest.
+          for await (const { batch, bytesRead } of batches) {
+            stats.bytesRead += bytesRead
+            const { meta, texts } = batch
+            let t = 0
+            for (let m = 0; m < meta.length; m += META) {
+              const kind = meta[m]!
+              const at = meta[m + 1]!
+              const lineOffset = meta[m + 2]!
+              const next = meta[m + 3]!
+              stats.prefiltered += meta[m + 4]!
+              line = at
+              if (kind === LINE) {
+                const event = eventOf(texts[t++]!, at, lineOffset, next)
+                if (event) yield event
+              } else if (kind === TOO_LONG) {
+                fail({ position: { kind: 'line', source: uri, file: name, line: at, offset: lineOffset }, code: 'ERR_LINE_TOO_LONG', message: `${name}:${at}: the line is longer than maxLineBytes (${maxLineBytes} bytes)` })
+              } else {
+                fail({ position: positionAt(at, lineOffset, next), code: 'ERR_INVALID_UTF8', message: `${name}:${at}: the line is not valid UTF-8` })
+              }
+            }
+            stats.prefiltered += batch.skippedAfter
+            if (signal?.aborted) return
+          }
+        } catch (error) {
+          if (error instanceof HydratorError) throw error
+          const at = error instanceof LineWorkerError ? Math.max(line, error.line) : error instanceof ScanError ? Math.max(line, error.line) : line
+          throw new HydratorError('ERR_SOURCE_READ', `${name}: reading stopped after line ${at}: ${errorMessage(error)}${gz ? ' (is the gzip file truncated?)' : ''}`, {
+            cause: error instanceof ScanError ? error.cause : error,
+          })
+        }
+      }
+
+      /** Finds the lines of a file (or stdin) on this thread: a batch per chunk. */
+      async function* scanHere(file: string, gz: boolean, start: number, skip: number, scanner: LineScanner): AsyncGenerator<{ batch: LineBatch; bytesRead: number }> {
+        let input: Readable
+        let bytesRead = 0
+        if (file === '-') input = options.stdin ?? process.stdin
+        else {
+          const raw = createReadStream(file, { highWaterMark: options.readBytes ?? 1 << 18, start })
+          raw.on('data', (chunk) => {
+            bytesRead += chunk.length
+          })
+          input = gz ? raw.pipe(createGunzip()) : raw
+          if (gz) raw.on('error', (error) => input.destroy(error))
         }
         try {
           for await (const chunk of input as AsyncIterable<Buffer | string>) {
             let buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk
-            if (file === '-') stats.bytesRead += buf.length
-            if (skipUntil > 0) {
-              if (buf.length <= skipUntil) {
-                skipUntil -= buf.length
-                offset += buf.length
+            if (file === '-') bytesRead += buf.length
+            if (skip > 0) {
+              if (buf.length <= skip) {
+                skip -= buf.length
                 continue
               }
-              buf = buf.subarray(skipUntil)
-              offset += skipUntil
-              skipUntil = 0
+              buf = buf.subarray(skip)
+              skip = 0
             }
-            chunkIsUtf8 = isUtf8(buf)
-            if (prefilter) chunkHasBackslash = buf.indexOf(BACKSLASH) !== -1
-            let start = 0
-            let nl = buf.indexOf(NEWLINE, 0)
-            if (nl !== -1 && pieces.length > 0) {
-              // finish the line carried over from earlier chunks
-              if (pieceBytes + nl > maxLineBytes) tooLong = true
-              let whole: Buffer
-              if (tooLong) whole = Buffer.alloc(0)
-              else {
-                pieces.push(buf.subarray(0, nl))
-                whole = Buffer.concat(pieces)
-              }
-              const lineOffset = offset
-              offset += pieceBytes + nl + 1
-              pieces = []
-              pieceBytes = 0
-              const event = handle(whole, 0, whole.length, lineOffset, true, false)
-              if (event) yield event
-              start = nl + 1
-              nl = buf.indexOf(NEWLINE, start)
-            }
-            // In a chunk of valid UTF-8 without a backslash, a line without the prefilter's anchor
-            // cannot match: one search over the chunk finds the lines that hold it, and the others
-            // are counted without being decoded (if they look like objects; others go to handle()).
-            const anchor = prefilter?.anchor
-            const scan = anchor !== undefined && chunkIsUtf8 && !chunkHasBackslash
-            let hit = scan ? buf.indexOf(anchor, start) : -1
-            while (nl !== -1) {
-              const lineOffset = offset
-              offset += nl + 1 - start
-              if (nl - start > maxLineBytes) tooLong = true
-              if (scan && (hit === -1 || hit >= nl) && !tooLong && bytesLookLikeObject(buf, start, nl)) {
-                line++
-                stats.prefiltered++
-              } else {
-                const event = handle(buf, start, nl, lineOffset)
-                if (event) yield event
-              }
-              start = nl + 1
-              if (hit !== -1 && hit < start) hit = buf.indexOf(anchor!, start)
-              nl = buf.indexOf(NEWLINE, start)
-            }
-            if (start < buf.length) {
-              const rest = buf.length - start
-              if (!tooLong) {
-                if (pieceBytes + rest > maxLineBytes) {
-                  tooLong = true
-                  pieces = [Buffer.alloc(0)]
-                } else pieces.push(buf.subarray(start))
-              }
-              pieceBytes += rest
-            }
-            if (signal?.aborted) return
-          }
-          if (pieces.length > 0 || tooLong) {
-            const whole = tooLong ? Buffer.alloc(0) : Buffer.concat(pieces)
-            const lineOffset = offset
-            offset += pieceBytes
-            pieces = []
-            pieceBytes = 0
-            const event = handle(whole, 0, whole.length, lineOffset, true, false)
-            if (event) yield event
+            scanner.push(buf)
+            yield { batch: scanner.take(), bytesRead }
+            bytesRead = 0
           }
         } catch (error) {
-          if (error instanceof HydratorError) throw error
-          throw new HydratorError(
-            'ERR_SOURCE_READ',
-            `${name}: reading stopped after line ${line}: ${errorMessage(error)}${gz ? ' (is the gzip file truncated?)' : ''}`,
-            { cause: error },
-          )
+          throw new ScanError(error, scanner.line)
         } finally {
           if (file !== '-') input.destroy()
         }
+        scanner.end()
+        yield { batch: scanner.take(), bytesRead }
       }
     },
   )
@@ -256,24 +219,36 @@ export function readJsonLines(location: string, options: ReadJsonLinesOptions = 
   return source
 }
 
-const BACKSLASH = 0x5c
-const OPEN_BRACE = 0x7b
-const CLOSE_BRACE = 0x7d
-
-/** The same test on the bytes `buf[start..end)` of a UTF-8 line. */
-function bytesLookLikeObject(buf: Buffer, start: number, end: number): boolean {
-  let i = start
-  while (i < end && buf[i]! <= 0x20) i++
-  let j = end - 1
-  while (j > i && buf[j]! <= 0x20) j--
-  return i < end && buf[i] === OPEN_BRACE && buf[j] === CLOSE_BRACE
+/** A read error in scanHere(), with the last line the scanner saw. */
+class ScanError extends Error {
+  constructor(
+    override readonly cause: unknown,
+    readonly line: number,
+  ) {
+    super(errorMessage(cause))
+  }
 }
 
-/** First and last non-blank characters are `{` and `}`. */
-function looksLikeObject(text: string): boolean {
-  let i = 0
-  while (i < text.length && text.charCodeAt(i) <= 0x20) i++
-  let j = text.length - 1
-  while (j > i && text.charCodeAt(j) <= 0x20) j--
-  return text.charCodeAt(i) === OPEN_BRACE && text.charCodeAt(j) === CLOSE_BRACE
+/** Files at least this large are read on a worker thread when `workers` is left to decide. */
+export const WORKER_MIN_BYTES = 8 * 1024 * 1024
+/** Gzip files at least this large (compressed) are. */
+const WORKER_MIN_GZ_BYTES = 2 * 1024 * 1024
+
+/**
+ * Whether to find the lines of `file` on a worker thread. Left to decide, only for a large file and a
+ * prefilter the worker can run: then the main thread parses only the lines that may match. With
+ * every line parsed it does not pay (measured: the main thread spends as long taking the decoded
+ * lines from the worker as it did finding them itself), so a pass-through reads on one thread.
+ */
+function useWorker(workers: boolean | undefined, file: string, gz: boolean, prefiltered: boolean): boolean {
+  if (workers === false || !canUseLineWorker()) return false
+  if (workers === true) return true
+  if (!prefiltered) return false
+  let size: number
+  try {
+    size = statSync(file).size
+  } catch {
+    return false
+  }
+  return size >= (gz ? WORKER_MIN_GZ_BYTES : WORKER_MIN_BYTES)
 }

@@ -1,24 +1,9 @@
 import { parsePattern, type Branch, type Matcher } from './parse.js'
+import { prefilterFromSpec, type Clause, type LinePrefilter } from './prefilter-spec.js'
 
-/**
- * Clauses a raw line must satisfy: every clause needs one of its needles in the line. A needle is
- * JSON text that any encoding of the required value contains when the line has no backslash.
- */
-type Clause = readonly string[]
+export type { LinePrefilter, PrefilterSpec } from './prefilter-spec.js'
 
 const MAX_UNION_NEEDLES = 64
-
-/**
- * A raw-line test. `noBackslash` says the caller knows the line holds no backslash (say, its whole
- * chunk holds none), which spares the scan for one.
- */
-export type LinePrefilter = ((line: string, noBackslash?: boolean) => boolean) & {
-  /**
-   * UTF-8 bytes that every line the test lets through holds when it has no backslash: a source may
-   * rule out such a line without them before it decodes it (a search over the whole chunk).
-   */
-  readonly anchor?: Uint8Array
-}
 
 /**
  * Compiles a raw-text test for line-based (NDJSON) sources: it returns false only for a line that
@@ -49,28 +34,7 @@ export function compilePrefilter(pattern: unknown): LinePrefilter | undefined {
   // The longest needle that a clause requires alone: the rarest text to search a chunk for.
   let anchor: string | undefined
   for (const clause of clauses) if (clause.length === 1 && clause[0]!.length > (anchor?.length ?? 0)) anchor = clause[0]
-  const withAnchor = (fn: (line: string, noBackslash?: boolean) => boolean): LinePrefilter =>
-    anchor === undefined ? fn : Object.assign(fn, { anchor: Buffer.from(anchor) })
-  if (clauses.length === 1 && clauses[0]!.length === 1) {
-    const needle = clauses[0]![0]!
-    return withAnchor(function prefilterLine(line: string, noBackslash?: boolean): boolean {
-      return line.includes(needle) || (!noBackslash && line.includes('\\'))
-    })
-  }
-  return withAnchor(function prefilterLine(line: string, noBackslash?: boolean): boolean {
-    for (let c = 0; c < clauses.length; c++) {
-      const needles = clauses[c]!
-      let found = false
-      for (let n = 0; n < needles.length; n++) {
-        if (line.includes(needles[n]!)) {
-          found = true
-          break
-        }
-      }
-      if (!found) return !noBackslash && line.includes('\\')
-    }
-    return true
-  })
+  return prefilterFromSpec({ anyOf: [clauses], ...(anchor !== undefined ? { anchor } : {}) })
 }
 
 function shortest(clause: Clause): number {

@@ -26,7 +26,8 @@ export function formatReport(report: RunReport, { samples = 10 }: { samples?: nu
     lines.push(`  share    ${report.share.index + 1} of ${report.share.count} (plan ${report.share.plan})`)
   }
   const resumed = report.source.startedAt ? ` (resumed at ${formatPosition(report.source.startedAt)})` : ''
-  lines.push(`  source   ${named(`${report.source.uri}${resumed}`)} ${n(report.source.read)} read, ${n(report.source.failed)} unreadable`)
+  const threads = report.source.workerThreads ? ` (lines found on ${report.source.workerThreads === 1 ? 'a worker thread' : `${report.source.workerThreads} worker threads`})` : ''
+  lines.push(`  source   ${named(`${report.source.uri}${resumed}`)} ${n(report.source.read)} read, ${n(report.source.failed)} unreadable${threads}`)
   const pre = report.filter.prefiltered ? ` (${n(report.filter.prefiltered)} skipped unparsed by the prefilter)` : ''
   lines.push(`  filter   ${n(report.filter.matched)} matched, ${n(report.filter.unmatched)} unmatched${pre}`)
   const verb = report.dryRun ? 'would write' : 'written'

@@ -127,6 +127,8 @@ const reportProperties = {
       read: Count,
       failed: Count,
       startedAt: Type.Optional(PositionSchema),
+      /** Worker threads that found the lines of NDJSON files (on a second core); absent when none did. */
+      workerThreads: Type.Optional(Type.Integer({ minimum: 1 })),
     },
     { additionalProperties: false },
   ),

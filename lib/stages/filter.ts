@@ -1,6 +1,6 @@
 import { HydratorError } from '../errors.js'
 import { compilePattern, compilePrefilter, type EventPattern } from '../pattern/index.js'
-import type { LinePrefilter } from '../pattern/prefilter.js'
+import { prefilterFromSpec, type LinePrefilter } from '../pattern/prefilter-spec.js'
 import type { Stage } from '../types.js'
 import { withStageInfo } from './stage-info.js'
 
@@ -27,7 +27,7 @@ export function filter<T = Record<string, unknown>>(rule: FilterRule<T>): Stage<
     const pre = rules.map((r) => compilePrefilter(r as EventPattern))
     if (pre.every((p) => p !== undefined)) {
       const fns = pre as LinePrefilter[]
-      prefilter = fns.length === 1 ? fns[0] : (line, noBackslash) => fns.some((p) => p(line, noBackslash))
+      prefilter = fns.length === 1 ? fns[0] : prefilterFromSpec({ anyOf: fns.flatMap((p) => p.spec!.anyOf) })
     }
   }
 
