@@ -35,6 +35,11 @@ export interface LineScanOptions {
   readonly offset?: number
   /** Lines before the first byte pushed. @default 0 */
   readonly line?: number
+  /**
+   * Bytes to drop first, already counted in `offset` (a resume inside a gzip file, which cannot be
+   * read from an offset, reads from its start and drops what came before). @default 0
+   */
+  readonly skip?: number
 }
 
 const NEWLINE = 0x0a
@@ -44,6 +49,28 @@ const OPEN_BRACE = 0x7b
 const CLOSE_BRACE = 0x7d
 
 export const newBatch = (): LineBatch => ({ texts: [], meta: [], skippedAfter: 0 })
+
+/** One entry of a batch, as an object (for readers where a few allocations per line do not matter). */
+export interface LineEntry {
+  readonly kind: number
+  readonly line: number
+  readonly offset: number
+  readonly next: number
+  /** Lines the prefilter skipped just before this one. */
+  readonly skipped: number
+  /** The line, for a {@link LINE} entry. */
+  readonly text?: string
+}
+
+/** The entries of a batch, in order. */
+export function* entriesOf(batch: LineBatch): Generator<LineEntry> {
+  const { meta, texts } = batch
+  let t = 0
+  for (let m = 0; m < meta.length; m += META) {
+    const kind = meta[m]!
+    yield { kind, line: meta[m + 1]!, offset: meta[m + 2]!, next: meta[m + 3]!, skipped: meta[m + 4]!, ...(kind === LINE ? { text: texts[t++]! } : {}) }
+  }
+}
 
 /** Finds the lines of a stream of chunks; call {@link push} per chunk, {@link end} once, {@link take} for what was found. */
 export class LineScanner {
@@ -58,8 +85,10 @@ export class LineScanner {
   #chunkIsUtf8 = true
   #chunkHasBackslash = true
   #batch: LineBatch = newBatch()
+  #skip: number
 
   constructor(options: LineScanOptions) {
+    this.#skip = options.skip ?? 0
     this.#maxLineBytes = options.maxLineBytes
     this.#prefilter = options.prefilter
     this.#offset = options.offset ?? 0
@@ -112,6 +141,12 @@ export class LineScanner {
   }
 
   push(buf: Buffer): void {
+    if (this.#skip > 0) {
+      const dropped = Math.min(this.#skip, buf.length)
+      this.#skip -= dropped
+      if (dropped === buf.length) return
+      buf = buf.subarray(dropped)
+    }
     const maxLineBytes = this.#maxLineBytes
     const prefilter = this.#prefilter
     // Invalid UTF-8 inside a JSON string would decode to U+FFFD and parse: data silently changed.

@@ -156,6 +156,7 @@ async function work(job: LineWorkerJob, shared: Int32Array): Promise<void> {
     prefilter: job.prefilter ? prefilterFromSpec(job.prefilter) : undefined,
     offset: job.offset,
     line: job.line,
+    skip: job.skip,
   })
   let sent = 0
   let bytesRead = 0
@@ -165,7 +166,6 @@ async function work(job: LineWorkerJob, shared: Int32Array): Promise<void> {
   })
   const input: Readable = job.gz ? raw.pipe(createGunzip({ chunkSize: Math.max(64, job.chunkBytes ?? CHUNK) })) : raw
   if (job.gz) raw.on('error', (error) => input.destroy(error))
-  let skip = job.skip
   const post = (batch: LineBatch) => {
     // Wait (blocking this thread only) until the main thread is at most MAX_AHEAD - 1 behind.
     for (;;) {
@@ -181,16 +181,7 @@ async function work(job: LineWorkerJob, shared: Int32Array): Promise<void> {
   }
   try {
     for await (const chunk of input as AsyncIterable<Buffer>) {
-      let buf = chunk
-      if (skip > 0) {
-        if (buf.length <= skip) {
-          skip -= buf.length
-          continue
-        }
-        buf = buf.subarray(skip)
-        skip = 0
-      }
-      scanner.push(buf)
+      scanner.push(chunk)
       if (!post(scanner.take())) return
     }
     scanner.end()

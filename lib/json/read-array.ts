@@ -77,7 +77,7 @@ export function readJsonArray(file: string, options: ReadJsonArrayOptions = {}):
     raw.on('data', (chunk) => {
       stats.bytesRead += chunk.length
     })
-    const input = full.endsWith('.gz') ? raw.pipe(createGunzip()) : raw
+    const input = /\.gz$/i.test(full) ? raw.pipe(createGunzip()) : raw
     try {
       for await (const chunk of input as AsyncIterable<Buffer>) {
         if (!parseError) {
@@ -153,7 +153,7 @@ async function* scanArray(
   raw.on('data', (chunk) => {
     stats.bytesRead += chunk.length
   })
-  const input = full.endsWith('.gz') ? raw.pipe(createGunzip()) : raw
+  const input = /\.gz$/i.test(full) ? raw.pipe(createGunzip()) : raw
   if (input !== raw) raw.on('error', (error) => input.destroy(error))
   let index = 0
   const broken = (error: unknown) =>

@@ -96,7 +96,7 @@ export function readJsonLines(location: string, options: ReadJsonLinesOptions = 
           continue
         }
         const resume = startAt && f === startIndex ? startAt : undefined
-        const gz = file.endsWith('.gz')
+        const gz = /\.gz$/i.test(file)
         const offset = resume ? resume.offset : 0 // (uncompressed) byte offset of the first line read
         const start = gz ? 0 : offset // where reading the file starts
         const skip = gz ? offset : 0 // gz: decompressed bytes to skip
@@ -137,7 +137,7 @@ export function readJsonLines(location: string, options: ReadJsonLinesOptions = 
         }
         const batches = inWorker
           ? readLinesInWorker({ file, gz, start, skip, offset, line: firstLine, maxLineBytes, prefilter: prefilter?.spec, ...(options.readBytes ? { chunkBytes: options.readBytes } : {}) }, signal)
-          : scanHere(file, gz, start, skip, new LineScanner({ maxLineBytes, prefilter, offset, line: firstLine }))
+          : scanHere(file, gz, start, new LineScanner({ maxLineBytes, prefilter, offset, line: firstLine, skip }))
         try {
           // The main thread's half: parse the lines of each batch, in order, and account for the rest.
           for await (const { batch, bytesRead } of batches) {
@@ -173,7 +173,7 @@ export function readJsonLines(location: string, options: ReadJsonLinesOptions = 
       }
 
       /** Finds the lines of a file (or stdin) on this thread: a batch per chunk. */
-      async function* scanHere(file: string, gz: boolean, start: number, skip: number, scanner: LineScanner): AsyncGenerator<{ batch: LineBatch; bytesRead: number }> {
+      async function* scanHere(file: string, gz: boolean, start: number, scanner: LineScanner): AsyncGenerator<{ batch: LineBatch; bytesRead: number }> {
         let input: Readable
         let bytesRead = 0
         if (file === '-') input = options.stdin ?? process.stdin
@@ -187,16 +187,8 @@ export function readJsonLines(location: string, options: ReadJsonLinesOptions = 
         }
         try {
           for await (const chunk of input as AsyncIterable<Buffer | string>) {
-            let buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk
+            const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk
             if (file === '-') bytesRead += buf.length
-            if (skip > 0) {
-              if (buf.length <= skip) {
-                skip -= buf.length
-                continue
-              }
-              buf = buf.subarray(skip)
-              skip = 0
-            }
             scanner.push(buf)
             yield { batch: scanner.take(), bytesRead }
             bytesRead = 0

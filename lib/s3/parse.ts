@@ -10,6 +10,7 @@ import { HydratorError, errorMessage } from '../errors.js'
 import { setPosition, type S3Position } from '../position.js'
 import type { ItemFailure } from '../types.js'
 import { isEventObject, jsonKindOf } from '../util/event-value.js'
+import { entriesOf, INVALID_UTF8, type LineEntry, LineScanner, TOO_LONG } from '../json/line-scan.js'
 
 /** How an object's bytes hold events: NDJSON lines, one JSON array, or the whole object is one event. */
 export type S3Format = 'lines' | 'array' | 'files'
@@ -71,91 +72,50 @@ export async function* eventsOf(object: ObjectBytes, fail: Fail): AsyncGenerator
 async function* lines(object: ObjectBytes, input: AsyncIterable<Buffer> | Iterable<Buffer>, fail: Fail, at: (where: string) => void): AsyncGenerator<Event> {
   const { uri, key, maxLineBytes } = object
   const start = object.start && 'offset' in object.start ? object.start : undefined
-  let offset = start ? start.offset : 0 // of the line being gathered
-  let skip = start && !object.ranged ? start.offset : 0 // bytes to pass over (gzip: no ranged GET)
-  let line = start ? start.line : 0
-  let pieces: Buffer[] = []
-  let pieceBytes = 0
-  const position = (lineOffset: number, next: number): S3Position => ({ kind: 's3', source: uri, key, line, offset: lineOffset, next })
-  const handle = (buf: Buffer, lineOffset: number, length: number): Event | undefined => {
-    line++
+  // gzip objects cannot be read from an offset (no ranged GET): the bytes before it are dropped.
+  const scanner = new LineScanner({ maxLineBytes, offset: start?.offset ?? 0, line: start?.line ?? 0, skip: start && !object.ranged ? start.offset : 0 })
+  const position = (line: number, lineOffset: number, next: number): S3Position => ({ kind: 's3', source: uri, key, line, offset: lineOffset, next })
+  const eventOf = (entry: LineEntry): Event | undefined => {
+    const { line, offset, next } = entry
     at(` after line ${line - 1}`)
-    const next = lineOffset + length + 1
-    if (length > maxLineBytes) {
-      fail({ position: position(lineOffset, next), code: 'ERR_LINE_TOO_LONG', message: `${key}:${line}: the line is longer than maxLineBytes (${maxLineBytes} bytes)` })
+    if (entry.kind === TOO_LONG) {
+      fail({ position: position(line, offset, next), code: 'ERR_LINE_TOO_LONG', message: `${key}:${line}: the line is longer than maxLineBytes (${maxLineBytes} bytes)` })
       return undefined
     }
-    let s = 0
-    let e = buf.length
-    if (e > s && buf[e - 1] === 0x0d) e--
-    if (lineOffset === 0 && e - s >= 3 && buf[0] === 0xef && buf[1] === 0xbb && buf[2] === 0xbf) s += 3
-    if (e <= s) return undefined
-    const bytes = buf.subarray(s, e)
-    if (!isUtf8(bytes)) {
-      fail({ position: position(lineOffset, next), code: 'ERR_INVALID_UTF8', message: `${key}:${line}: the line is not valid UTF-8` })
+    if (entry.kind === INVALID_UTF8) {
+      fail({ position: position(line, offset, next), code: 'ERR_INVALID_UTF8', message: `${key}:${line}: the line is not valid UTF-8` })
       return undefined
     }
-    const text = bytes.toString('utf8')
+    const text = entry.text!
     let value: unknown
     try {
       value = JSON.parse(text)
     } catch (error) {
       if (text.trim() === '') return undefined
-      fail({ position: position(lineOffset, next), code: 'ERR_INVALID_JSON', message: `${key}:${line}: not JSON (${errorMessage(error)})` })
+      fail({ position: position(line, offset, next), code: 'ERR_INVALID_JSON', message: `${key}:${line}: not JSON (${errorMessage(error)})` })
       return undefined
     }
     if (!isEventObject(value)) {
-      fail({ position: position(lineOffset, next), code: 'ERR_NOT_AN_OBJECT', message: `${key}:${line}: expected an event object, got ${jsonKindOf(value)}` })
+      fail({ position: position(line, offset, next), code: 'ERR_NOT_AN_OBJECT', message: `${key}:${line}: expected an event object, got ${jsonKindOf(value)}` })
       return undefined
     }
     const event = unwrapDeadLetter(value)
     if (!event) {
-      fail({ position: position(lineOffset, next), code: 'ERR_INVALID_JSON', message: `${key}:${line}: a dead letter without an event` })
+      fail({ position: position(line, offset, next), code: 'ERR_INVALID_JSON', message: `${key}:${line}: a dead letter without an event` })
       return undefined
     }
-    return setPosition(event, position(lineOffset, next))
+    return setPosition(event, position(line, offset, next))
   }
-  for await (let chunk of input) {
-    if (skip > 0) {
-      if (chunk.length <= skip) {
-        skip -= chunk.length
-        continue
-      }
-      chunk = chunk.subarray(skip)
-      skip = 0
-    }
-    let from = 0
-    let nl = chunk.indexOf(0x0a)
-    while (nl !== -1) {
-      let buf: Buffer
-      let length: number
-      if (pieces.length > 0) {
-        length = pieceBytes + nl
-        buf = length > maxLineBytes ? Buffer.alloc(0) : Buffer.concat([...pieces, chunk.subarray(0, nl)])
-        pieces = []
-        pieceBytes = 0
-      } else {
-        buf = chunk.subarray(from, nl)
-        length = buf.length
-      }
-      const lineOffset = offset
-      offset += length + 1
-      const event = handle(buf, lineOffset, length)
+  for await (const chunk of input) {
+    scanner.push(chunk)
+    for (const entry of entriesOf(scanner.take())) {
+      const event = eventOf(entry)
       if (event) yield event
-      from = nl + 1
-      nl = chunk.indexOf(0x0a, from)
-    }
-    if (from < chunk.length) {
-      const rest = chunk.length - from
-      // Past the limit, only the count is kept: the line is reported, not held.
-      if (pieceBytes + rest <= maxLineBytes) pieces.push(chunk.subarray(from))
-      else pieces = [Buffer.alloc(0)]
-      pieceBytes += rest
     }
   }
-  if (pieceBytes > 0) {
-    const buf = pieceBytes > maxLineBytes ? Buffer.alloc(0) : Buffer.concat(pieces)
-    const event = handle(buf, offset, pieceBytes)
+  scanner.end()
+  for (const entry of entriesOf(scanner.take())) {
+    const event = eventOf(entry)
     if (event) yield event
   }
 }
