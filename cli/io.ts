@@ -7,7 +7,7 @@ export interface CliIo {
   readonly stdin: Readable
   readonly env: Readonly<Record<string, string | undefined>>
   readonly cwd: string
-  /** Aborted on SIGINT/SIGTERM, and when stdout's reader went away. */
+  /** Aborted on SIGINT/SIGTERM (on Windows also SIGBREAK, SIGHUP), and when stdout's reader went away. */
   readonly signal?: AbortSignal
   /** True once writing stdout failed with EPIPE (`hydrate ... | head`). */
   readonly stdoutClosed?: () => boolean

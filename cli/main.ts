@@ -4,6 +4,7 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true'
 
 import { cli } from './app.js'
 import { EXIT } from './io.js'
+import { stopSignals } from '../lib/util/signals.js'
 
 const controller = new AbortController()
 let signals = 0
@@ -16,8 +17,8 @@ const onSignal = (name: NodeJS.Signals) => {
     process.exit(EXIT.interrupted)
   }
 }
-process.on('SIGINT', onSignal)
-process.on('SIGTERM', onSignal)
+// SIGINT, SIGTERM; on Windows (no SIGTERM to receive there) also Ctrl-Break and a closed console.
+for (const name of stopSignals()) process.on(name, onSignal)
 // `hydrate ... | head`: when the reader goes away, stop reading and exit quietly, as grep does.
 let stdoutClosed = false
 process.stdout.on('error', (error: NodeJS.ErrnoException) => {

@@ -273,7 +273,7 @@ export function parseEnvelopeOption(value: unknown, cwd: string): EnvelopeMappin
   } else {
     const file = path.resolve(cwd, text.replace(/^@/, ''))
     try {
-      json = readFileSync(file, 'utf8')
+      json = readFileSync(file, 'utf8').replace(/^\uFEFF/, '')
     } catch (error) {
       throw new HydratorError('ERR_FILE_NOT_FOUND', `cannot read the envelope file \`${text}\`: ${(error as Error).message}`, { cause: error })
     }

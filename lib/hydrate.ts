@@ -19,6 +19,7 @@ import { orderKeyCheck } from './stages/order-by.js'
 import { canReread, sortedSource, sortPlanOf } from './sort/options.js'
 import type { Sink, Source, Stage } from './types.js'
 import { redactUri } from './util/options.js'
+import { localPath } from './util/local-path.js'
 
 /** A filter rule: an EventBridge pattern, a pattern file or inline JSON, or a predicate. */
 export type HydrateFilter = EventPattern | string | ((event: any) => boolean)
@@ -313,7 +314,7 @@ export async function hydrate(options: HydrateOptions): Promise<RunReport> {
       const again = typeof uri === 'string' && canReread(uri) ? () => registry.createSource(uri, context) : undefined
       source = sortedSource(sortPlan, source, again, { cwd, uri: sourceName, signal: options.signal, resume: previous?.position })
     }
-    const deadLetters = options.deadLetter ? await openDeadLetters(path.resolve(cwd, options.deadLetter)) : undefined
+    const deadLetters = options.deadLetter ? await openDeadLetters(path.resolve(cwd, localPath(options.deadLetter))) : undefined
     if (deadLetters) closers.push(() => deadLetters.close())
     const report = await run({
       source,
@@ -376,7 +377,7 @@ async function openCheckpoint(options: HydrateOptions, registry: Registry, conte
     if (store.close) context.onClose(() => store.close!())
     return openStoreSession(store, identity, leaseOptions)
   }
-  const file = forShare(path.resolve(context.cwd, String(given).replace(/^file:(\/\/)?/i, '')), share, true)
+  const file = forShare(path.resolve(context.cwd, localPath(String(given))), share, true)
   const lock = await lockCheckpoint(file)
   try {
     return fileSession(file, lock, await readCheckpoint(file, identity), true)

@@ -16,7 +16,8 @@ export async function loadPattern(value: string, cwd: string, what = '--filter')
   } else {
     const file = path.resolve(cwd, text)
     try {
-      raw = await readFile(file, 'utf8')
+      // Notepad and PowerShell's `Set-Content -Encoding UTF8` start the file with a BOM.
+      raw = (await readFile(file, 'utf8')).replace(/^\uFEFF/, '')
     } catch {
       throw new HydratorError('ERR_FILE_NOT_FOUND', `${what}: cannot read \`${value}\`: no such file (give a pattern file or inline JSON)`)
     }
@@ -42,7 +43,7 @@ export async function loadPattern(value: string, cwd: string, what = '--filter')
 
 /** Imports a module given on the command line: a path (relative to cwd) or a package name. */
 export async function importModule(specifier: string, cwd: string, what: string): Promise<Record<string, unknown>> {
-  const isPath = specifier.startsWith('.') || specifier.startsWith('/') || /\.[cm]?[jt]s$/.test(specifier)
+  const isPath = specifier.startsWith('.') || path.isAbsolute(specifier) || /\.[cm]?[jt]s$/.test(specifier)
   const target = isPath ? pathToFileURL(path.resolve(cwd, specifier)).href : specifier
   if (isPath && !existsSync(path.resolve(cwd, specifier))) {
     throw new HydratorError('ERR_FILE_NOT_FOUND', `${what}: cannot find \`${specifier}\``)

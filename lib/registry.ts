@@ -1,4 +1,5 @@
 import { HydratorError } from './errors.js'
+import { looksLikeWindowsPath, queryStart } from './util/local-path.js'
 import type { Mapping } from './mapping.js'
 import type { Position, Sink, Source } from './types.js'
 import type { RetryPolicy } from './retry.js'
@@ -185,13 +186,17 @@ function unknownScheme(kind: string, scheme: string, uri: string, known: string[
 export function parseUri(uri: string): ParsedUri {
   const m = /^([a-z][a-z0-9+.-]*):(.*)$/is.exec(uri ?? '')
   if (!m || m[1]!.length < 2) {
+    // `C:\events\x.ndjson`: a drive letter is never a scheme.
+    if (looksLikeWindowsPath(uri ?? '')) {
+      throw new HydratorError('ERR_INVALID_URI', `\`${uri}\` is a Windows path, not a URI: write \`json:${uri}\` to read it, \`ndjson:${uri}\` to write it`)
+    }
     throw new HydratorError(
       'ERR_INVALID_URI',
       `\`${uri}\` is not a URI: expected \`scheme:location\`, e.g. \`json:./events.ndjson\` or \`postgres://user@host/db?table=users\``,
     )
   }
   const rest = m[2]!
-  const q = rest.indexOf('?')
+  const q = queryStart(rest)
   return {
     uri,
     scheme: m[1]!.toLowerCase(),

@@ -1,6 +1,7 @@
 import { HydratorError } from './errors.js'
 import { redactUri } from './util/options.js'
 import { redactSecrets } from './util/redact.js'
+import { localPath } from './util/local-path.js'
 import type { ParsedUri } from './registry.js'
 
 /** Rejects a query parameter the scheme does not know, listing the known ones (a typo fails loudly). */
@@ -47,6 +48,20 @@ export function decodeUriPart(uri: ParsedUri | string, part: string, what: strin
     const text = typeof uri === 'string' ? uri : uri.uri
     throw new HydratorError('ERR_INVALID_URI', `${what} in \`${redactUri(text)}\` holds a \`%\` that starts no percent-encoding: write \`%\` as %25`)
   }
+}
+
+/**
+ * The file (or folder, or glob) a file scheme's URI names (`json:`, `ndjson:`): a `file:` URL as the
+ * platform's path (`json:file:///C:/events/x.ndjson` -> `C:\events\x.ndjson` on Windows), else the
+ * path percent-decoded as {@link decodeUriPart} does. Windows paths (`json:C:\events\*.ndjson`,
+ * `json:\\server\share\x.ndjson`) come through as they are; `-` stays `-`; '' when none is named.
+ *
+ * @example
+ * fileLocation(parseUri('ndjson:file:///D:/out/a%20b.ndjson'), 'win32') // 'D:\out\a b.ndjson'
+ */
+export function fileLocation(uri: ParsedUri, platform: NodeJS.Platform = process.platform): string {
+  if (/^file:/i.test(uri.path)) return localPath(uri.path, platform)
+  return decodeUriPart(uri, uri.path, 'the file name')
 }
 
 /** What {@link parseServerUrl} needs besides the URL. */

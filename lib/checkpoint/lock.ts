@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto'
 import { readFileSync, unlinkSync } from 'node:fs'
-import { open, readFile, rename, unlink } from 'node:fs/promises'
+import { open, readFile, unlink } from 'node:fs/promises'
 import { hostname } from 'node:os'
 import { HydratorError, errorMessage } from '../errors.js'
+import { isBusyOnWindows, renameReplacing } from '../util/rename.js'
 
 /** Who holds a checkpoint: written into `<checkpoint>.lock`. */
 export interface LockHolder {
@@ -75,6 +76,12 @@ export async function lockCheckpoint(checkpoint: string): Promise<CheckpointLock
       }
       return held(file, holder)
     } catch (error) {
+      // Windows: a lock file removed while another process still had it open stays "delete
+      // pending" for a moment, and creating it again fails with EPERM: try again shortly.
+      if (isBusyOnWindows(error) && attempt < 4) {
+        await new Promise((r) => setTimeout(r, 20 * (attempt + 1)))
+        continue
+      }
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') {
         throw new HydratorError('ERR_FILE_NOT_FOUND', `--checkpoint: cannot create the lock file \`${file}\`: ${errorMessage(error)}`, { cause: error })
       }
@@ -96,7 +103,7 @@ export async function lockCheckpoint(checkpoint: string): Promise<CheckpointLock
     // read above (another run may have taken it over meanwhile; then put that one back).
     const aside = `${file}.stale-${holder.token}`
     try {
-      await rename(file, aside)
+      await renameReplacing(file, aside, { budgetMs: 500 })
     } catch {
       continue
     }
@@ -105,7 +112,7 @@ export async function lockCheckpoint(checkpoint: string): Promise<CheckpointLock
       await unlink(aside).catch(() => {})
       continue
     }
-    await rename(aside, file).catch(() => {})
+    await renameReplacing(aside, file, { budgetMs: 500 }).catch(() => {})
   }
   throw lockedError(checkpoint, file, undefined)
 }

@@ -1,12 +1,13 @@
 // The checkpoint record: what it holds, and its local file (atomic writes, identity checks).
 import { randomBytes } from 'node:crypto'
-import { renameSync, writeFileSync } from 'node:fs'
-import { readFile, rename, writeFile } from 'node:fs/promises'
+import { unlinkSync, writeFileSync } from 'node:fs'
+import { readFile, unlink, writeFile } from 'node:fs/promises'
 import { HydratorError, errorMessage } from '../errors.js'
 import type { CheckpointTotals } from './tracker.js'
 import type { Position } from '../types.js'
 import { parseTagged, stringifyTagged } from '../util/tagged-json.js'
 import { capText } from '../util/text.js'
+import { renameReplacing, renameReplacingSync } from '../util/rename.js'
 
 
 /** What a checkpoint must match so it is never applied to a different run by mistake. */
@@ -48,13 +49,20 @@ export interface Checkpoint {
 
 /**
  * Writes a checkpoint atomically: a temporary file beside it, then a rename, so a crash leaves the
- * old or the new checkpoint, never a torn one. Binary values (DynamoDB B keys in a cursor) are
- * written as `{ "$binary": base64 }` and read back as Uint8Arrays.
+ * old or the new checkpoint, never a torn one. On Windows a rename refused for a moment (the file
+ * held by a scanner: EPERM, EACCES, EBUSY) is retried for up to 2 s (1 s for the sync form).
+ * Binary values (DynamoDB B keys in a cursor) are written as `{ "$binary": base64 }` and read back
+ * as Uint8Arrays.
  */
 export async function writeCheckpoint(file: string, checkpoint: Checkpoint): Promise<void> {
   const temp = `${file}.${randomBytes(4).toString('hex')}.tmp`
   await writeFile(temp, stringifyTagged(checkpoint, 2) + '\n')
-  await rename(temp, file)
+  // Windows: a scanner holding the checkpoint for a moment fails the rename; it is retried, and a
+  // rename that still fails leaves no temporary file behind (a write after every batch would pile them up).
+  await renameReplacing(temp, file).catch(async (error: unknown) => {
+    await unlink(temp).catch(() => {})
+    throw error
+  })
 }
 
 /**
@@ -64,7 +72,16 @@ export async function writeCheckpoint(file: string, checkpoint: Checkpoint): Pro
 export function writeCheckpointSync(file: string, checkpoint: Checkpoint): void {
   const temp = `${file}.${randomBytes(4).toString('hex')}.tmp`
   writeFileSync(temp, stringifyTagged(checkpoint, 2) + '\n')
-  renameSync(temp, file)
+  try {
+    renameReplacingSync(temp, file)
+  } catch (error) {
+    try {
+      unlinkSync(temp)
+    } catch {
+      // already gone
+    }
+    throw error
+  }
 }
 
 /**

@@ -3,6 +3,7 @@ import { readlink, realpath, stat } from 'node:fs/promises'
 import path from 'node:path'
 import { type FileSystemAdapter, glob } from 'tinyglobby'
 import { HydratorError } from '../errors.js'
+import { folderGlob, type GlobPlan, planGlob } from '../util/local-path.js'
 
 const collator = new Intl.Collator('en', { numeric: true, sensitivity: 'variant' })
 
@@ -10,8 +11,6 @@ const collator = new Intl.Collator('en', { numeric: true, sensitivity: 'variant'
 export function naturalCompare(a: string, b: string): number {
   return collator.compare(a, b)
 }
-
-const GLOB_CHARS = /[*?[\]{}]/
 
 /** One entry of {@link resolveFiles}: a file to read, a link that cannot be read, or a second path to a file already listed. */
 export interface ResolvedFile {
@@ -29,14 +28,16 @@ export interface ResolvedFile {
  * file of the folder, a folder reached through a link) stays in the list, marked `duplicateOf`, so
  * that indexes stay the same between a run and its resume. Links that cannot be read (dangling,
  * looping) and match are listed with a `problem`. Throws ERR_FILE_NOT_FOUND naming the path when
- * nothing is there, or when the path itself is such a link.
+ * nothing is there, or when the path itself is such a link. Globs follow the platform's rules
+ * ({@link planGlob}): on Windows `C:\events\*.ndjson` and `C:/events/*.ndjson` are the same glob.
  *
  * @example
  * for (const { file, problem, duplicateOf } of await resolveFiles('events', '*.ndjson')) ...
  */
 export async function resolveFiles(location: string, pattern: string, cwd = process.cwd()): Promise<ResolvedFile[]> {
-  if (GLOB_CHARS.test(location)) {
-    const files = await listFiles(location, cwd)
+  const plan = planGlob(location, cwd)
+  if (plan) {
+    const files = await globFiles(plan)
     if (files.length === 0) throw new HydratorError('ERR_FILE_NOT_FOUND', `no file matches \`${location}\``)
     return files
   }
@@ -49,7 +50,7 @@ export async function resolveFiles(location: string, pattern: string, cwd = proc
     throw new HydratorError('ERR_FILE_NOT_FOUND', `cannot read \`${location}\`: ${problem ?? 'no such file or directory'}`, { cause: error })
   }
   if (info.isDirectory()) {
-    const files = await listFiles(pattern, full)
+    const files = await globFiles({ cwd: full, pattern: folderGlob(pattern), caseInsensitive: process.platform === 'win32' })
     if (files.length === 0) {
       throw new HydratorError('ERR_FILE_NOT_FOUND', `the directory \`${location}\` holds no file matching \`${pattern}\``)
     }
@@ -108,21 +109,36 @@ export async function totalSize(files: readonly ResolvedFile[]): Promise<number>
   return total
 }
 
-/** A short name for a file in messages: relative to cwd when inside it. */
-export function displayPath(file: string, cwd = process.cwd()): string {
-  const rel = path.relative(cwd, file)
-  return rel && !rel.startsWith('..') && !path.isAbsolute(rel) ? rel : file
+/**
+ * A short name for a file in messages and positions: relative to cwd when inside it (on Windows
+ * also when only the case of the drive or folders differs), else the path as it is (another drive,
+ * a UNC share).
+ */
+export function displayPath(file: string, cwd = process.cwd(), platform: NodeJS.Platform = process.platform): string {
+  const p = platform === 'win32' ? path.win32 : path.posix
+  const rel = p.relative(cwd, file)
+  return rel && rel !== '..' && !rel.startsWith(`..${p.sep}`) && !p.isAbsolute(rel) ? rel : file
 }
 
 /**
- * The glob's matches in natural order. tinyglobby (through fdir) follows links to files and folders
+ * The matches of a glob planned by {@link planGlob}, as absolute paths with the platform's
+ * separators, in natural order. tinyglobby (through fdir) follows links to files and folders
  * but drops links it cannot resolve (dangling, looping) without a word, and with
  * `followSymbolicLinks: false` drops every link. So the directory listing it crawls with is ours: a
  * link that cannot be followed is shown to it as a plain file, and the glob matches it by name.
  */
-async function listFiles(pattern: string, cwd: string): Promise<ResolvedFile[]> {
+export async function globFiles(plan: GlobPlan): Promise<ResolvedFile[]> {
   const crawl = { sawLink: false }
-  const files = await glob(pattern, { cwd, absolute: true, onlyFiles: true, expandDirectories: false, fs: linkAwareFs(crawl) })
+  const matched = await glob(plan.pattern, {
+    cwd: plan.cwd,
+    absolute: true,
+    onlyFiles: true,
+    expandDirectories: false,
+    caseSensitiveMatch: !plan.caseInsensitive,
+    fs: linkAwareFs(crawl),
+  })
+  // tinyglobby answers `C:/events/a.ndjson` on Windows: the same path as every other one we make.
+  const files = matched.map((file) => path.resolve(file))
   files.sort((a, b) => naturalCompare(a, b))
   // Without a link in the crawled folders, every path is a distinct real file.
   if (!crawl.sawLink) return files.map((file) => ({ file }))

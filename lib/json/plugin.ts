@@ -7,7 +7,8 @@ import { readJsonLines } from './read-lines.js'
 import { resolveFiles, splitFiles, type FileRange } from './files.js'
 import type { Position } from '../position.js'
 import type { FactoryContext, ParsedUri, Plugin } from '../registry.js'
-import { boolParam, decodeUriPart } from '../uri.js'
+import { boolParam, fileLocation } from '../uri.js'
+import { isGlob } from '../util/local-path.js'
 import { startsWithBracket } from './sniff.js'
 
 /**
@@ -32,7 +33,7 @@ export function resumeOptions(position: Position | undefined): { startAt?: { fil
  * overrides the guess.
  */
 async function jsonSource(uri: ParsedUri, context: FactoryContext, forceLines = false) {
-  const location = decodeUriPart(uri, uri.path, 'the file name')
+  const location = fileLocation(uri)
   if (!location) throw new HydratorError('ERR_INVALID_URI', `\`${uri.uri}\` names no file: use e.g. \`json:./events.ndjson\` or \`json:-\``)
   const format = forceLines ? 'lines' : uri.params.get('format')
   const range = shareRange(context)
@@ -45,7 +46,7 @@ async function jsonSource(uri: ParsedUri, context: FactoryContext, forceLines = 
   if (format === 'array') return readJsonArray(location, { ...common, path: uri.params.get('path') ?? undefined })
   if (format === 'files') return readJsonFiles(location, { ...common, glob })
   if (format) throw new HydratorError('ERR_INVALID_URI', `unknown \`format=${format}\` in \`${uri.uri}\`: use lines, array or files`)
-  if (/[*?[\]{}]/.test(location) || /\.(ndjson|jsonl)(\.gz)?$|\.gz$/i.test(location)) return readJsonLines(location, { ...common, glob })
+  if (isGlob(location) || /\.(ndjson|jsonl)(\.gz)?$|\.gz$/i.test(location)) return readJsonLines(location, { ...common, glob })
   const files = await resolveFiles(location, '*', context.cwd)
   const isDir = files.length !== 1 || files[0]!.file !== path.resolve(context.cwd, location)
   if (isDir) {
@@ -73,7 +74,7 @@ function shareRange(context: FactoryContext): FileRange | undefined {
  * in bytes. Every event of a file is in one share; events of one key in several files may not be.
  */
 async function jsonShares(uri: ParsedUri, count: number, context: FactoryContext) {
-  const location = decodeUriPart(uri, uri.path, 'the file name')
+  const location = fileLocation(uri)
   if (!location || location === '-') throw new HydratorError('ERR_SHARES_UNSUPPORTED', `\`${uri.uri}\`: stdin cannot be split into shares`)
   const format = uri.params.get('format')
   const pattern = uri.params.get('glob') ?? (format === 'files' ? '*.{event,json}' : '*')
@@ -89,7 +90,7 @@ function numberParam(value: unknown): number | undefined {
 }
 
 function ndjsonSink(uri: ParsedUri, context: FactoryContext) {
-  const location = decodeUriPart(uri, uri.path, 'the file name')
+  const location = fileLocation(uri)
   if (!location) throw new HydratorError('ERR_INVALID_URI', `\`${uri.uri}\` names no file: use e.g. \`ndjson:./out.ndjson\` or \`ndjson:-\``)
   return toJsonLines(location, {
     cwd: context.cwd,

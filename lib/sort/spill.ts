@@ -1,10 +1,11 @@
 // The temporary folder of one sort: sorted runs written as lines, read back in bounded chunks, and
-// removed at the end, on failure, on an abort and on SIGINT/SIGTERM or process.exit.
+// removed at the end, on failure, on an abort and on SIGINT/SIGTERM (SIGBREAK on Windows) or process.exit.
 import { rmSync } from 'node:fs'
 import { mkdtemp, open, readdir, rm, statfs, type FileHandle } from 'node:fs/promises'
 import { hostname } from 'node:os'
 import path from 'node:path'
 import { HydratorError, errorMessage } from '../errors.js'
+import { endBySignal, stopSignals } from '../util/signals.js'
 
 /** What `fs.statfs` answers, as far as the free-space check needs it. */
 export interface FreeSpace {
@@ -18,6 +19,11 @@ export type StatFs = (dir: string) => Promise<FreeSpace>
 const PREFIX = 'event-hydrator-sort-'
 const host = hostname().replace(/[^A-Za-z0-9.-]/g, '_').slice(0, 40)
 const mb = (n: number) => `${(n / 2 ** 20).toFixed(1)} MB`
+// Windows: a file a scanner or indexer holds for a moment cannot be removed (EBUSY, EPERM): retry
+// for about 1.5 s rather than fail a run that delivered every event over a temp file.
+const RM = { recursive: true, force: true, maxRetries: 5 } as const
+/** The signal handlers of every SpillFolder: a signal only they listen to ends the process. */
+const spillHandlers = new WeakSet<(...args: never[]) => void>()
 
 function isAlive(pid: number): boolean {
   try {
@@ -38,9 +44,12 @@ export class SpillFolder {
   #runs = 0
   readonly #exit = () => this.#removeSync()
   readonly #signal = (signal: NodeJS.Signals) => {
+    // Someone else stops the run gracefully (the CLI): the sort may still be merging its runs, so
+    // the folder is removed when the sort ends (or by the exit handler), not under its feet.
+    if (process.listeners(signal).some((listener) => !spillHandlers.has(listener))) return
     this.#removeSync()
     // Only ours were listening: the default action (ending the process) is what the user asked for.
-    if (process.listenerCount(signal) === 0) process.kill(process.pid, signal)
+    if (process.listenerCount(signal) === 0) endBySignal(signal)
   }
 
   constructor(
@@ -83,8 +92,8 @@ export class SpillFolder {
       await sweepStale(this.parent)
       this.#dir = await mkdtemp(path.join(this.parent, `${PREFIX}${host}-${process.pid}-`))
       process.once('exit', this.#exit)
-      process.on('SIGINT', this.#signal)
-      process.on('SIGTERM', this.#signal)
+      spillHandlers.add(this.#signal)
+      for (const name of stopSignals()) process.on(name, this.#signal)
     }
     const file = path.join(this.#dir, `run-${String(this.#runs++).padStart(6, '0')}`)
     return new RunWriter(file, await open(file, 'wx'))
@@ -94,20 +103,24 @@ export class SpillFolder {
   async remove(): Promise<void> {
     const dir = this.#dir
     this.#unlisten()
-    if (dir) await rm(dir, { recursive: true, force: true })
+    if (dir) await rm(dir, RM)
   }
 
   #removeSync(): void {
     const dir = this.#dir
     this.#unlisten()
-    if (dir) rmSync(dir, { recursive: true, force: true })
+    try {
+      if (dir) rmSync(dir, { recursive: true, force: true })
+    } catch {
+      // On exit or a signal, with a run still open on Windows: the next sort sweeps it (sweepStale);
+      // no retries here, the user asked the process to end now.
+    }
   }
 
   #unlisten(): void {
     this.#dir = undefined
     process.removeListener('exit', this.#exit)
-    process.removeListener('SIGINT', this.#signal)
-    process.removeListener('SIGTERM', this.#signal)
+    for (const name of stopSignals()) process.removeListener(name, this.#signal)
   }
 }
 
