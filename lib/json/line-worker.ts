@@ -9,7 +9,7 @@ import type { Readable } from 'node:stream'
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads'
 import { createGunzip } from 'node:zlib'
 import { prefilterFromSpec, type PrefilterSpec } from '../pattern/prefilter-spec.js'
-import { LineScanner, type LineBatch } from './line-scan.js'
+import { LineScanner, type LineBatch } from '../util/line-scan.js'
 
 const KIND = 'event-hydrator:ndjson-lines'
 /** Batches the worker may be ahead of the main thread by. */

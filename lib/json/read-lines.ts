@@ -11,7 +11,7 @@ import type { SourceOptions } from '../types.js'
 import { displayPath, type FileRange, filesIn, type ResolvedFile, resolveFiles, totalSize } from './files.js'
 import { assertInteger } from '../util/options.js'
 import { defineSource, type StatefulSource } from '../define-source.js'
-import { LINE, type LineBatch, LineScanner, looksLikeObject, META, TOO_LONG } from './line-scan.js'
+import { LINE, type LineBatch, LineScanner, looksLikeObject, META, TOO_LONG } from '../util/line-scan.js'
 import { canUseLineWorker, LineWorkerError, readLinesInWorker } from './line-worker.js'
 
 /** Where to resume an NDJSON read: a file, a byte offset in it (uncompressed) and the line there. */

@@ -10,7 +10,7 @@ import { HydratorError, errorMessage } from '../errors.js'
 import { setPosition, type S3Position } from '../position.js'
 import type { ItemFailure } from '../types.js'
 import { isEventObject, jsonKindOf } from '../util/event-value.js'
-import { entriesOf, INVALID_UTF8, type LineEntry, LineScanner, TOO_LONG } from '../json/line-scan.js'
+import { entriesOf, INVALID_UTF8, type LineEntry, LineScanner, TOO_LONG } from '../util/line-scan.js'
 
 /** How an object's bytes hold events: NDJSON lines, one JSON array, or the whole object is one event. */
 export type S3Format = 'lines' | 'array' | 'files'
