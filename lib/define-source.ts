@@ -16,6 +16,8 @@ export interface StatefulSource<T> extends AsyncGenerator<T, void, undefined> {
    * Returns false when this source cannot prefilter.
    */
   usePrefilter?(prefilter: LinePrefilter): boolean
+  /** Keeps each event's JSON text for a sink that writes it as read (see SourceCapabilities.useRawText). */
+  useRawText?(): boolean
 }
 
 /** What a source body gets: its stats, and `fail()` to report a record it cannot read. */

@@ -179,6 +179,8 @@ export async function run(options: RunOptions): Promise<RunReport> {
   // The raw-text prefilter: only for a filter that sees the source's events directly.
   const first = stages[0]
   if (options.prefilter !== false && first?.prefilter) source.usePrefilter?.(first.prefilter)
+  // Events that reach a JSON-lines sink unchanged are written as the text they were read as.
+  if (sink.writesRawText && stages.every((stage) => stage.keepsEvents)) source.useRawText?.()
 
   // Unreadable records go to the dead-letter store like failed events, without an event, and count
   // towards maxFailures at once.

@@ -128,6 +128,12 @@ export interface SourceCapabilities {
    * false when the source cannot prefilter.
    */
   usePrefilter?(prefilter: LinePrefilter): boolean
+  /**
+   * Asks the source to keep the JSON text of each event it yields (see `rawTextOf`), before the
+   * first event is read; run() asks when the sink writes JSON lines and nothing in between can
+   * change an event. Returns false when the source cannot.
+   */
+  useRawText?(): boolean
 }
 
 /** A source of events: any async iterable, with the optional {@link SourceCapabilities}. */
@@ -152,6 +158,11 @@ export interface StageCapabilities {
   readonly prefilter?: LinePrefilter
   /** For stages that can fail single events (`map(fn, { onError: 'fail' })`). */
   readonly failures?: StageFailures
+  /**
+   * The stage hands on the very events it gets, unchanged, and runs no user code on them (a
+   * pattern filter, take): a sink may then write an event as the text it was read as.
+   */
+  readonly keepsEvents?: boolean
 }
 
 /** A stage: config first, data last; `filter(pattern)` returns one. */
@@ -171,6 +182,8 @@ export interface SinkCapabilities {
    * written after every batch, so a hard kill repeats only the batches in flight.
    */
   readonly checkpointEveryBatch?: boolean
+  /** The sink writes each event as JSON text, and writes the text it was read as when the source kept it (`rawTextOf`). */
+  readonly writesRawText?: boolean
 }
 
 /** The only place that writes: consumes events and resolves with what it did. */

@@ -6,6 +6,7 @@ import type { LinePrefilter } from '../pattern/prefilter.js'
 import { unwrapDeadLetter } from '../dead-letter.js'
 import { HydratorError, errorMessage } from '../errors.js'
 import { setPosition } from '../position.js'
+import { setRawText } from '../raw-text.js'
 import type { Position } from '../position.js'
 import type { SourceOptions } from '../types.js'
 import { displayPath, type FileRange, filesIn, type ResolvedFile, resolveFiles, totalSize } from './files.js'
@@ -68,6 +69,7 @@ export function readJsonLines(location: string, options: ReadJsonLinesOptions = 
   const cwd = options.cwd ?? process.cwd()
   const uri = location === '-' ? 'stdin' : location
   let prefilter: LinePrefilter | undefined
+  let keepText = false
   let started = false
 
   const source = defineSource<Record<string, unknown>>(
@@ -133,6 +135,8 @@ export function readJsonLines(location: string, options: ReadJsonLinesOptions = 
             return undefined
           }
           stats.read++
+          // The line's own object (a dead letter's event is not its line), without the blanks around it.
+          if (keepText && event === value) setRawText(event, text.charCodeAt(0) === OPEN_BRACE && text.charCodeAt(text.length - 1) === CLOSE_BRACE ? text : text.trim())
           return setPosition(event, positionAt(at, lineOffset, next))
         }
         const batches = inWorker
@@ -203,6 +207,11 @@ export function readJsonLines(location: string, options: ReadJsonLinesOptions = 
       }
     },
   )
+  source.useRawText = () => {
+    if (started) return false
+    keepText = true
+    return true
+  }
   source.usePrefilter = (fn) => {
     if (started) return false
     prefilter = fn
@@ -210,6 +219,9 @@ export function readJsonLines(location: string, options: ReadJsonLinesOptions = 
   }
   return source
 }
+
+const OPEN_BRACE = 0x7b
+const CLOSE_BRACE = 0x7d
 
 /** A read error in scanHere(), with the last line the scanner saw. */
 class ScanError extends Error {

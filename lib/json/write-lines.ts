@@ -4,9 +4,10 @@ import { mkdir, stat, truncate } from 'node:fs/promises'
 import path from 'node:path'
 import type { Writable } from 'node:stream'
 import { serializeEvent } from '../util/serialize.js'
+import { rawTextOf } from '../raw-text.js'
 import { HydratorError, errorMessage } from '../errors.js'
 import type { Sink } from '../types.js'
-import { defineSink, type SinkOptions, type WriteOutcome } from '../define-sink.js'
+import { defineSink, type SinkOptions, type WriteOutcome, withSinkInfo } from '../define-sink.js'
 
 export interface ToJsonLinesOptions extends SinkOptions {
   /** Append to an existing file instead of replacing it. @default false */
@@ -93,7 +94,8 @@ export function toJsonLines<T = unknown>(target: string, options: ToJsonLinesOpt
         })
         out = stream
       },
-      prepare: serializeEvent,
+      // An event that reached here unchanged from a JSON source that kept its text is written as read.
+      prepare: (event) => rawTextOf(event) ?? serializeEvent(event),
       preview: (line) => JSON.parse(line) as unknown,
       async write(lines) {
         if (broken) throw broken
@@ -125,5 +127,5 @@ export function toJsonLines<T = unknown>(target: string, options: ToJsonLinesOpt
     },
     { batchSize: 1000, ...options },
   )
-  return sink
+  return withSinkInfo(sink, { writesRawText: true })
 }

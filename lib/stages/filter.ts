@@ -35,6 +35,7 @@ export function filter<T = Record<string, unknown>>(rule: FilterRule<T>): Stage<
     async function* filterStage(source: AsyncIterable<T>) {
       for await (const event of source) if (test(event)) yield event
     },
-    { kind: 'filter', prefilter },
+    // Patterns only: a predicate is user code, which could change the event it is given.
+    { kind: 'filter', prefilter, keepsEvents: rules.every((r) => typeof r !== 'function') },
   )
 }

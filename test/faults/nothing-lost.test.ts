@@ -232,14 +232,20 @@ test('4. append mode killed with SIGKILL: nothing lost, and at most the batches 
   }
 })
 
-test('6. an event nested 100,000 levels deep fails alone, into NDJSON and into the dead-letter file', async () => {
+test('6. an event nested 100,000 levels deep is written as read, or fails alone when it must be serialized, into NDJSON and into the dead-letter file', async () => {
   let deep = '1'
   for (let i = 0; i < 100_000; i++) deep = `{"d":${deep}}`
   const items = events(40)
   const lines = items.map((e) => JSON.stringify(e))
   lines[20] = `{"id":"deep","source":"orders","detail-type":"OrderPlaced","detail":${deep}}`
   await tmp.file('deep.ndjson', lines.join('\n') + '\n')
-  const r = await hydrateInProcess(['--source', 'json:deep.ndjson', '--sink', 'ndjson:deep-out.ndjson', '--dead-letter', 'deep-dl.ndjson'])
+  // Unchanged, it is written as the line it was read as (no JSON.stringify to fail).
+  const pass = await hydrateInProcess(['--source', 'json:deep.ndjson', '--sink', 'ndjson:deep-pass.ndjson'])
+  assert.is(pass.code, 0, pass.stderr)
+  assert.is((await readFile(`${tmp.dir}/deep-pass.ndjson`, 'utf8')).split('\n')[20], lines[20])
+  // Through a transform it must be serialized: it fails alone.
+  await tmp.file('identity.mjs', 'export default (e) => e\n')
+  const r = await hydrateInProcess(['--source', 'json:deep.ndjson', '--transform', './identity.mjs', '--sink', 'ndjson:deep-out.ndjson', '--dead-letter', 'deep-dl.ndjson'])
   assert.is(r.code, 1, r.stderr)
   assert.is(r.report!.status, 'partial')
   assert.is(r.report!.sink.written, 39)
