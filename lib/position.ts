@@ -1,3 +1,4 @@
+import { globalSlot } from './util/slot.js'
 import { stringifyTagged } from './util/tagged-json.js'
 
 /** What every position has: its kind (the source family) and the source's URI or path. */
@@ -115,50 +116,8 @@ export function isResumePoint(position: Position | undefined): boolean {
   }
 }
 
-// Positions ride on events as a private class field, stamped on by the "return override" of a base
-// constructor: invisible to JSON.stringify, Object.keys, Reflect.ownKeys, spread and deepStrictEqual,
-// gone with the event (memory stays flat), and about ten times cheaper per event than the
-// non-enumerable symbol property (Object.defineProperty) it replaces. Objects a private field cannot
-// be added to fall back to a WeakMap. Every copy of this module in a process (a plugin bundling its
-// own event-hydrator, say) shares the first one's field through a global registry, so each sees the
-// positions the others set.
-interface PositionStore {
-  get(event: object): Position | undefined
-  set(event: object, position: Position): void
-}
-
-function makeStore(): PositionStore {
-  class Stamp {
-    constructor(event: object) {
-      return event
-    }
-  }
-  class Positioned extends Stamp {
-    #position: Position
-    constructor(event: object, position: Position) {
-      super(event)
-      this.#position = position
-    }
-    static get(event: object): Position | undefined {
-      return #position in event ? (event as Positioned).#position : fallback.get(event)
-    }
-    static set(event: object, position: Position): void {
-      if (#position in event) (event as Positioned).#position = position
-      else {
-        try {
-          new Positioned(event, position)
-        } catch {
-          fallback.set(event, position)
-        }
-      }
-    }
-  }
-  const fallback = new WeakMap<object, Position>()
-  return { get: Positioned.get, set: Positioned.set }
-}
-
-const REGISTRY = Symbol.for('event-hydrator.positions')
-const store: PositionStore = ((globalThis as Record<symbol, PositionStore | undefined>)[REGISTRY] ??= makeStore())
+// Positions ride on events in a slot (util/slot.ts): beside the event, never inside it.
+const store = globalSlot<Position>('event-hydrator.positions', true)
 
 /**
  * The source position of an event (file and line, DynamoDB key, OpenSearch sort values), or
