@@ -1,6 +1,7 @@
 import { tmpdir } from 'node:os'
 import { HydratorError } from '../errors.js'
 import { positionOf, setPosition } from '../position.js'
+import { rawTextOf, setRawText } from '../raw-text.js'
 import type { SortedPosition } from './position.js'
 import type { ItemFailure, Position, Source, SourceStats } from '../types.js'
 import { parseTagged, stringifyTagged } from '../util/tagged-json.js'
@@ -64,7 +65,18 @@ export function sortSource(open: Source<unknown> | (() => Source<unknown> | Prom
   const reopen = typeof open === 'function' ? open : undefined
   const folder = new SpillFolder(options.tempDir ?? tmpdir(), options.statfs)
   const stringify = options.plainJson ? JSON.stringify : stringifyTagged
-  const parse = options.plainJson ? JSON.parse : parseTagged
+  // Asked by run() (nothing after the sort changes events, the sink writes JSON lines): events keep
+  // the text they were read as, which is also what is held and spilled (no JSON.stringify).
+  let keepText = false
+  let started = false
+  const parse = options.plainJson
+    ? (text: string): unknown => {
+        const value: unknown = JSON.parse(text)
+        if (!keepText) return value
+        // Held texts are padded with a blank to an even length (record.ts): not part of the event's text.
+        return setRawText(value, text.charCodeAt(text.length - 1) === 0x20 ? text.trimEnd() : text)
+      }
+    : parseTagged
   const codec = new PositionCodec(stringify, parse)
   const chunkBytes = Math.min(2 ** 20, Math.max(4096, Math.floor(memory / 128)))
   const fanIn = Math.min(128, Math.max(2, Math.floor(memory / (2 * chunkBytes))))
@@ -105,7 +117,10 @@ export function sortSource(open: Source<unknown> | (() => Source<unknown> | Prom
 
   async function openPass(): Promise<Source<unknown>> {
     const source = reopen ? await reopen() : (open as Source<unknown>)
-    if (reopen || !current) source.addFailureListener?.(fail)
+    if (reopen || !current) {
+      source.addFailureListener?.(fail)
+      if (keepText && !source.useRawText?.()) keepText = false
+    }
     passFailures = 0
     current = source
     return source
@@ -148,6 +163,7 @@ export function sortSource(open: Source<unknown> | (() => Source<unknown> | Prom
   }
 
   async function* generate(): AsyncGenerator<unknown> {
+    started = true
     const held = new HeldRun(codec, memory)
     // The keys of the run being held are in order so far: it is written without sorting.
     let runInOrder = true
@@ -191,7 +207,7 @@ export function sortSource(open: Source<unknown> | (() => Source<unknown> | Prom
           const position = positionOf(event)
           try {
             positionBytes = codec.prepare(position)
-            text = stringify(event) ?? 'null'
+            text = (keepText ? rawTextOf(event) : undefined) ?? stringify(event) ?? 'null'
           } catch (error) {
             count--
             fail({ stage: 'sort', code: 'ERR_UNSERIALIZABLE', message: `cannot hold the event for sorting: ${(error as Error).message}`, ...(position ? { position } : {}) })
@@ -296,6 +312,11 @@ export function sortSource(open: Source<unknown> | (() => Source<unknown> | Prom
     failures: { samples },
     addFailureListener(listener: (failure: ItemFailure) => void) {
       listeners.push(listener)
+    },
+    useRawText(): boolean {
+      if (started || !options.plainJson) return false
+      keepText = true
+      return true
     },
   })
 }

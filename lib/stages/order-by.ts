@@ -47,7 +47,7 @@ export function orderKeyCheck<T>(paths: string | readonly string[]): Stage<T, T>
         listener(failure, event)
       }
     },
-    { kind: 'map', failures: { listen: (l) => void (listener = l) } },
+    { kind: 'map', keepsEvents: true, failures: { listen: (l) => void (listener = l) } },
   )
 }
 

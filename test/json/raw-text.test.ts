@@ -97,4 +97,34 @@ test('hydrate(): the CLI path keeps the text, a transform does not; the resume s
   assert.is(states.at(-1), Buffer.byteLength(text))
 })
 
+test('--order-by: the text is what is held, spilled and written (in memory, spilled, in order); a transform after the sort sees and writes its change', async () => {
+  const rows = Array.from({ length: 3000 }, (_, i) => `{"seq":${(i * 7919) % 3000},"n":1234567890123456789${i % 10},"x":${i}.0,"pad":"${'p'.repeat(i % 50)}"}`)
+  const input = path.join(tmp.dir, 'sort.ndjson')
+  await writeFile(input, rows.join('\n') + '\n')
+  const sorted = [...rows].sort((a, b) => Number(/"seq":(\d+)/.exec(a)![1]) - Number(/"seq":(\d+)/.exec(b)![1]))
+  const out = path.join(tmp.dir, 'sort.out.ndjson')
+  for (const sortMemory of ['64MB', '64KB']) {
+    const report = await hydrate({ source: `json:${input}`, sink: `ndjson:${out}`, orderBy: 'seq', sortMemory, tempDir: tmp.dir })
+    assert.is(report.status, 'ok')
+    assert.equal((await readFile(out, 'utf8')).split('\n').slice(0, -1), sorted, `sortMemory ${sortMemory}`)
+  }
+  const inOrder = path.join(tmp.dir, 'sorted.ndjson')
+  await writeFile(inOrder, sorted.join('\n') + '\n')
+  await hydrate({ source: `json:${inOrder}`, sink: `ndjson:${out}`, orderBy: 'seq', sortMemory: '64KB', tempDir: tmp.dir })
+  assert.equal((await readFile(out, 'utf8')).split('\n').slice(0, -1), sorted, 'a source already in order, read twice')
+  await hydrate({
+    source: `json:${input}`,
+    sink: `ndjson:${out}`,
+    orderBy: 'seq',
+    sortMemory: '64KB',
+    tempDir: tmp.dir,
+    transform: (e: Record<string, unknown>) => {
+      e.changed = true
+      return e
+    },
+  })
+  const changed = (await readFile(out, 'utf8')).split('\n').slice(0, -1)
+  assert.equal(changed, sorted.map((l) => JSON.stringify({ ...(JSON.parse(l) as object), changed: true })))
+})
+
 test.run()
