@@ -34,8 +34,9 @@ if (mode === 'bare' || mode === 'bare-pass') {
   }
   out.end(buffer)
   await once(out, 'finish')
-} else if (mode === 'ours' || mode === 'ours-noprefilter' || mode === 'ours-array') {
-  const source = mode === 'ours-array' ? readJsonArray(input) : readJsonLines(input)
+} else if (mode === 'ours' || mode === 'ours-noprefilter' || mode === 'ours-array' || mode === 'ours-noworker') {
+  // ours-noworker: the default run with the lines found on the main thread too (workers: false).
+  const source = mode === 'ours-array' ? readJsonArray(input) : readJsonLines(input, mode === 'ours-noworker' ? { workers: false } : {})
   const report = await run({ source, stages: [filter(pattern)], sink: toJsonLines(output), prefilter: mode !== 'ours-noprefilter' })
   count = report.sink.written
   if (report.status !== 'ok') throw new Error(`run ended ${report.status}`)
