@@ -7,7 +7,7 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
-const all = ['core', 'patterns', 'postgres', 'dynamo', 'opensearch', 'lambda', 'order-by', 's3']
+const all = ['core', 'patterns', 'postgres', 'dynamo', 'opensearch', 'lambda', 'order-by', 's3', 'start']
 const args = process.argv.slice(2)
 const names = args.filter((a) => all.includes(a))
 const passThrough = args.filter((a) => !all.includes(a))

@@ -3,7 +3,7 @@ import { writeFile } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import yargs from 'yargs'
+import yargs, { type Argv } from 'yargs'
 import { HydratorError, errorMessage, isConfigError } from '../lib/errors.js'
 import { formatReport } from '../lib/report/format.js'
 import type { RunReport } from '../lib/report/report.js'
@@ -16,6 +16,7 @@ import { patternCommands } from './pattern.js'
 import { reportCommands } from './report.js'
 import { planCommand } from './plan.js'
 import { startProgress } from './progress.js'
+import { completeMainCommand, completionScript } from './completion.js'
 
 /** The options of the main command, camel-cased by yargs. */
 interface RunArgs {
@@ -66,7 +67,8 @@ function readConfig(file: string): Record<string, unknown> {
   if (/\.[cm]?js$/.test(file)) {
     let mod: Record<string, unknown>
     try {
-      mod = createRequire(import.meta.url)(file) as Record<string, unknown>
+      // Relative to the file itself (absolute by now): the bundled CLI has no import.meta.url.
+      mod = createRequire(file)(file) as Record<string, unknown>
     } catch (error) {
       throw new HydratorError('ERR_PLUGIN', `--config: cannot load \`${file}\`: ${errorMessage(error)}`, { cause: error })
     }
@@ -141,8 +143,12 @@ async function runCommand(args: RunArgs, io: CliIo): Promise<number> {
   return report.status === 'ok' && !ck?.error ? EXIT.ok : EXIT.failures
 }
 
+/** Set by the build (tsup.config.ts, scripts/build-sea.mjs); undefined under tsx. */
+declare const __HYDRATE_VERSION__: string | undefined
+
 /** event-hydrator's own version (not that of the package.json in the current folder). */
 function ownVersion(): string {
+  if (typeof __HYDRATE_VERSION__ === 'string') return __HYDRATE_VERSION__
   // Found by walking up from this module: cli/app.ts in the repository, dist/cli/main.js installed.
   for (let dir = path.dirname(fileURLToPath(import.meta.url)), i = 0; i < 5; i++, dir = path.dirname(dir)) {
     const file = path.join(dir, 'package.json')
@@ -236,6 +242,8 @@ export async function cli(argv: readonly string[], io: CliIo): Promise<number> {
     .command(patternCommands(io, (c) => (code = c)))
     .command(reportCommands(io, (c) => (code = c)))
     .command(planCommand(io, (c) => (code = c)))
+    // bash, or zsh when $SHELL or $ZSH_NAME says zsh: `hydrate completion >> ~/.bashrc`.
+    .completion('completion', 'print a shell completion script (bash; zsh when $SHELL is zsh): hydrate completion >> ~/.bashrc', completeMainCommand((): Argv => parser as unknown as Argv, args, io.env))
     .strict()
     .recommendCommands()
     .help()
@@ -249,6 +257,10 @@ export async function cli(argv: readonly string[], io: CliIo): Promise<number> {
 
   let helpOutput = ''
   try {
+    if (args.length === 1 && args[0] === 'completion') {
+      io.stdout.write(await completionScript())
+      return EXIT.ok
+    }
     await parser.parseAsync(args, {}, (err, _argv, output) => {
       if (output && !err) helpOutput = output
     })

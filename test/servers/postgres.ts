@@ -32,6 +32,14 @@ export interface PostgresServer {
 
 /** The `bin` directory of the highest PostgreSQL version installed by Debian's packages. */
 export function findPostgresBin(): { bin: string; version: string } {
+  // Elsewhere (macOS, Windows runners): POSTGRES_BIN names the folder holding initdb and pg_ctl.
+  const given = process.env.POSTGRES_BIN
+  if (given) {
+    const exe = process.platform === 'win32' ? '.exe' : ''
+    if (!existsSync(path.join(given, `initdb${exe}`)) || !existsSync(path.join(given, `pg_ctl${exe}`))) throw new Error(`POSTGRES_BIN=${given} holds no initdb and pg_ctl`)
+    const printed = execFileSync(path.join(given, `pg_ctl${exe}`), ['--version'], { encoding: 'utf8' })
+    return { bin: given, version: /(\d+)(?:\.\d+)?/.exec(printed)?.[1] ?? 'unknown' }
+  }
   const versions = existsSync(PG_ROOT)
     ? readdirSync(PG_ROOT)
         .filter((v) => existsSync(path.join(PG_ROOT, v, 'bin', 'initdb')) && existsSync(path.join(PG_ROOT, v, 'bin', 'pg_ctl')))
