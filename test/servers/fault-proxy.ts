@@ -382,3 +382,134 @@ export const dynamoFaults = {
     }
   },
 }
+
+// ---------------------------------------------------------------------------------------------
+// A target that throttles above a fixed rate (for --rate auto)
+
+/** What a rate-limited target let through and refused, request by request. */
+export interface RateLimitLog {
+  /** Units let through (requests, or writes of a batch). */
+  admitted: number
+  /** Units refused (throttled, or left unprocessed). */
+  refused: number
+  /** Each counted request: when (ms since the limiter's first request), units let through and refused. */
+  readonly entries: { at: number; admitted: number; refused: number }[]
+}
+
+/** A rule that makes its target take at most a fixed rate, and the log of what it did. */
+export interface RateLimit {
+  readonly rule: FaultRule
+  readonly log: RateLimitLog
+}
+
+export interface RateLimitOptions {
+  /** Units the target takes per second, on average. */
+  readonly perSecond: number
+  /** Units it takes at once after a quiet spell. @default a tenth of a second's worth, at least 1 */
+  readonly burst?: number
+  /** Which requests count. @default every request */
+  readonly match?: (request: ProxyRequest) => boolean
+  /** A request's units (the writes of a batch). @default 1 */
+  readonly cost?: (request: ProxyRequest) => number
+  /** The answer to a request that finds no units left. */
+  readonly reject: FaultAction
+  /**
+   * Lets part of a request through when some units are left (DynamoDB: the rest as
+   * UnprocessedItems). Without it, a request needs all its units or is refused whole.
+   */
+  readonly partial?: (request: ProxyRequest, units: number) => FaultAction | undefined
+  readonly name?: string
+}
+
+/**
+ * A token bucket in front of the target: requests within `perSecond` (and `burst`) pass, the
+ * others get `reject` (or go through in part, with `partial`). The target's own capacity, as
+ * DynamoDB's provisioned throughput or Lambda's reserved concurrency is.
+ *
+ * @example
+ * const limit = rateLimit({ perSecond: 200, match: isLambdaInvoke, reject: lambdaError(429, 'TooManyRequestsException', 'Rate Exceeded.') })
+ * const proxy = await startFaultProxy({ target: server.endpoint, rules: [limit.rule] })
+ */
+export function rateLimit(options: RateLimitOptions): RateLimit {
+  const burst = options.burst ?? Math.max(1, Math.ceil(options.perSecond / 10))
+  let tokens = burst
+  let last: number | undefined
+  let first: number | undefined
+  const log: RateLimitLog = { admitted: 0, refused: 0, entries: [] }
+  const note = (at: number, admitted: number, refused: number) => {
+    log.admitted += admitted
+    log.refused += refused
+    log.entries.push({ at: at - first!, admitted, refused })
+  }
+  return {
+    log,
+    rule: {
+      name: options.name ?? 'rate-limit',
+      ...(options.match ? { match: options.match } : {}),
+      action: (request) => {
+        const now = performance.now()
+        first ??= now
+        tokens = Math.min(burst, tokens + ((now - (last ?? now)) * options.perSecond) / 1000)
+        last = now
+        const cost = options.cost?.(request) ?? 1
+        if (cost <= 0) return undefined
+        if (tokens >= cost) {
+          tokens -= cost
+          note(now, cost, 0)
+          return undefined
+        }
+        const some = Math.floor(tokens)
+        const part = options.partial && some > 0 ? options.partial(request, some) : undefined
+        if (part) {
+          tokens -= some
+          note(now, some, cost - some)
+          return part
+        }
+        note(now, 0, cost)
+        return options.reject
+      },
+    },
+  }
+}
+
+/** A Lambda-style JSON error answer (REST JSON: `x-amzn-errortype` and a `{ Type, message }` body). */
+export function lambdaError(status: number, type: string, message: string, extra: Record<string, unknown> = {}): FaultAction {
+  return {
+    kind: 'respond',
+    status,
+    headers: { 'content-type': 'application/json', 'x-amzn-errortype': type },
+    body: JSON.stringify({ Type: status >= 500 ? 'Service' : 'User', message, ...extra }),
+  }
+}
+
+/** The writes of a DynamoDB BatchWriteItem (1 for any other write request). */
+export function dynamoWriteCount(request: ProxyRequest): number {
+  const op = awsOperation(request)
+  if (op === 'BatchWriteItem') {
+    const input = JSON.parse(request.body.toString('utf8')) as { RequestItems?: Record<string, unknown[]> }
+    return Object.values(input.RequestItems ?? {}).reduce((n, writes) => n + writes.length, 0)
+  }
+  return op === 'PutItem' || op === 'DeleteItem' || op === 'UpdateItem' ? 1 : 0
+}
+
+/**
+ * A DynamoDB table that takes at most `perSecond` writes a second, as provisioned throughput
+ * does: a BatchWriteItem gets what is left and the rest back as UnprocessedItems; a request that
+ * finds nothing left gets 400 ProvisionedThroughputExceededException.
+ */
+export function dynamoRateLimit(o: { readonly perSecond: number; readonly burst?: number; readonly type?: string }): RateLimit {
+  const type = o.type ?? 'ProvisionedThroughputExceededException'
+  return rateLimit({
+    name: 'dynamo-rate-limit',
+    perSecond: o.perSecond,
+    ...(o.burst !== undefined ? { burst: o.burst } : {}),
+    match: isDynamoOp('BatchWriteItem', 'PutItem', 'DeleteItem', 'UpdateItem'),
+    cost: dynamoWriteCount,
+    reject: dynamoError(400, type, 'The level of configured provisioned throughput for the table was exceeded.'),
+    partial: (request, units) => {
+      if (awsOperation(request) !== 'BatchWriteItem') return undefined
+      const action = dynamoFaults.unprocessed({ keep: () => units }).action
+      return typeof action === 'function' ? (action(request) as FaultAction | undefined) : action
+    },
+  })
+}

@@ -10,7 +10,12 @@
  * per-item results), single document get / index / delete, `_mget` (`docs` or `ids`, realtime,
  * `_source` filtering, per-document errors for a missing index), `_count`, `_search` (match_all, term,
  * terms, range, exists, ids, match, bool; sort, search_after, size, from, _source, slice,
- * track_total_hits) and point in time (create, search with `pit`, delete, list, expiry).
+ * track_total_hits) and point in time (create, search with `pit`, delete, list, expiry). Aliases:
+ * `POST /_aliases` (add, remove, remove_index; all or nothing, 404 for a missing index or alias),
+ * `GET /_alias/<name>`, `GET /<index>/_alias`, aliases given at index creation; a write through an
+ * alias goes to its write index (400 when it points at several without one), a single-document read
+ * needs an alias of one index, searches read every index of an alias. `GET /<index>/_settings`
+ * (`flat_settings`); creating an index with a private setting (`index.uuid`, ...) is refused.
  *
  * A simple field mapping is kept: keyword, text (with a `.keyword` sub-field when dynamic), long,
  * integer, short, byte, double, float, date, boolean, object. Dynamic mapping: the first value's type
@@ -201,6 +206,43 @@ function searchPhaseBody(error: SearchPhaseError): Json {
 
 function validationError(messages: string[]): OsError {
   return new OsError(400, 'action_request_validation_exception', `Validation Failed: ${messages.map((m, i) => `${i + 1}: ${m};`).join('')}`)
+}
+
+/** Index settings OpenSearch sets itself: creating an index with one is refused. */
+const PRIVATE_SETTINGS = [
+  'index.uuid',
+  'index.version.created',
+  'index.version.upgraded',
+  'index.creation_date',
+  'index.provided_name',
+  'index.resize',
+  'index.routing.allocation.initial_recovery',
+  'index.history.uuid',
+  'index.verified_before_close',
+]
+
+/** Settings as given (`{ number_of_shards: 1 }`, `{ index: { ... } }` or `{ 'index.x': ... }`) as flat `index.`-prefixed keys. */
+function flattenSettings(settings: unknown): Json {
+  const out: Json = {}
+  const walk = (value: unknown, prefix: string) => {
+    if (value && typeof value === 'object' && !Array.isArray(value)) {
+      for (const [k, v] of Object.entries(value as Json)) walk(v, prefix ? `${prefix}.${k}` : k)
+    } else out[prefix.startsWith('index.') ? prefix : `index.${prefix}`] = Array.isArray(value) ? value : String(value)
+  }
+  walk(settings ?? {}, '')
+  return out
+}
+
+/** Flat settings (`index.number_of_shards`) nested as OpenSearch shows them without `flat_settings`. */
+function nestSettings(flat: Json): Json {
+  const out: Json = {}
+  for (const [key, value] of Object.entries(flat)) {
+    const parts = key.split('.')
+    let node = out
+    for (const part of parts.slice(0, -1)) node = (node[part] ??= {}) as Json
+    node[parts.at(-1)!] = value
+  }
+  return out
 }
 
 function indexNotFound(index: string): OsError {
@@ -992,6 +1034,8 @@ interface Request {
 
 class Cluster {
   readonly indices = new Map<string, Index>()
+  /** Aliases: alias name -> index name -> its properties (`is_write_index`, `filter`, routing). */
+  readonly aliases = new Map<string, Map<string, Json>>()
   readonly pits = new Map<string, Pit>()
   readonly faults: Faults = {}
   readonly stats = { bulkItemCounts: [] as number[], searches: 0, pitsCreated: 0, pitsDeleted: 0, requests: 0 }
@@ -1003,6 +1047,7 @@ class Cluster {
 
   reset(): void {
     this.indices.clear()
+    this.aliases.clear()
     this.pits.clear()
     this.itemAttempts.clear()
     for (const k of Object.keys(this.faults)) delete (this.faults as Record<string, unknown>)[k]
@@ -1019,7 +1064,7 @@ class Cluster {
   }
 
   documents(name: string): { _id: string; _version: number; _source: Json }[] {
-    const index = this.indices.get(name)
+    const index = this.indices.get(this.aliases.has(name) ? this.singleIndexName(name) : name)
     if (!index) return []
     return [...index.docs.values()]
       .sort((a, b) => compareScalar(a.id, b.id))
@@ -1120,6 +1165,8 @@ class Cluster {
     if (s[0] === '_search' && n === 1) return this.allow(req, ['GET', 'POST'], () => this.search(req, undefined))
     if (s[0] === '_count' && n === 1) return this.allow(req, ['GET', 'POST'], () => this.count(req, undefined))
     if (s[0] === '_mget' && n === 1) return this.allow(req, ['GET', 'POST'], () => this.mget(req, undefined))
+    if (s[0] === '_aliases' && n === 1) return this.allow(req, ['POST'], () => this.updateAliases(req))
+    if (s[0] === '_alias' && n === 2) return this.allow(req, ['GET'], () => this.getAliases(req, undefined, s[1]!))
     if (s[0] === '_search' && s[1] === 'point_in_time') {
       if (n === 2) return this.allow(req, ['DELETE'], () => this.deletePits(req))
       if (n === 3 && s[2] === '_all') return this.allow(req, ['GET', 'DELETE'], () => (req.method === 'GET' ? this.listPits(req) : this.deleteAllPits(req)))
@@ -1145,6 +1192,12 @@ class Cluster {
         break
       case '_mapping':
         if (n === 2) return this.allow(req, ['GET'], () => this.getMapping(req, index))
+        break
+      case '_settings':
+        if (n === 2) return this.allow(req, ['GET'], () => this.getSettings(req, index))
+        break
+      case '_alias':
+        if (n === 2 || n === 3) return this.allow(req, ['GET'], () => this.getAliases(req, index, s[2]))
         break
       case '_count':
         if (n === 2) return this.allow(req, ['GET', 'POST'], () => this.count(req, index))
@@ -1217,9 +1270,36 @@ class Cluster {
       if (part.includes('*')) {
         const re = new RegExp(`^${part.split('*').map((x) => x.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`)
         for (const index of this.indices.values()) if (re.test(index.name)) out.add(index)
+      } else if (this.aliases.has(part)) {
+        for (const name of this.aliases.get(part)!.keys()) out.add(this.getIndexOrThrow(name))
       } else out.add(this.getIndexOrThrow(part))
     }
     return [...out]
+  }
+
+  /** The concrete index a write to `name` goes to: the index itself, or its alias's write index. */
+  private writeIndexName(name: string): string {
+    const alias = this.aliases.get(name)
+    if (!alias) return name
+    const entries = [...alias.entries()]
+    const explicit = entries.filter(([, p]) => p.is_write_index === true)
+    if (explicit.length === 1) return explicit[0]![0]
+    if (entries.length === 1 && entries[0]![1].is_write_index !== false) return entries[0]![0]
+    throw new OsError(
+      400,
+      'illegal_argument_exception',
+      `no write index is defined for alias [${name}]. The write index may be explicitly disabled using is_write_index=false or the alias points to multiple indices without one being designated as a write index`,
+    )
+  }
+
+  /** The one index a single-document read of `name` means: the index, or an alias of exactly one. */
+  private singleIndexName(name: string): string {
+    const alias = this.aliases.get(name)
+    if (!alias) return name
+    if (alias.size !== 1) {
+      throw new OsError(400, 'illegal_argument_exception', `alias [${name}] has more than one index associated with it [${[...alias.keys()].sort().join(', ')}], can't execute a single index op`)
+    }
+    return [...alias.keys()][0]!
   }
 
   // ---------------------------------------------------------------- cluster and indices
@@ -1274,14 +1354,31 @@ class Cluster {
         index_uuid: existing.uuid,
       })
     }
-    const index = new Index(name, body.mappings as Json | undefined, body.settings as Json | undefined)
+    if (this.aliases.has(name)) {
+      throw new OsError(400, 'invalid_index_name_exception', `Invalid index name [${name}], already exists as alias`, { index: name, index_uuid: '_na_' })
+    }
+    const settings = flattenSettings(body.settings)
+    for (const key of Object.keys(settings)) {
+      if (PRIVATE_SETTINGS.some((p) => key === p || key.startsWith(`${p}.`))) {
+        throw new OsError(400, 'illegal_argument_exception', `private index setting [${key}] can not be set explicitly`)
+      }
+    }
+    const aliases = (body.aliases ?? {}) as Json
+    for (const alias of Object.keys(aliases)) {
+      if (this.indices.has(alias) || alias === name) throw new OsError(400, 'invalid_alias_name_exception', `Invalid alias name [${alias}]: an index or data stream exists with the same name as the alias`)
+    }
+    const index = new Index(name, body.mappings as Json | undefined, settings)
     this.indices.set(name, index)
+    for (const [alias, props] of Object.entries(aliases)) {
+      if (!this.aliases.has(alias)) this.aliases.set(alias, new Map())
+      this.aliases.get(alias)!.set(name, (props ?? {}) as Json)
+    }
     return [200, { acknowledged: true, shards_acknowledged: true, index: name }]
   }
 
   private indexExists(req: Request, name: string): [number, unknown] {
     this.checkParams(req, ['allow_no_indices', 'expand_wildcards', 'flat_settings', 'ignore_unavailable', 'include_defaults', 'local', 'cluster_manager_timeout'])
-    return [this.indices.has(name) ? 200 : 404, undefined]
+    return [this.indices.has(name) || this.aliases.has(name) ? 200 : 404, undefined]
   }
 
   private getIndex(req: Request, expression: string): [number, unknown] {
@@ -1289,18 +1386,9 @@ class Cluster {
     const out: Json = {}
     for (const index of this.resolveIndices(expression)) {
       out[index.name] = {
-        aliases: {},
+        aliases: this.aliasesOf(index.name),
         ...index.mappingJson(),
-        settings: {
-          index: {
-            creation_date: String(index.created),
-            number_of_shards: '1',
-            number_of_replicas: '1',
-            uuid: index.uuid,
-            version: { created: '136408127' },
-            provided_name: index.name,
-          },
-        },
+        settings: req.params.get('flat_settings') === 'true' ? this.settingsOf(index) : nestSettings(this.settingsOf(index)),
       }
     }
     return [200, out]
@@ -1315,7 +1403,144 @@ class Cluster {
 
   private deleteIndex(req: Request, expression: string): [number, unknown] {
     this.checkParams(req, ['allow_no_indices', 'expand_wildcards', 'ignore_unavailable', 'timeout', 'master_timeout', 'cluster_manager_timeout'])
-    for (const index of this.resolveIndices(expression)) this.indices.delete(index.name)
+    for (const part of expression.split(',')) {
+      if (this.aliases.has(part)) {
+        throw new OsError(400, 'illegal_argument_exception', `The provided expression [${part}] matches an alias, specify the corresponding concrete indices instead.`)
+      }
+    }
+    for (const index of this.resolveIndices(expression)) this.dropIndex(index.name)
+    return [200, { acknowledged: true }]
+  }
+
+  /** Removes an index and its aliases (an alias left with no index is gone). */
+  private dropIndex(name: string): void {
+    this.indices.delete(name)
+    for (const [alias, members] of this.aliases) {
+      members.delete(name)
+      if (members.size === 0) this.aliases.delete(alias)
+    }
+  }
+
+  private aliasesOf(index: string): Json {
+    const out: Json = {}
+    for (const [alias, members] of [...this.aliases].sort(([a], [b]) => compareScalar(a, b))) if (members.has(index)) out[alias] = members.get(index)!
+    return out
+  }
+
+  /** An index's settings as `flat_settings=true` shows them: the ones it was created with, and the ones OpenSearch sets. */
+  private settingsOf(index: Index): Json {
+    return {
+      'index.creation_date': String(index.created),
+      'index.number_of_replicas': '1',
+      'index.number_of_shards': '1',
+      ...Object.fromEntries(Object.entries(index.settings).map(([k, v]) => [k, typeof v === 'object' && v !== null ? v : String(v)])),
+      'index.provided_name': index.name,
+      'index.uuid': index.uuid,
+      'index.version.created': '136408127',
+    }
+  }
+
+  private getSettings(req: Request, expression: string): [number, unknown] {
+    this.checkParams(req, ['allow_no_indices', 'expand_wildcards', 'flat_settings', 'ignore_unavailable', 'include_defaults', 'local', 'cluster_manager_timeout'])
+    const flat = req.params.get('flat_settings') === 'true'
+    const out: Json = {}
+    for (const index of this.resolveIndices(expression)) out[index.name] = { settings: flat ? this.settingsOf(index) : nestSettings(this.settingsOf(index)) }
+    return [200, out]
+  }
+
+  /** `GET /_alias/<name>`, `GET /<index>/_alias[/<name>]`: `{ index: { aliases: { name: props } } }`; a named alias that is not there is 404. */
+  private getAliases(req: Request, expression: string | undefined, name: string | undefined): [number, unknown] {
+    this.checkParams(req, ['allow_no_indices', 'expand_wildcards', 'ignore_unavailable', 'local'])
+    const indices = expression === undefined ? [...this.indices.values()] : this.resolveIndices(expression)
+    const names = name === undefined || name === '_all' || name === '*' ? undefined : name.split(',')
+    const out: Json = {}
+    const found = new Set<string>()
+    for (const index of indices) {
+      const aliases: Json = {}
+      for (const [alias, props] of Object.entries(this.aliasesOf(index.name))) {
+        if (names && !names.includes(alias)) continue
+        aliases[alias] = props
+        found.add(alias)
+      }
+      if (names === undefined || Object.keys(aliases).length > 0) out[index.name] = { aliases }
+    }
+    const missing = (names ?? []).filter((n) => !found.has(n))
+    if (missing.length > 0) return [404, { ...out, error: `alias [${missing.join(',')}] missing`, status: 404 }]
+    return [200, out]
+  }
+
+  /**
+   * `POST /_aliases`: every action is checked against the state the ones before it leave, and the
+   * whole request applies only when all of them can (OpenSearch applies it as one cluster state
+   * update): `add` and `remove` need their index, `remove` needs its alias on that index
+   * (aliases_not_found_exception), `remove_index` needs a concrete index, and no alias may end with
+   * two write indices.
+   */
+  private updateAliases(req: Request): [number, unknown] {
+    this.checkParams(req, ['timeout', 'master_timeout', 'cluster_manager_timeout'])
+    const body = this.jsonBody(req, true)!
+    for (const k of Object.keys(body)) if (k !== 'actions') throw new OsError(400, 'parse_exception', `[aliases] unknown field [${k}]`)
+    if (!Array.isArray(body.actions) || body.actions.length === 0) {
+      throw validationError(['No action specified'])
+    }
+    const aliases = new Map([...this.aliases].map(([a, m]) => [a, new Map(m)]))
+    const indices = new Set(this.indices.keys())
+    const removed: string[] = []
+    const list = (one: unknown, many: unknown, what: string): string[] => {
+      const out = [...(one !== undefined ? [one] : []), ...(Array.isArray(many) ? many : many !== undefined ? [many] : [])].map(String)
+      if (out.length === 0) throw validationError([`One of [${what}] or [${what}s] is required`])
+      return out
+    }
+    for (const entry of body.actions as unknown[]) {
+      if (!entry || typeof entry !== 'object' || Array.isArray(entry) || Object.keys(entry).length !== 1) {
+        throw new OsError(400, 'parse_exception', 'expected an action object with exactly one of [add, remove, remove_index]')
+      }
+      const [type, spec] = Object.entries(entry as Json)[0]! as [string, Json]
+      if (!['add', 'remove', 'remove_index'].includes(type)) throw new OsError(400, 'parse_exception', `[alias_action] unknown field [${type}]`)
+      const targets = list(spec.index, spec.indices, 'index')
+      for (const index of targets) {
+        if (aliases.has(index) && !indices.has(index)) {
+          throw new OsError(400, 'illegal_argument_exception', `The provided expression [${index}] matches an alias, specify the corresponding concrete indices instead.`)
+        }
+        if (!indices.has(index)) throw indexNotFound(index)
+      }
+      if (type === 'remove_index') {
+        for (const index of targets) {
+          indices.delete(index)
+          removed.push(index)
+          for (const [alias, members] of aliases) {
+            members.delete(index)
+            if (members.size === 0) aliases.delete(alias)
+          }
+        }
+        continue
+      }
+      const names = list(spec.alias, spec.aliases, 'alias')
+      for (const alias of names) {
+        if (type === 'add') {
+          if (indices.has(alias)) throw new OsError(400, 'invalid_alias_name_exception', `Invalid alias name [${alias}]: an index or data stream exists with the same name as the alias`)
+          const { index: _i, indices: _is, alias: _a, aliases: _as, ...props } = spec
+          for (const index of targets) {
+            if (!aliases.has(alias)) aliases.set(alias, new Map())
+            aliases.get(alias)!.set(index, props)
+          }
+        } else {
+          const missing = targets.filter((index) => !aliases.get(alias)?.has(index))
+          if (missing.length > 0 && spec.must_exist !== false) {
+            throw new OsError(404, 'aliases_not_found_exception', `aliases [${alias}] missing`, { 'resource.id': alias, 'resource.type': 'aliases' })
+          }
+          for (const index of targets) aliases.get(alias)?.delete(index)
+          if (aliases.get(alias)?.size === 0) aliases.delete(alias)
+        }
+      }
+    }
+    for (const [alias, members] of aliases) {
+      const writers = [...members].filter(([, p]) => p.is_write_index === true).map(([i]) => i)
+      if (writers.length > 1) throw new OsError(400, 'illegal_state_exception', `alias [${alias}] has more than one write index [${writers.sort().join(',')}]`)
+    }
+    for (const index of removed) this.indices.delete(index)
+    this.aliases.clear()
+    for (const [alias, members] of aliases) this.aliases.set(alias, members)
     return [200, { acknowledged: true }]
   }
 
@@ -1551,6 +1776,15 @@ class Cluster {
     const items: Json[] = []
     let errors = false
     for (const op of ops) {
+      if (this.aliases.has(op.index!)) {
+        try {
+          op.index = this.writeIndexName(op.index!)
+        } catch (error) {
+          errors = true
+          items.push({ [op.action]: { _index: op.index, _id: op.id ?? null, status: (error as OsError).status, error: (error as OsError).toCause() } })
+          continue
+        }
+      }
       const key = `${op.index}\u0000${op.id ?? ''}`
       const attempt = (this.itemAttempts.get(key) ?? 0) + 1
       this.itemAttempts.set(key, attempt)
@@ -1611,6 +1845,7 @@ class Cluster {
     const { method } = req
     if (method === 'GET' || method === 'HEAD') {
       this.checkParams(req, ['_source', '_source_includes', '_source_excludes', 'preference', 'realtime', 'refresh', 'routing', 'stored_fields', 'version', 'version_type'])
+      name = this.singleIndexName(name)
       const index = this.getIndexOrThrow(name)
       const doc = index.docs.get(id)
       if (!doc) return [404, { _index: name, _id: id, found: false }]
@@ -1619,6 +1854,7 @@ class Cluster {
     if (method === 'PUT' || method === 'POST') {
       this.checkParams(req, ['version', 'version_type', 'op_type', 'refresh', 'routing', 'timeout', 'if_seq_no', 'if_primary_term', 'pipeline', 'require_alias', 'wait_for_active_shards'])
       const body = this.jsonBody(req, true)!
+      name = this.writeIndexName(name)
       const index = this.autoCreate(name)
       if (!index) throw indexNotFound(name)
       const version = req.params.has('version') ? Number(req.params.get('version')) : undefined
@@ -1633,7 +1869,7 @@ class Cluster {
     }
     if (method === 'DELETE') {
       this.checkParams(req, ['version', 'version_type', 'refresh', 'routing', 'timeout', 'if_seq_no', 'if_primary_term', 'wait_for_active_shards'])
-      const index = this.getIndexOrThrow(name)
+      const index = this.getIndexOrThrow(this.writeIndexName(name))
       const version = req.params.has('version') ? Number(req.params.get('version')) : undefined
       const result = this.write(index, 'delete', id, version, req.params.get('version_type') ?? 'internal')
       this.applyRefreshParam(req, [index])
@@ -1710,7 +1946,13 @@ class Cluster {
     }
     const docs = items.map((item) => {
       const base = { _index: item.index, _id: item.id }
-      const index = this.indices.get(item.index!)
+      let concrete: string
+      try {
+        concrete = this.singleIndexName(item.index!)
+      } catch (error) {
+        return { ...base, error: (error as OsError).toCause() }
+      }
+      const index = this.indices.get(concrete)
       if (!index) return { ...base, error: osErrorBody(indexNotFound(item.index!)).error }
       if (refresh === '' || refresh === 'true') index.refresh()
       const doc = realtime ? index.docs.get(item.id!) : index.snapshot.docs.find((d) => d.id === item.id)

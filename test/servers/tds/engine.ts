@@ -1,7 +1,9 @@
 // The in-memory database behind the TDS test server: a catalog of tables, SQL Server's implicit
 // conversions and their errors, three-valued logic under a case-insensitive collation, and the
 // statements of the subset in sql.ts (SELECT, INSERT ... VALUES, MERGE ... USING (VALUES ...),
-// DELETE with a VALUES join, CREATE/DROP/TRUNCATE TABLE, SET). Every change is logged so a
+// DELETE with a VALUES join, CREATE/DROP/TRUNCATE TABLE, SET, EXEC sp_rename; the catalog views
+// INFORMATION_SCHEMA.TABLES, COLUMNS, TABLE_CONSTRAINTS, KEY_COLUMN_USAGE, CHECK_CONSTRAINTS and
+// sys.tables, sys.schemas, sys.identity_columns, sys.indexes). Every change is logged so a
 // failed statement leaves nothing and a rolled-back transaction leaves nothing.
 
 import {
@@ -31,18 +33,27 @@ export interface Column {
   readonly nullable: boolean
   readonly identity: boolean
   readonly default?: Expr
+  /** The default as written (INFORMATION_SCHEMA.COLUMNS.COLUMN_DEFAULT shows it in parentheses). */
+  readonly defaultText?: string
+  readonly seed?: number
+  readonly increment?: number
+  /** As given with COLLATE, for the catalog (comparisons stay case-insensitive, the server's default). */
+  readonly collation?: string
 }
 
 interface KeyConstraint {
-  readonly name: string
+  /** Renamed by sp_rename. */
+  name: string
   readonly kind: 'primaryKey' | 'unique'
   readonly columns: readonly number[]
   readonly index: Map<string, Row>
 }
 
 interface CheckConstraint {
-  readonly name: string
+  name: string
   readonly expr: Expr
+  /** As written, in parentheses: INFORMATION_SCHEMA.CHECK_CONSTRAINTS.CHECK_CLAUSE. */
+  readonly text?: string
   readonly column?: string
 }
 
@@ -55,7 +66,8 @@ export class Table {
   identityNext = 1
   constructor(
     readonly schema: string,
-    readonly name: string,
+    /** Renamed by sp_rename. */
+    public name: string,
     readonly columns: readonly Column[],
     readonly keys: readonly KeyConstraint[],
     readonly checks: readonly CheckConstraint[],
@@ -71,6 +83,7 @@ type Undo =
   | { readonly kind: 'insert' | 'delete'; readonly table: Table; readonly row: Row }
   | { readonly kind: 'update'; readonly table: Table; readonly row: Row; readonly old: Value[] }
   | { readonly kind: 'create' | 'drop'; readonly table: Table; readonly catalog: Map<string, Table> }
+  | { readonly kind: 'rename'; readonly revert: () => void }
 
 export interface Transaction {
   readonly descriptor: Buffer
@@ -97,7 +110,7 @@ export interface StatementResult {
   readonly curCmd: number
 }
 
-const CUR_CMD = { select: 0xc1, insert: 0xc3, delete: 0xc4, update: 0xc5, merge: 0x117, create: 0xc6, drop: 0xbf, set: 0 } as const
+const CUR_CMD = { select: 0xc1, insert: 0xc3, delete: 0xc4, update: 0xc5, merge: 0x117, create: 0xc6, drop: 0xbf, set: 0, execute: 0xe0 } as const
 
 // ---------------------------------------------------------------------------------------------
 // Types, precedence, conversions
@@ -668,7 +681,67 @@ export class Database {
         for (const row of [...t.rows]) deleteRow(t, row, log)
         return { curCmd: CUR_CMD.delete }
       }
+      case 'rename':
+        return this.#rename(s, log)
     }
+  }
+
+  /** A stable object_id per table, for the sys views. */
+  readonly #objectIds = new WeakMap<Table, number>()
+  #objectSeq = 0x1f2e3d4c
+  #objectId(t: Table): number {
+    let id = this.#objectIds.get(t)
+    if (id === undefined) this.#objectIds.set(t, (id = this.#objectSeq++))
+    return id
+  }
+
+  /** The constraint of this name in a schema (constraint names are unique per schema, as for any object). */
+  #constraint(schema: string, name: string): { table: Table; constraint: KeyConstraint | CheckConstraint } | undefined {
+    for (const t of this.tables.values()) {
+      if (t.schema.toLowerCase() !== schema.toLowerCase()) continue
+      const c = [...t.keys, ...t.checks].find((k) => k.name.toLowerCase() === name.toLowerCase())
+      if (c) return { table: t, constraint: c }
+    }
+    return undefined
+  }
+
+  /**
+   * `sp_rename`: a table, or a key or check constraint (objtype OBJECT, the default). The new name is
+   * one part; an object that is not there, or a name in use in the schema, is refused as SQL Server does.
+   */
+  #rename(s: Extract<Statement, { kind: 'rename' }>, log: Undo[]): StatementResult {
+    const objtype = (s.objtype ?? 'OBJECT').toUpperCase()
+    if (objtype !== 'OBJECT') throw new SqlError(15248, `Either the parameter @objname is ambiguous or the claimed @objtype (${objtype}) is wrong. (the TDS test server renames objects only)`)
+    const parts = s.objname.split('.').map((p) => p.replace(/^\[(.*)\]$/, '$1'))
+    const [schema, name] = parts.length === 1 ? ['dbo', parts[0]!] : [parts[parts.length - 2]!, parts[parts.length - 1]!]
+    const newName = s.newname.replace(/^\[(.*)\]$/, '$1')
+    if (!newName || newName.length > 128) throw new SqlError(15070, `Object '${s.objname}' was not renamed: the new name is not a valid identifier.`)
+    const table = this.tables.get(`${schema.toLowerCase()}.${name.toLowerCase()}`)
+    const constraint = table ? undefined : this.#constraint(schema, name)
+    if (!table && !constraint) throw new SqlError(15248, `Either the parameter @objname is ambiguous or the claimed @objtype (${objtype}) is wrong.`)
+    if (this.tables.has(`${schema.toLowerCase()}.${newName.toLowerCase()}`) || this.#constraint(schema, newName)) {
+      throw new SqlError(15335, `Error: The new name '${newName}' is already in use as a OBJECT name and would cause a duplicate that is not permitted.`)
+    }
+    if (table) {
+      const old = table.name
+      this.tables.delete(`${schema.toLowerCase()}.${old.toLowerCase()}`)
+      table.name = newName
+      this.tables.set(`${schema.toLowerCase()}.${newName.toLowerCase()}`, table)
+      log.push({
+        kind: 'rename',
+        revert: () => {
+          this.tables.delete(`${schema.toLowerCase()}.${newName.toLowerCase()}`)
+          table.name = old
+          this.tables.set(`${schema.toLowerCase()}.${old.toLowerCase()}`, table)
+        },
+      })
+    } else {
+      const c = constraint!.constraint
+      const old = c.name
+      c.name = newName
+      log.push({ kind: 'rename', revert: () => (c.name = old) })
+    }
+    return { curCmd: CUR_CMD.execute }
   }
 
   // -- DDL
@@ -687,7 +760,16 @@ export class Database {
       if (seen.has(c.name.toLowerCase())) throw new SqlError(2705, `Column names in each table must be unique. Column name '${c.name}' in table '${name}' is specified more than once.`)
       seen.add(c.name.toLowerCase())
     }
-    const columns: Column[] = s.columns.map((c: ColumnDef) => ({ name: c.name, type: c.type, nullable: c.nullable, identity: c.identity, default: c.default }))
+    const columns: Column[] = s.columns.map((c: ColumnDef) => ({
+      name: c.name,
+      type: c.type,
+      nullable: c.nullable,
+      identity: c.identity,
+      default: c.default,
+      ...(c.defaultText !== undefined ? { defaultText: c.defaultText } : {}),
+      ...(c.seed !== undefined ? { seed: c.seed, increment: c.increment } : {}),
+      ...(c.collation !== undefined ? { collation: c.collation } : {}),
+    }))
     const index = (col: string): number => {
       const i = columns.findIndex((c) => c.name.toLowerCase() === col.toLowerCase())
       if (i === -1) throw new SqlError(1911, `Column name '${col}' does not exist in the target table or view.`)
@@ -699,11 +781,11 @@ export class Database {
     s.columns.forEach((c, i) => {
       if (c.primaryKey) keys.push({ kind: 'primaryKey', name: c.primaryKey.name ?? `PK__${name.slice(0, 8)}__${suffix()}`, columns: [i], index: new Map() })
       if (c.unique) keys.push({ kind: 'unique', name: c.unique.name ?? `UQ__${name.slice(0, 8)}__${suffix()}`, columns: [i], index: new Map() })
-      for (const check of c.checks) checks.push({ name: check.name ?? `CK__${name.slice(0, 8)}__${c.name.slice(0, 8)}__${suffix()}`, expr: check.expr, column: c.name })
+      for (const check of c.checks) checks.push({ name: check.name ?? `CK__${name.slice(0, 8)}__${c.name.slice(0, 8)}__${suffix()}`, expr: check.expr, text: check.text, column: c.name })
     })
     for (const k of s.constraints) {
       if (k.kind === 'check') {
-        checks.push({ name: k.name ?? `CK__${name.slice(0, 8)}__${suffix()}`, expr: k.expr })
+        checks.push({ name: k.name ?? `CK__${name.slice(0, 8)}__${suffix()}`, expr: k.expr, text: k.text })
       } else {
         const cols = k.columns.map(index)
         if (k.kind === 'primaryKey') cols.forEach((i) => ((columns[i] as { nullable: boolean }).nullable = false))
@@ -712,6 +794,15 @@ export class Database {
     }
     if (keys.filter((k) => k.kind === 'primaryKey').length > 1) {
       throw new SqlError(8110, `Cannot add multiple PRIMARY KEY constraints to table '${name}'.`)
+    }
+    // Constraint names are object names: unique in the schema, as table names are.
+    const names = new Set<string>()
+    for (const k of [...keys, ...checks]) {
+      const lower = k.name.toLowerCase()
+      if (names.has(lower) || this.#constraint(schema, k.name) || this.tables.has(`${schema.toLowerCase()}.${lower}`)) {
+        throw new SqlErrors([new SqlError(2714, `There is already an object named '${k.name}' in the database.`), new SqlError(1750, 'Could not create constraint or index. See previous errors.')])
+      }
+      names.add(lower)
     }
     const table = new Table(schema, name, columns, keys, checks)
     // Check constraints may name only the table's own columns.
@@ -730,6 +821,7 @@ export class Database {
   #virtual(name: ObjectName): { columns: Column[]; rows: Value[][] } | undefined {
     const parts = name.parts.map((p) => p.toLowerCase())
     const [schema, table] = parts.length === 2 ? parts : parts.length === 3 && parts[0] === this.name.toLowerCase() ? parts.slice(1) : []
+    if (schema === 'sys') return this.#sysView(table!)
     if (schema !== 'information_schema') return undefined
     const nv = (length = 128): SqlType => ({ name: 'nvarchar', length })
     const col = (n: string, type: SqlType): Column => ({ name: n, type, nullable: true, identity: false })
@@ -764,7 +856,7 @@ export class Database {
             t.name,
             c.name,
             i + 1,
-            null,
+            c.defaultText !== undefined ? `(${c.defaultText})` : null,
             c.nullable ? 'YES' : 'NO',
             ty.name,
             charLen,
@@ -772,7 +864,7 @@ export class Database {
             precision,
             scale,
             dtPrecision,
-            isChar(ty.name) ? 'SQL_Latin1_General_CP1_CI_AS' : null,
+            isChar(ty.name) ? (c.collation ?? 'SQL_Latin1_General_CP1_CI_AS') : null,
           ])
         })
       }
@@ -794,6 +886,92 @@ export class Database {
           col('COLLATION_NAME', nv()),
         ],
         rows,
+      }
+    }
+    if (table === 'table_constraints') {
+      const rows: Value[][] = []
+      for (const t of tables) {
+        for (const k of t.keys) rows.push([this.name, t.schema, k.name, this.name, t.schema, t.name, k.kind === 'primaryKey' ? 'PRIMARY KEY' : 'UNIQUE', 'NO', 'NO'])
+        for (const k of t.checks) rows.push([this.name, t.schema, k.name, this.name, t.schema, t.name, 'CHECK', 'NO', 'NO'])
+      }
+      return {
+        columns: [
+          col('CONSTRAINT_CATALOG', nv()),
+          col('CONSTRAINT_SCHEMA', nv()),
+          col('CONSTRAINT_NAME', nv()),
+          col('TABLE_CATALOG', nv()),
+          col('TABLE_SCHEMA', nv()),
+          col('TABLE_NAME', nv()),
+          col('CONSTRAINT_TYPE', { name: 'varchar', length: 11 }),
+          col('IS_DEFERRABLE', { name: 'varchar', length: 2 }),
+          col('INITIALLY_DEFERRED', { name: 'varchar', length: 2 }),
+        ],
+        rows,
+      }
+    }
+    if (table === 'key_column_usage') {
+      const rows: Value[][] = []
+      for (const t of tables) {
+        for (const k of t.keys) k.columns.forEach((c, i) => rows.push([this.name, t.schema, k.name, this.name, t.schema, t.name, t.columns[c]!.name, i + 1]))
+      }
+      return {
+        columns: [
+          col('CONSTRAINT_CATALOG', nv()),
+          col('CONSTRAINT_SCHEMA', nv()),
+          col('CONSTRAINT_NAME', nv()),
+          col('TABLE_CATALOG', nv()),
+          col('TABLE_SCHEMA', nv()),
+          col('TABLE_NAME', nv()),
+          col('COLUMN_NAME', nv()),
+          col('ORDINAL_POSITION', { name: 'int' }),
+        ],
+        rows,
+      }
+    }
+    if (table === 'check_constraints') {
+      const rows: Value[][] = []
+      for (const t of tables) for (const k of t.checks) rows.push([this.name, t.schema, k.name, k.text ?? null])
+      return { columns: [col('CONSTRAINT_CATALOG', nv()), col('CONSTRAINT_SCHEMA', nv()), col('CONSTRAINT_NAME', nv()), col('CHECK_CLAUSE', nv(4000))], rows }
+    }
+    return undefined
+  }
+
+  /** sys.tables, sys.schemas, sys.identity_columns and sys.indexes, with the columns the sinks read. */
+  #sysView(table: string): { columns: Column[]; rows: Value[][] } | undefined {
+    const col = (n: string, type: SqlType): Column => ({ name: n, type, nullable: true, identity: false })
+    const nv = (length = 128): SqlType => ({ name: 'nvarchar', length })
+    const tables = [...this.tables.values()].sort((a, b) => (a.name < b.name ? -1 : 1))
+    const DBO = 1
+    switch (table) {
+      case 'schemas':
+        return { columns: [col('name', nv()), col('schema_id', { name: 'int' })], rows: [['dbo', DBO]] }
+      case 'tables':
+        return { columns: [col('object_id', { name: 'int' }), col('name', nv()), col('schema_id', { name: 'int' })], rows: tables.map((t) => [this.#objectId(t), t.name, DBO]) }
+      case 'identity_columns': {
+        const rows: Value[][] = []
+        for (const t of tables) for (const c of t.columns) if (c.identity) rows.push([this.#objectId(t), c.name, c.seed ?? 1, c.increment ?? 1])
+        return { columns: [col('object_id', { name: 'int' }), col('name', nv()), col('seed_value', { name: 'bigint' }), col('increment_value', { name: 'bigint' })], rows }
+      }
+      case 'indexes': {
+        // The test server's only indexes are those of its key constraints (and each table's heap or clustered index).
+        const rows: Value[][] = []
+        for (const t of tables) {
+          const primary = t.keys.find((k) => k.kind === 'primaryKey')
+          if (!primary) rows.push([this.#objectId(t), null, 0, 0, 0, 0, 0])
+          t.keys.forEach((k, i) => rows.push([this.#objectId(t), k.name, i + 1, k === primary ? 1 : 2, 1, k.kind === 'primaryKey' ? 1 : 0, k.kind === 'unique' ? 1 : 0]))
+        }
+        return {
+          columns: [
+            col('object_id', { name: 'int' }),
+            col('name', nv()),
+            col('index_id', { name: 'int' }),
+            col('type', { name: 'tinyint' }),
+            col('is_unique', { name: 'bit' }),
+            col('is_primary_key', { name: 'bit' }),
+            col('is_unique_constraint', { name: 'bit' }),
+          ],
+          rows,
+        }
       }
     }
     return undefined
@@ -915,7 +1093,12 @@ export class Database {
     const given = new Set(columns)
     table.columns.forEach((c, i) => {
       if (given.has(i)) return
-      if (c.identity) out[i] = table.identityNext++
+      if (c.identity) {
+        // IDENTITY(seed, increment): the first row gets the seed.
+        const step = c.increment ?? 1
+        out[i] = (c.seed ?? 1) + (table.identityNext - 1) * step
+        table.identityNext++
+      }
       else if (c.default) out[i] = convert(evaluate(c.default, { relations: [], unqualified: [], params: new Map() }, { values: new Map() }), c.type, { database: this.name, table, column: c })
     })
     columns.forEach((i, k) => {
@@ -1244,6 +1427,9 @@ function undo(log: Undo[], mark: number): void {
         break
       case 'create':
         u.catalog.delete(`${u.table.schema.toLowerCase()}.${u.table.name.toLowerCase()}`)
+        break
+      case 'rename':
+        u.revert()
         break
       case 'drop':
         u.catalog.set(`${u.table.schema.toLowerCase()}.${u.table.name.toLowerCase()}`, u.table)

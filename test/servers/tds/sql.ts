@@ -188,14 +188,21 @@ export interface ColumnDef {
   readonly nullable: boolean
   readonly identity: boolean
   readonly default?: Expr
+  /** The default as written, for INFORMATION_SCHEMA.COLUMNS.COLUMN_DEFAULT. */
+  readonly defaultText?: string
+  /** IDENTITY(seed, increment). */
+  readonly seed?: number
+  readonly increment?: number
+  /** COLLATE, as written. */
+  readonly collation?: string
   readonly primaryKey?: { readonly name?: string }
   readonly unique?: { readonly name?: string }
-  readonly checks: readonly { readonly name?: string; readonly expr: Expr }[]
+  readonly checks: readonly { readonly name?: string; readonly expr: Expr; readonly text: string }[]
 }
 
 export type TableConstraint =
   | { readonly kind: 'primaryKey' | 'unique'; readonly name?: string; readonly columns: readonly string[] }
-  | { readonly kind: 'check'; readonly name?: string; readonly expr: Expr }
+  | { readonly kind: 'check'; readonly name?: string; readonly expr: Expr; readonly text: string }
 
 export type Statement =
   | { readonly kind: 'set'; readonly option: string; readonly value: string }
@@ -228,6 +235,8 @@ export type Statement =
   | { readonly kind: 'createTable'; readonly table: ObjectName; readonly columns: readonly ColumnDef[]; readonly constraints: readonly TableConstraint[] }
   | { readonly kind: 'dropTable'; readonly table: ObjectName; readonly ifExists: boolean }
   | { readonly kind: 'truncate'; readonly table: ObjectName }
+  /** `EXEC sp_rename N'dbo.old', N'new' [, N'OBJECT']`. */
+  | { readonly kind: 'rename'; readonly objname: string; readonly newname: string; readonly objtype?: string }
 
 // ---------------------------------------------------------------------------------------------
 // Parser
@@ -255,7 +264,7 @@ const SET_OPTIONS = new Set([
 
 /** Parses a batch of statements. Throws SqlError with SQL Server's syntax error numbers. */
 export function parse(sql: string): Statement[] {
-  return new Parser(lex(sql)).batch()
+  return new Parser(lex(sql), sql).batch()
 }
 
 /** Parses sp_executesql's `@params`: `@p0 nvarchar(max), @p1 int OUTPUT`. */
@@ -265,7 +274,17 @@ export function parseParamDeclarations(text: string): { name: string; type: SqlT
 
 class Parser {
   #i = 0
-  constructor(readonly tokens: Token[]) {}
+  constructor(
+    readonly tokens: Token[],
+    readonly sql = '',
+  ) {}
+
+  /** The source text of what `parse` reads, as written (a default's or a check's definition). */
+  #text<T>(parse: () => T): { value: T; text: string } {
+    const from = this.#t.pos
+    const value = parse()
+    return { value, text: this.sql.slice(from, this.#t.pos).trim() }
+  }
 
   get #t(): Token {
     return this.tokens[this.#i]!
@@ -382,7 +401,26 @@ class Parser {
       this.#expectWord('TABLE')
       return { kind: 'truncate', table: this.#objectName() }
     }
+    if (this.#isWord('EXEC') || this.#isWord('EXECUTE')) return this.#exec()
     return this.#fail(t)
+  }
+
+  /** `EXEC sp_rename 'objname', 'newname' [, 'objtype']`: the one procedure the test server runs in a batch. */
+  #exec(): Statement {
+    this.#next()
+    const proc = this.#next()
+    if (proc.kind !== 'ident') this.#fail(proc)
+    const name = proc.value.toLowerCase().replace(/^(dbo\.|sys\.)/, '')
+    if (name !== 'sp_rename') throw new SqlError(2812, `Could not find stored procedure '${proc.value}'.`)
+    const args: string[] = []
+    do {
+      const a = this.#next()
+      if (a.kind !== 'string') this.#fail(a)
+      args.push(a.value)
+    } while (this.#acceptOp(','))
+    if (args.length < 2) throw new SqlError(201, "Procedure or function 'sp_rename' expects parameter '@newname', which was not supplied.")
+    if (args.length > 3) throw new SqlError(8144, 'Procedure or function sp_rename has too many arguments specified.')
+    return { kind: 'rename', objname: args[0]!, newname: args[1]!, ...(args[2] !== undefined ? { objtype: args[2] } : {}) }
   }
 
   #set(): Statement {
@@ -715,10 +753,13 @@ class Parser {
         continue
       }
       if (this.#acceptWord('CHECK')) {
-        this.#expectOp('(')
-        const expr = this.#expr()
-        this.#expectOp(')')
-        constraints.push({ kind: 'check', name: constraintName, expr })
+        const { value: expr, text } = this.#text(() => {
+          this.#expectOp('(')
+          const e = this.#expr()
+          this.#expectOp(')')
+          return e
+        })
+        constraints.push({ kind: 'check', name: constraintName, expr, text })
         continue
       }
       if (constraintName !== undefined) this.#fail()
@@ -734,9 +775,13 @@ class Parser {
     let nullable = true
     let identity = false
     let dflt: Expr | undefined
+    let defaultText: string | undefined
+    let seed: number | undefined
+    let increment: number | undefined
+    let collation: string | undefined
     let primaryKey: { name?: string } | undefined
     let unique: { name?: string } | undefined
-    const checks: { name?: string; expr: Expr }[] = []
+    const checks: { name?: string; expr: Expr; text: string }[] = []
     let constraintName: string | undefined
     for (;;) {
       if (this.#acceptWord('CONSTRAINT')) {
@@ -759,25 +804,37 @@ class Parser {
       } else if (this.#acceptWord('IDENTITY')) {
         identity = true
         if (this.#acceptOp('(')) {
-          this.#next()
+          const signed = () => {
+            const minus = this.#acceptOp('-')
+            const n = this.#next()
+            if (n.kind !== 'number') this.#fail(n)
+            return (minus ? -1 : 1) * Number(n.text)
+          }
+          seed = signed()
           this.#expectOp(',')
-          this.#next()
+          increment = signed()
           this.#expectOp(')')
         }
       } else if (this.#acceptWord('DEFAULT')) {
-        dflt = this.#primary()
+        const { value, text } = this.#text(() => this.#primary())
+        dflt = value
+        defaultText = text
       } else if (this.#acceptWord('CHECK')) {
-        this.#expectOp('(')
-        checks.push({ name: constraintName, expr: this.#expr() })
-        this.#expectOp(')')
+        const { value: expr, text } = this.#text(() => {
+          this.#expectOp('(')
+          const e = this.#expr()
+          this.#expectOp(')')
+          return e
+        })
+        checks.push({ name: constraintName, expr, text })
       } else if (this.#acceptWord('COLLATE')) {
-        this.#ident()
+        collation = this.#ident()
       } else {
         break
       }
       constraintName = undefined
     }
-    return { name, type, nullable, identity, default: dflt, primaryKey, unique, checks }
+    return { name, type, nullable, identity, default: dflt, ...(defaultText !== undefined ? { defaultText } : {}), ...(seed !== undefined ? { seed, increment } : {}), ...(collation !== undefined ? { collation } : {}), primaryKey, unique, checks }
   }
 
   #dropTable(): Statement {
