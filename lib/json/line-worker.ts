@@ -58,7 +58,9 @@ export class LineWorkerError extends Error {
 let spawnable: boolean | undefined
 /** The code a worker runs: import this module (in a worker, its last lines start the reading). */
 function workerCode(): string | undefined {
-  const url = import.meta.url
+  // Bundled as CommonJS (the standalone executable), a module has no URL to import again.
+  const url: unknown = import.meta.url
+  if (typeof url !== 'string' || !url.startsWith('file:')) return undefined
   if (url.endsWith('.ts')) {
     // From source under tsx (tests, bench): the worker registers tsx first, if it can be found.
     let api: string
@@ -85,7 +87,7 @@ export function canUseLineWorker(): boolean {
   } catch {
     sea = false
   }
-  spawnable = !sea && workerCode() !== undefined && import.meta.url.startsWith('file:')
+  spawnable = !sea && workerCode() !== undefined
   return spawnable
 }
 
