@@ -4,6 +4,7 @@ import { createGunzip } from 'node:zlib'
 import { JSONParser } from '@streamparser/json'
 import { HydratorError, errorMessage } from '../errors.js'
 import { setPosition, type ElementPosition } from '../position.js'
+import { setRawText } from '../raw-text.js'
 import type { SourceOptions } from '../types.js'
 import { displayPath, resolveFiles, totalSize } from './files.js'
 import { assertInteger } from '../util/options.js'
@@ -47,7 +48,10 @@ export function readJsonArray(file: string, options: ReadJsonArrayOptions = {}):
   const jsonPath = property ? `$.${property}.*` : '$.*'
   const maxElementBytes = assertInteger('maxElementBytes', options.maxElementBytes ?? 64 * 1024 * 1024, 1)
 
-  return defineSource<Record<string, unknown>>(file, options, async function* readJsonArraySource({ stats, fail, signal }) {
+  // Asked by run() (see SourceCapabilities.useRawText): each element keeps the JSON text it was read as.
+  const text = { keep: false, started: false }
+  const source = defineSource<Record<string, unknown>>(file, options, async function* readJsonArraySource({ stats, fail, signal }) {
+    text.started = true
     const entries = await resolveFiles(file, '*.json', cwd)
     const entry = entries.find((e) => e.problem === undefined && e.duplicateOf === undefined) ?? entries[0]!
     const full = entry.file
@@ -56,7 +60,7 @@ export function readJsonArray(file: string, options: ReadJsonArrayOptions = {}):
     stats.bytesTotal = await totalSize([entry])
     if (startIndex > 0) stats.startedAt = { kind: 'element', source: file, file: name, index: startIndex }
     if (!property) {
-      yield* scanArray(full, { file, name, startIndex, maxElementBytes, stats, fail, signal })
+      yield* scanArray(full, { file, name, startIndex, maxElementBytes, stats, fail, signal, keepText: text.keep })
       return
     }
     const queue: unknown[] = []
@@ -140,12 +144,19 @@ export function readJsonArray(file: string, options: ReadJsonArrayOptions = {}):
       raw.destroy()
     }
   })
+  // Only the top-level array keeps texts (an array under `path` goes through the streaming parser).
+  source.useRawText = () => {
+    if (text.started || property) return false
+    text.keep = true
+    return true
+  }
+  return source
 }
 
 /** A top-level array, split by {@link ArrayScanner} and parsed element by element. */
 async function* scanArray(
   full: string,
-  o: { file: string; name: string; startIndex: number; maxElementBytes: number } & Pick<SourceControl, 'stats' | 'fail' | 'signal'>,
+  o: { file: string; name: string; startIndex: number; maxElementBytes: number; keepText: boolean } & Pick<SourceControl, 'stats' | 'fail' | 'signal'>,
 ): AsyncGenerator<Record<string, unknown>, void, undefined> {
   const { file, name, startIndex, stats, fail, signal } = o
   const scanner = new ArrayScanner(o.maxElementBytes)
@@ -185,8 +196,9 @@ async function* scanArray(
           continue
         }
         let value: unknown
+        const json = bytes.toString('utf8')
         try {
-          value = JSON.parse(bytes.toString('utf8'))
+          value = JSON.parse(json)
         } catch (error) {
           throw new HydratorError('ERR_SOURCE_READ', `${name}: element ${i} (at byte ${element.offset}) is not valid JSON: ${errorMessage(error)}`, { cause: error })
         }
@@ -195,6 +207,11 @@ async function* scanArray(
           continue
         }
         stats.read++
+        // A pretty-printed element spans lines: only a one-line text can be written as an NDJSON line.
+        if (o.keepText) {
+          const one = json.trim()
+          if (one.indexOf('\n') === -1 && one.indexOf('\r') === -1) setRawText(value, one)
+        }
         yield setPosition(value as Record<string, unknown>, position)
       }
       if (signal?.aborted) return

@@ -127,4 +127,20 @@ test('--order-by: the text is what is held, spilled and written (in memory, spil
   assert.equal(changed, sorted.map((l) => JSON.stringify({ ...(JSON.parse(l) as object), changed: true })))
 })
 
+test('one JSON array: a one-line element is written as read; a pretty-printed one with JSON.stringify', async () => {
+  const compact = `[${LINES[0]}, ${LINES[2]} ,{"id":9,"n":1.50}]`
+  const pretty = `[\n  {\n    "id": 1,\n    "n": 12345678901234567890\n  },\n  ${LINES[3]}\n]`
+  const out = path.join(tmp.dir, 'array.out.ndjson')
+  for (const [name, text, want] of [
+    ['compact.json', compact, [LINES[0], LINES[2], '{"id":9,"n":1.50}']],
+    ['pretty.json', pretty, ['{"id":1,"n":12345678901234567000}', LINES[3]]],
+  ] as const) {
+    const input = path.join(tmp.dir, name)
+    await writeFile(input, text)
+    const report = await hydrate({ source: `json:${input}`, sink: `ndjson:${out}` })
+    assert.is(report.status, 'ok')
+    assert.equal((await readFile(out, 'utf8')).split('\n').slice(0, -1), [...want], name)
+  }
+})
+
 test.run()
