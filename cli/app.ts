@@ -1,5 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs'
-import { writeFile } from 'node:fs/promises'
+import { mkdir, writeFile } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -43,9 +43,14 @@ interface RunArgs {
   versionColumn?: string
   deleteWhen?: string
   table?: string
+  rebuild?: boolean
+  keepOld?: boolean
   concurrency?: number
   orderKey?: string
+  onKeyFailure?: 'park' | 'continue'
+  maxFailedKeys?: number
   rate?: string
+  maxRate?: string
   orderBy?: string
   orderMissing?: 'fail' | 'first' | 'last'
   sortMemory?: string
@@ -127,20 +132,36 @@ async function runCommand(args: RunArgs, io: CliIo): Promise<number> {
       `hydrate: the checkpoint ${args.checkpoint} says this run already completed (${t.read} events read, ${t.written} written, ` +
         `${t.skipped} skipped, ${failed} failed${failed > 0 ? ', kept in the dead-letter file' : ''}); delete it to run again\n`,
     )
-    return failed > 0 ? EXIT.failures : EXIT.ok
+    // --rebuild: a swap the run before did not get to is made now.
+    if (report.rebuild) io.stderr.write(`rebuild: ${report.rebuild.message}\n`)
+    return failed > 0 || report.status === 'failed' ? EXIT.failures : EXIT.ok
+  }
+  // The report file's folder is made; a report that cannot be written is said, and the run's
+  // summary still goes to stderr (the exit code says failures).
+  let reportLost = false
+  const writeReport = async (file: string, text: string) => {
+    const target = path.resolve(io.cwd, file)
+    try {
+      await mkdir(path.dirname(target), { recursive: true })
+      await writeFile(target, text)
+    } catch (error) {
+      reportLost = true
+      io.stderr.write(`hydrate: cannot write the report to ${file}: ${errorMessage(error)}\n`)
+    }
   }
   if (args.report === 'json') {
     const text = stringifyTagged(report, 2) + '\n'
-    if (args.reportFile) await writeFile(path.resolve(io.cwd, args.reportFile), text)
+    if (args.reportFile) await writeReport(args.reportFile, text)
     else io.stdout.write(text)
   } else if (args.reportFile) {
-    await writeFile(path.resolve(io.cwd, args.reportFile), stringifyTagged(report, 2) + '\n')
+    await writeReport(args.reportFile, stringifyTagged(report, 2) + '\n')
   }
   // The reader of stdout went away (`| head`): stop quietly, as grep does.
   if (io.stdoutClosed?.()) return EXIT.brokenPipe
   if (!args.quiet || report.status !== 'ok') io.stderr.write(formatReport(report))
+  if (report.rebuild && (!args.quiet || report.rebuild.state !== 'swapped')) io.stderr.write(`rebuild: ${report.rebuild.message}\n`)
   if (report.status === 'aborted') return EXIT.interrupted
-  return report.status === 'ok' && !ck?.error ? EXIT.ok : EXIT.failures
+  return report.status === 'ok' && !ck?.error && !reportLost ? EXIT.ok : EXIT.failures
 }
 
 /** Set by the build (tsup.config.ts, scripts/build-sea.mjs); undefined under tsx. */
@@ -211,7 +232,10 @@ export async function cli(argv: readonly string[], io: CliIo): Promise<number> {
           .option('dead-letter', { type: 'string', describe: 'append every failed event to this NDJSON file (itself a valid --source for a redrive)' })
           .option('concurrency', { type: 'number', describe: 'writes or invocations in flight (events with one --order-key stay in order)' })
           .option('order-key', { type: 'string', describe: 'JSON path whose value keeps events in order under --concurrency, e.g. detail.aggregateId' })
-          .option('rate', { type: 'string', describe: 'pace the sink, e.g. 50/s or 3000/m' })
+          .option('on-key-failure', { choices: ['park', 'continue'] as const, describe: "once an event of a key (--order-key, else the mapping's --key) fails: park its later events in the dead-letter file behind it, in order (the default), or continue sending them" })
+          .option('max-failed-keys', { type: 'number', describe: 'parking: failed keys held at most (default 100000); past it the run stops (ERR_TOO_MANY_FAILED_KEYS)' })
+          .option('rate', { type: 'string', describe: 'pace the sink, e.g. 50/s or 3000/m; auto: start modestly, grow while writes succeed, back off when the target throttles' })
+          .option('max-rate', { type: 'string', describe: 'with --rate auto: the ceiling, e.g. 500/s' })
           .option('plugin', { type: 'string', array: true, describe: 'module adding source/sink schemes (repeatable)' })
           .config('config', 'hydrate.config.json or .mjs holding any of these options', readConfig)
           .option('quiet', { type: 'boolean', describe: 'no progress line; the summary only when something failed' })
@@ -221,12 +245,14 @@ export async function cli(argv: readonly string[], io: CliIo): Promise<number> {
           .option('order-missing', { choices: ['fail', 'first', 'last'] as const, describe: 'events without the --order-by key: fail them (ERR_ORDER_KEY_MISSING, the default) or sort them first or last' })
           .option('sort-memory', { type: 'string', describe: 'memory for sorting before sorted runs are spilled to --temp-dir (default 256MB)' })
           .option('temp-dir', { type: 'string', describe: 'folder for the sorted runs (default the system temp folder; removed at the end)' })
-          .group(['column', 'key', 'version-column', 'delete-when', 'table'], 'Storage mapping (postgres:, mssql:, dynamo:, opensearch:):')
+          .group(['column', 'key', 'version-column', 'delete-when', 'table', 'rebuild', 'keep-old'], 'Storage mapping (postgres:, mssql:, dynamo:, opensearch:):')
           .option('column', { type: 'string', array: true, describe: 'name=json.path (repeatable); objects become JSON; body=. stores the whole event' })
           .option('key', { type: 'string', describe: 'key column(s): id or tenant,id' })
           .option('version-column', { type: 'string', describe: 'mapped column whose higher value wins; older or equal versions are skipped' })
           .option('delete-when', { type: 'string', describe: 'EventBridge pattern (file or inline JSON): matching events delete their row' })
           .option('table', { type: 'string', describe: 'target table (or ?table= in the sink URI)' })
+          .option('rebuild', { type: 'boolean', describe: 'write into a fresh copy of the target (<table>__rebuild_<run>) and swap it in at once when the run ends ok (DynamoDB: write a new table)' })
+          .option('keep-old', { type: 'boolean', describe: 'with --rebuild: keep the replaced table or index as <name>__old_<yyyymmddhhmmss> instead of dropping it' })
           .group(['replay-name', 'envelope', 'max-buffered', 'retry-attempts', 'retry-max-delay'], 'Delivery (lambda:, lambda-local:, eventbridge:):')
           .option('replay-name', { type: 'string', describe: 'replay-name marking hydration events (default event-hydrator; --no-replay-name for none)' })
           .option('envelope', { type: 'string', describe: 'EventBridge envelope mapping for other event shapes (file or inline JSON), e.g. {"detail-type":"EventType","time":"Timestamp","detail":"Data"}' })

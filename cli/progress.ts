@@ -12,6 +12,11 @@ export function eta(p: Pick<Progress, 'elapsedMs' | 'bytesRead'>, total: number)
   return seconds >= 3600 ? `${Math.floor(seconds / 3600)}h${Math.floor((seconds % 3600) / 60)}m` : seconds >= 60 ? `${Math.floor(seconds / 60)}m${seconds % 60}s` : `${seconds}s`
 }
 
+/** The adaptive rate as the progress line shows it: whole numbers, one decimal below 10/s. */
+export function paceText(perSecond: number): string {
+  return perSecond >= 10 ? Math.round(perSecond).toLocaleString('en-US') : perSecond.toFixed(1)
+}
+
 /**
  * A progress line on stderr (only when it is a TTY): events read, matched, written, rate, and
  * percent and ETA when the size is known (files: bytes).
@@ -20,7 +25,7 @@ export function startProgress(stream: Writable): { update: (p: Progress) => void
   const bar = new cliProgress.SingleBar(
     {
       stream: stream as NodeJS.WritableStream,
-      format: '{bar} {percentage}% | ETA {eta} | {phase}read {read} matched {matched} written {written} failed {failed} | {rate}/s',
+      format: '{bar} {percentage}% | ETA {eta} | {phase}read {read} matched {matched} written {written} failed {failed} | {rate}/s{pace}',
       barsize: 20,
       hideCursor: true,
       clearOnComplete: true,
@@ -44,6 +49,8 @@ export function startProgress(stream: Writable): { update: (p: Progress) => void
         written: p.written.toLocaleString('en-US'),
         failed: p.failed.toLocaleString('en-US'),
         rate: Math.round(p.read / Math.max(p.elapsedMs / 1000, 0.001)).toLocaleString('en-US'),
+        // --rate auto: the rate the sink may write at now.
+        pace: p.ratePerSecond === undefined ? '' : ` | rate auto ${paceText(p.ratePerSecond)}/s`,
         eta: writing ? eta({ elapsedMs: p.elapsedMs, bytesRead: done }, total) : eta(p, total),
       }
       if (!started) {

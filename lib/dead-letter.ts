@@ -29,6 +29,14 @@ export interface DeadLetter {
   readonly key?: unknown
   readonly attempts?: number
   /**
+   * Parking: the key whose later events are parked behind this failure (on the failed event's
+   * line), or the key of a parked event (code ERR_PARKED). A redrive reads the lines in order, so
+   * each key's events come back in their original order, the failed one first.
+   */
+  readonly orderKey?: string
+  /** A parked event (ERR_PARKED): the failed event of its key it waits behind (`id`, `position`). */
+  readonly parkedBehind?: ItemFailure['parkedBehind']
+  /**
    * The original event, whole; absent for records that never became events (a line that is not
    * JSON: `position` says where it is) and for events that cannot be written as JSON (`eventError`).
    * Binary values (DynamoDB B attributes) are written as base64 strings and listed in `binary`.
@@ -147,6 +155,8 @@ export function deadLetterLine(failure: ItemFailure, event: unknown, time = new 
     ...(failure.position ? { position: failure.position } : {}),
     ...(failure.key !== undefined ? { key: failure.key } : {}),
     ...(failure.attempts !== undefined ? { attempts: failure.attempts } : {}),
+    ...(failure.orderKey !== undefined ? { orderKey: failure.orderKey } : {}),
+    ...(failure.parkedBehind !== undefined ? { parkedBehind: failure.parkedBehind } : {}),
   }
   // Our own fields may hold binary DynamoDB keys: tagged, as in checkpoints.
   let text: string

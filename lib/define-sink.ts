@@ -1,103 +1,18 @@
 import { setImmediate as nextTurn } from 'node:timers/promises'
-import { HydratorError, errorCode, errorMessage, isConfigError, type ErrorCode } from './errors.js'
+import { HydratorError, errorCode, errorMessage, isConfigError } from './errors.js'
 import type { SettledEvent } from './checkpoint/tracker.js'
+import { SinkParker } from './stages/park-sink.js'
 import { positionOf } from './position.js'
 import { FailureSamples } from './report/failures.js'
-import type { AbortOptions, ItemFailure, Outcome, Sink, SinkCapabilities, SinkContext, SinkPlan, SinkResult, SinkTally, SkipReason } from './types.js'
+import type { ItemFailure, Sink, SinkContext, SinkPlan, SinkResult } from './types.js'
 import { assertInteger } from './util/options.js'
 import { capText } from './util/text.js'
 
-/** How one write of a batch ended, in the order of the batch. */
-export interface WriteOutcome {
-  readonly status: Outcome
-  /** For `failed`: a stable code (ERR_WRITE_REJECTED, ...) or the target's own (a SQLSTATE, an AWS error name). */
-  readonly code?: ErrorCode | (string & {})
-  /** For `failed`: the target's own message, naming the key. */
-  readonly message?: string
-  /** The key of the row or item, for the report. */
-  readonly key?: unknown
-  readonly attempts?: number
-  /** The write was a delete (counted in `deleted` as well as `written`). */
-  readonly deleted?: boolean
-  /** For `skipped`: why (`stale`, `duplicateInBatch`, `deleteOfMissing`, ...). */
-  readonly reason?: SkipReason
-  /**
-   * What the sink needs to resume exactly just after this event (the NDJSON sink: the file's
-   * length after its line); a checkpoint records the state of the last event it covers.
-   */
-  readonly state?: unknown
-}
+import { stopsRun, type DriverContext, type PlannedWrite, type SinkDriver, type SinkOptions, type WriteOutcome } from './sink-driver.js'
+import { newTally, resultOf, withSinkInfo } from './sink-info.js'
 
-/**
- * True for an error that means the target cannot take any more writes (a full disk, a closed
- * output): the run stops with it instead of failing every later event the same way.
- */
-export function stopsRun(error: unknown): boolean {
-  return isConfigError(error) || (error instanceof HydratorError && error.code === 'ERR_OUTPUT')
-}
-
-/**
- * What a driver gets besides its batch. `signal` is set for `open()` only: once a write has started
- * it always finishes (a stopped run lets writes in flight end, so none is turned into a failure).
- */
-export interface DriverContext extends AbortOptions {
-  readonly dryRun: boolean
-  /** Count a retry under a reason, e.g. `ProvisionedThroughputExceededException`. */
-  readonly retried: (reason: string) => void
-}
-
-/**
- * The part of a sink that knows its target. `defineSink` adds the rest: batching, batches in
- * flight, per-key order, dry runs and previews, counting, failure samples and abort handling.
- */
-export interface SinkDriver<In, W> {
-  /** The target's URI for the report, password redacted. */
-  readonly uri: string
-  /** Checks the target before any event is read (table exists, columns exist); throws a HydratorError. */
-  open?(context: DriverContext): Promise<void>
-  /** Turns an event into a write; a thrown error fails only this event (e.g. ERR_MAPPING). */
-  prepare?(event: In): W
-  /** A string key: two in-flight batches never share one, so writes to a key stay in order. */
-  keyOf?(write: W): string | undefined
-  /** The size of a write in bytes, for `maxBatchBytes`. */
-  sizeOf?(write: W): number
-  /**
-   * Writes a batch, resolving with one outcome per write in batch order. Retries passing errors
-   * itself; a rejection fails the whole batch (or the run, for configuration errors).
-   */
-  write(batch: readonly W[], context: DriverContext): Promise<readonly WriteOutcome[]>
-  /** What a dry run shows for a write. @default the write itself */
-  preview?(write: W): unknown
-  /**
-   * Dry runs that show a plan: reads the target's current state for the writes of a batch (read-only
-   * queries) and says, per write in batch order, what the real write would do. Without it a dry run
-   * counts every write as written. The driver keeps the planned state of the keys it planned (in a
-   * {@link PlanOverlay}) so a key planned again is judged against that, as the real run would be.
-   */
-  plan?(batch: readonly W[], context: DriverContext): Promise<readonly PlannedWrite[]>
-  /** False once the plan's overlay forgot keys (see {@link PlanOverlay}). @default true */
-  planIsExact?(): boolean
-  /** Releases connections; called once, also after errors. */
-  close?(): Promise<void>
-}
-
-/** What the real write of one event would do, as a dry run found it. */
-export type PlannedWrite =
-  | { readonly op: 'insert' | 'update' | 'delete'; readonly key?: unknown; readonly current?: unknown; readonly next?: unknown }
-  | { readonly op: 'skip'; readonly reason: SkipReason; readonly key?: unknown; readonly current?: unknown; readonly next?: unknown }
-  | { readonly op: 'fail'; readonly code: string; readonly message: string; readonly key?: unknown }
-
-/** Options every built-in sink takes. */
-export interface SinkOptions extends AbortOptions {
-  /** Events per write request. */
-  readonly batchSize?: number
-  /** Bytes per write request, when the driver can size writes. */
-  readonly maxBatchBytes?: number
-  /** Batches in flight at once; writes to one key always stay in order. @default 1 */
-  readonly concurrency?: number
-  /** Previews kept in a dry run. @default 5 */
-  readonly previewLimit?: number
-}
+export { stopsRun, type DriverContext, type PlannedWrite, type SinkDriver, type SinkOptions, type WriteOutcome } from './sink-driver.js'
+export { newTally, resultOf, sinkInfo, withSinkInfo, type SinkInfo } from './sink-info.js'
 
 function deferred(): { promise: Promise<void>; resolve: () => void } {
   let resolve!: () => void
@@ -105,32 +20,14 @@ function deferred(): { promise: Promise<void>; resolve: () => void } {
   return { promise, resolve }
 }
 
-/** What every sink reports, from its tally: the counts, samples, previews, retries and skip reasons. */
-export function resultOf(uri: string, dryRun: boolean, tally: SinkTally, samples: FailureSamples, previews: readonly unknown[]): SinkResult {
-  return {
-    uri,
-    dryRun,
-    received: tally.received,
-    written: tally.written,
-    skipped: tally.skipped,
-    failed: tally.failed,
-    failures: samples.samples,
-    previews,
-    retries: { ...tally.retries },
-    skippedBy: { ...tally.skippedBy },
-  }
-}
-
-/** A fresh set of sink counters. */
-export function newTally(): SinkTally {
-  return { received: 0, written: 0, skipped: 0, failed: 0, retries: {}, skippedBy: {} }
-}
-
 export { PlanOverlay } from './plan-overlay.js'
 
 interface Pending<W> {
   readonly event: unknown
   readonly write: W
+  /** Its index in the order the sink received events, and its parking key. */
+  readonly seq: number
+  readonly key: string | undefined
 }
 
 /** Events between turns of the event loop while a write is in flight. */
@@ -194,7 +91,7 @@ export function defineSink<In, W = In>(
     }
     const openContext: DriverContext = { dryRun, signal, retried }
     // Writes get no signal: a stop ends reading, and what was read is still written.
-    const driverContext: DriverContext = { dryRun, retried }
+    const driverContext: DriverContext = { dryRun, retried, ...(context.rate && !dryRun ? { throttle: context.rate } : {}) }
 
     const fail = (event: unknown, failure: Omit<ItemFailure, 'stage' | 'position'>) => {
       tally.failed++
@@ -213,17 +110,26 @@ export function defineSink<In, W = In>(
     }
     const settledOne = (event: unknown, outcome: SettledEvent) => whenStored(context.onSettled?.([event], [outcome]))
 
-    const settle = (batch: readonly Pending<W>[], outcomes: readonly WriteOutcome[] | undefined, error?: unknown) => {
+    // Parking (run()'s onKeyFailure 'park'): once an event of a key fails, the later ones are not
+    // sent but parked behind it in the dead-letter file (see lib/park.ts).
+    const parker = context.parking ? new SinkParker<W>(context.parking, driver, sinkName) : undefined
+
+    const settle = (batch: readonly Pending<W>[], outcomes: readonly WriteOutcome[] | undefined, error?: unknown): void => {
+      // A parked event settles after the failure it waits behind was reported: its dead-letter line comes after that one.
+      if (parker && outcomes && parker.deferred(batch, (i) => outcomes[i]?.status === 'parked', () => settle(batch, outcomes, error))) return
+      const failedHere: Pending<W>[] = []
       const settled: SettledEvent[] | undefined = context.onSettled ? new Array(batch.length) : undefined
       for (let i = 0; i < batch.length; i++) {
         const outcome = outcomes?.[i]
-        if (settled) settled[i] = outcome?.status === 'written' || outcome?.status === 'skipped' ? outcome : FAILED
+        if (settled) settled[i] = outcome?.status === 'written' || outcome?.status === 'skipped' ? (outcome as SettledEvent) : FAILED
         if (!outcome) {
+          if (parker) failedHere.push(batch[i]!)
           fail(batch[i]!.event, {
             code: error ? errorCode(error) : 'ERR_INTERNAL',
             message: error ? errorMessage(error) : `${sinkName}: the driver returned no outcome for this event`,
             attempts: (error as { attempts?: number } | undefined)?.attempts,
             key: undefined,
+            ...parker?.failed(batch[i]!),
           })
           continue
         }
@@ -234,16 +140,23 @@ export function defineSink<In, W = In>(
           tally.skipped++
           const reason = outcome.reason ?? 'other'
           tally.skippedBy[reason] = (tally.skippedBy[reason] ?? 0) + 1
+        } else if (outcome.status === 'parked' && parker?.behind(batch[i]!)) {
+          tally.failed++
+          tally.parked = (tally.parked ?? 0) + 1
+          context.onParked?.(parker.parkedFailure(batch[i]!, parker.behind(batch[i]!)!), batch[i]!.event)
         } else {
+          if (parker) failedHere.push(batch[i]!)
           fail(batch[i]!.event, {
-            code: outcome.code ?? 'ERR_WRITE_REJECTED',
-            message: outcome.message ?? 'rejected by the target',
+            code: outcome.status === 'parked' ? 'ERR_INTERNAL' : (outcome.code ?? 'ERR_WRITE_REJECTED'),
+            message: outcome.status === 'parked' ? `${sinkName}: the driver parked an event without a failed key before it` : (outcome.message ?? 'rejected by the target'),
             key: outcome.key,
             attempts: outcome.attempts,
+            ...parker?.failed(batch[i]!),
           })
         }
       }
       whenStored(context.onSettled?.(batch.map((p) => p.event), settled))
+      parker?.noted(failedHere)
     }
 
     // Batches in flight and the keys they touch: a batch that shares a key with one in flight
@@ -258,23 +171,36 @@ export function defineSink<In, W = In>(
     const dispatch = async (batch: Pending<W>[]) => {
       const keys: string[] = []
       // Keys only keep apart batches in flight together: with one at a time there is nothing to check.
-      if (driver.keyOf && concurrency > 1) {
+      if ((driver.keyOf || parker?.splitsAtKey) && concurrency > 1) {
         const seen = new Set<string>()
-        for (const p of batch) {
-          const k = driver.keyOf(p.write)
+        const add = (k: string | undefined) => {
           if (k !== undefined && !seen.has(k)) {
             seen.add(k)
             keys.push(k)
           }
         }
+        for (const p of batch) {
+          add(driver.keyOf?.(p.write))
+          // Parking: a batch waits for the one in flight with its key, to know whether it failed.
+          if (parker) add(parker.separationKey(p))
+        }
       }
       while (inFlightCount >= concurrency || (keyCounts.size > 0 && keys.some((k) => keyCounts.has(k)))) await finished.promise
       while (storing) await storing
       if (fatal) throw fatal
+      // Parking is decided only now: the batches before it with its keys have settled.
+      const parked = parker?.parkedOf(batch) ?? []
+      if (parked.length > 0) {
+        settle(parked, parked.map(() => PARKED))
+        const out = new Set(parked)
+        batch = batch.filter((p) => !out.has(p))
+        if (batch.length === 0) return
+      }
       inFlightCount++
       for (const k of keys) keyCounts.set(k, (keyCounts.get(k) ?? 0) + 1)
       const writes = batch.map((p) => p.write)
-      const work = planning ? driver.plan!(writes, driverContext).then(outcomesOfPlan) : driver.write(writes, driverContext)
+      const writeContext: DriverContext = parker ? { ...driverContext, parking: parker.forBatch(batch) } : driverContext
+      const work = planning ? driver.plan!(writes, writeContext).then(outcomesOfPlan) : driver.write(writes, writeContext)
       const promise: Promise<void> = work
         .then(
           (outcomes) => settle(batch, outcomes),
@@ -306,38 +232,51 @@ export function defineSink<In, W = In>(
       let batch: Pending<W>[] = []
       let bytes = 0
       let sinceTurn = 0
+      let seq = 0
       for await (const event of source) {
         tally.received++
+        const at = seq++
         let write: W
         try {
           write = driver.prepare ? driver.prepare(event) : (event as unknown as W)
         } catch (error) {
           if (isConfigError(error)) throw error
           const key = (error as { key?: unknown } | null)?.key
-          fail(event, { code: errorCode(error), message: errorMessage(error), ...(key !== undefined ? { key } : {}) })
+          const parkAs = parker?.preparedFailed(event, at)
+          fail(event, { code: errorCode(error), message: errorMessage(error), ...(key !== undefined ? { key } : {}), ...(parkAs !== undefined ? { orderKey: parkAs } : {}) })
           settledOne(event, FAILED)
+          parker?.noted([{ event, seq: at, key: parkAs }])
           if (signal?.aborted) break
           continue
         }
+        const pendingOne: Pending<W> = { event, write, seq: at, key: parker?.keyOf(event, write) }
         if (dryRun && !planning) {
-          if (previews.length < previewLimit) previews.push(driver.preview ? driver.preview(write) : write)
-          tally.written++
-          settledOne(event, WRITTEN)
+          // A dry run parks what the real run would, behind the failures it can foresee.
+          if (parker?.behind(pendingOne)) settle([pendingOne], [PARKED])
+          else {
+            if (previews.length < previewLimit) previews.push(driver.preview ? driver.preview(write) : write)
+            tally.written++
+            settledOne(event, WRITTEN)
+          }
         } else {
           const size = driver.sizeOf && maxBatchBytes !== Infinity ? driver.sizeOf(write) : 0
           // Never let a batch grow past maxBatchBytes: send what is there first.
-          if (batch.length > 0 && bytes + size > maxBatchBytes) {
+          // Parking: and never put two events of one key in a batch the driver might apply in part.
+          if (batch.length > 0 && (bytes + size > maxBatchBytes || parker?.holds(pendingOne.key))) {
             const full = batch
             batch = []
             bytes = 0
+            parker?.sent()
             await dispatch(full)
           }
-          batch.push({ event, write })
+          batch.push(pendingOne)
+          parker?.add(pendingOne.key)
           bytes += size
           if (batch.length >= batchSize || bytes >= maxBatchBytes) {
             const full = batch
             batch = []
             bytes = 0
+            parker?.sent()
             await dispatch(full)
           }
         }
@@ -374,28 +313,5 @@ export function defineSink<In, W = In>(
 }
 
 const FAILED: SettledEvent = Object.freeze({ status: 'failed' })
+const PARKED: WriteOutcome = Object.freeze({ status: 'parked' })
 const WRITTEN: SettledEvent = Object.freeze({ status: 'written' })
-
-/** What a sink says about itself beyond its shape: its {@link SinkCapabilities}. */
-export type SinkInfo = SinkCapabilities
-
-/**
- * Gives a sink function its capabilities as plain properties (`uri`, `pacedPerSecond`,
- * `checkpointEveryBatch`), which `run()` and the CLI read through the Sink type. A plugin whose sink
- * honours the factory context's `ratePerSecond` itself says so with `pacedPerSecond`; the CLI paces
- * every other sink with a rate stage.
- *
- * @example
- * return withSinkInfo(mySink, { pacedPerSecond: context.ratePerSecond })
- */
-export function withSinkInfo<F extends object>(sink: F, info: SinkCapabilities): F & SinkCapabilities {
-  for (const [key, value] of Object.entries(info)) if (value !== undefined) Object.defineProperty(sink, key, { value, enumerable: false, configurable: true })
-  return sink as F & SinkCapabilities
-}
-
-/** The capabilities of a sink (for code that holds an untyped one). */
-export function sinkInfo(sink: unknown): SinkCapabilities {
-  if (typeof sink !== 'function') return {}
-  const { uri, pacedPerSecond, checkpointEveryBatch } = sink as SinkCapabilities
-  return { ...(typeof uri === 'string' ? { uri } : {}), ...(pacedPerSecond !== undefined ? { pacedPerSecond } : {}), ...(checkpointEveryBatch ? { checkpointEveryBatch } : {}) }
-}

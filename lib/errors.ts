@@ -39,10 +39,12 @@ export type ErrorCode =
   | 'ERR_UNSERIALIZABLE'
   | 'ERR_ORDER_KEY_MISSING'
   | 'ERR_OBJECT_ARCHIVED'
+  | 'ERR_PARKED'
   // the run as a whole
   | 'ERR_SOURCE_READ'
   | 'ERR_CONNECTION'
   | 'ERR_TOO_MANY_FAILURES'
+  | 'ERR_TOO_MANY_FAILED_KEYS'
   | 'ERR_ABORTED'
   | 'ERR_OUTPUT'
   | 'ERR_SORT_SPACE'

@@ -1,128 +1,32 @@
 import path from 'node:path'
-import type { Readable, Writable } from 'node:stream'
 import { registryWith } from './builtins.js'
 import { fileSession, lockCheckpoint, openStoreSession, readCheckpoint, type CheckpointIdentity, type CheckpointSession, type CheckpointStore } from './checkpoint/index.js'
 import { openDeadLetters } from './dead-letter.js'
+import { failedKeysIn, parkingOf } from './park.js'
 import { HydratorError, errorMessage } from './errors.js'
 import { importModule, loadPattern } from './load.js'
 import type { Mapping } from './mapping.js'
 import type { EventPattern } from './pattern/index.js'
-import { parseUri, type FactoryContext, type Plugin, type Registry } from './registry.js'
+import { parseUri, type FactoryContext, type Registry } from './registry.js'
 import { parseShare, shareName, type Share } from './share.js'
 import type { RunReport } from './report/schema.js'
-import { run, type Progress } from './run.js'
+import { run } from './run.js'
 import { filter as filterStage } from './stages/filter.js'
 import { map } from './stages/map.js'
-import { paceFor, parseRate } from './stages/rate.js'
+import { paceFor, parseRate, parseRateOption } from './stages/rate.js'
+import { rateControl, type RateControl } from './rate-control.js'
 import { take } from './stages/take.js'
 import { orderKeyCheck } from './stages/order-by.js'
 import { canReread, sortedSource, sortPlanOf } from './sort/options.js'
-import type { Sink, Source, Stage } from './types.js'
+import type { Stage } from './types.js'
 import { redactUri } from './util/options.js'
 import { localPath } from './util/local-path.js'
+import { finishRebuild, rebuildId, rebuildWanted, swapLeftOver, type RebuildOptions } from './rebuild.js'
 
-/** A filter rule: an EventBridge pattern, a pattern file or inline JSON, or a predicate. */
-export type HydrateFilter = EventPattern | string | ((event: any) => boolean)
+import type { HydrateFilter, HydrateOptions } from './hydrate-options.js'
 
-/**
- * What {@link hydrate} takes: the CLI's flags, camel-cased, with the same names and defaults
- * (`--batch-size` is `batchSize`, `--dead-letter` is `deadLetter`). Source and sink are URIs or
- * objects; every URI goes through the same registry as the CLI's.
- */
-export interface HydrateOptions {
-  /** Where events come from: a URI (`json:./events.ndjson`, `dynamo:events`, ...) or any source. */
-  readonly source: string | Source<any>
-  /** Where events go: a URI (`postgres://...?table=users`, `dynamo:users`, ...) or any sink. @default 'ndjson:-' */
-  readonly sink?: string | Sink<any>
-  /** EventBridge pattern(s) selecting the events (a pattern, a file or inline JSON, a predicate); several mean any. */
-  readonly filter?: HydrateFilter | readonly HydrateFilter[]
-  /** Maps each event (a function, or a module whose default export is one); undefined drops, an array fans out. A throw fails that event (ERR_TRANSFORM). */
-  readonly transform?: ((event: any) => unknown) | string
-  /** Storage mapping: `name=json.path` (repeatable), or `{ name: 'json.path' }`. */
-  readonly column?: string | readonly string[] | Readonly<Record<string, string>>
-  /** The key column(s): `id`, `tenant,id`, or a list. */
-  readonly key?: string | readonly string[]
-  /** A mapped column whose higher value wins; older or equal versions are skipped. */
-  readonly versionColumn?: string
-  /** Events matching this pattern (or a file, inline JSON, a predicate) delete their row. */
-  readonly deleteWhen?: HydrateFilter
-  /** The target table (a sink URI's `?table=` wins). */
-  readonly table?: string
-  /** Read and filter for real, write nothing; storage sinks report a plan. @default false */
-  readonly dryRun?: boolean
-  /**
-   * Record progress here and resume from it when it exists: a local file (one run at a time:
-   * `<file>.lock`), a store URI (`dynamo:table/run-id`, `s3://bucket/key`, or a plugin's scheme;
-   * one worker at a time through a lease), or a {@link CheckpointStore}. With a `share`, each share
-   * has its own: `run.share-2-of-16.ckpt`, `dynamo:table/run-id/share-2-of-16`.
-   */
-  readonly checkpoint?: string | CheckpointStore
-  /**
-   * Store checkpoints: how long the lease lasts without a write renewing it (ms; a worker that
-   * died frees its share after this), or a function giving the lease's end as epoch ms (the Lambda
-   * handler: the invocation's deadline). @default 60000
-   */
-  readonly checkpointLease?: number | (() => number)
-  /** Run one share of a split run: one element of what `hydrate plan --shares N` printed (object or JSON). */
-  readonly share?: Share | string
-  /** Milliseconds between checkpoint writes. @default 5000 */
-  readonly checkpointInterval?: number
-  /** Append every failed event to this NDJSON file (a valid source for a redrive). */
-  readonly deadLetter?: string
-  /** Stop (status failed) after this many failures, or this share of the events read (`'5%'`). @default no limit */
-  readonly maxFailures?: number | string
-  /** Stop after this many matched events. */
-  readonly limit?: number
-  /** Events per write request. @default the sink's */
-  readonly batchSize?: number
-  /** Writes or invocations in flight (events with one `orderKey` stay in order). */
-  readonly concurrency?: number
-  /** JSON path whose value keeps events in order under `concurrency`. */
-  readonly orderKey?: string
-  /** Pace the sink: `'50/s'`, `'3000/m'`, or events per second. */
-  readonly rate?: string | number
-  /** Sort the events by these JSON paths before the filter (`'time'`, `'detail.sequence,id'`): a stable external merge sort. */
-  readonly orderBy?: string | readonly string[]
-  /** Events without the `orderBy` key: fail (ERR_ORDER_KEY_MISSING), or sort first or last. @default 'fail' */
-  readonly orderMissing?: 'fail' | 'first' | 'last'
-  /** Memory for sorting before runs are spilled: bytes, or `'64MB'`. @default '256MB' */
-  readonly sortMemory?: number | string
-  /** Where sorted runs are spilled (a folder of its own, removed at the end). @default os.tmpdir() */
-  readonly tempDir?: string
-  /** Plugins adding schemes: modules (paths or package names) or plugin objects. */
-  readonly plugins?: readonly (string | Plugin)[]
-  /** Stops the run gracefully: reading stops, writes in flight finish, status `aborted`. */
-  readonly signal?: AbortSignal
-  /** Called about once a second with the counts so far. */
-  readonly onProgress?: (progress: Progress) => void
-  /** Skip NDJSON lines that provably cannot match without parsing them. @default true */
-  readonly prefilter?: boolean
-  /** Delivery sinks: the `replay-name` marking hydration events (`false` or `''` for none). @default 'event-hydrator' */
-  readonly replayName?: string | false
-  /** Delivery sinks: the EventBridge envelope mapping (an object, a file or inline JSON). */
-  readonly envelope?: unknown
-  /** Delivery sinks: events waiting for their ordered lane at most. */
-  readonly maxBuffered?: number
-  /** Attempts per write, the first included. @default 8 */
-  readonly retryAttempts?: number
-  /** Longest backoff delay in ms. @default 20000 */
-  readonly retryMaxDelay?: number
-  /**
-   * The environment plugins read (AWS region and endpoints, DATABASE_URL, ...): hydrate() is the
-   * CLI's engine and, like the CLI, reads it. The functions it builds on never do. @default process.env
-   */
-  readonly env?: Readonly<Record<string, string | undefined>>
-  /** Where relative paths start. @default process.cwd() */
-  readonly cwd?: string
-  /** What `json:-` reads. @default process.stdin */
-  readonly stdin?: Readable
-  /** What `ndjson:-` writes. @default process.stdout */
-  readonly stdout?: Writable
-  /** Any other option, for plugins with options of their own (they read `context.flags`). */
-  readonly [option: string]: unknown
-}
+export type { HydrateFilter, HydrateOptions } from './hydrate-options.js'
 
-/** Checks an integer option, naming it as code and as the CLI writes it. */
 function integer(options: HydrateOptions, name: keyof HydrateOptions & string, min: number): number | undefined {
   const value = options[name]
   if (value === undefined || value === null) return undefined
@@ -143,13 +47,26 @@ function maxFailuresOf(value: number | string | undefined): { maxFailures?: numb
   return { maxFailures: Number(m[1]) }
 }
 
-function rateOf(value: string | number | undefined): number | undefined {
+function rateOf(value: string | number | undefined): number | 'auto' | undefined {
   if (value === undefined) return undefined
   try {
-    return parseRate(value)
+    return parseRateOption(value)
   } catch (error) {
-    throw new HydratorError('ERR_INVALID_OPTION', `\`rate\` (--rate): ${errorMessage(error)} (e.g. '50/s', '3000/m')`)
+    throw new HydratorError('ERR_INVALID_OPTION', `\`rate\` (--rate): ${errorMessage(error)} (e.g. '50/s', '3000/m' or 'auto')`)
   }
+}
+
+/** `rate: 'auto'` (with `maxRate`) as a controller; undefined for a fixed rate or none. */
+function rateControlOf(rate: number | 'auto' | undefined, maxRate: string | number | undefined): RateControl | undefined {
+  if (maxRate === undefined || maxRate === null) return rate === 'auto' ? rateControl() : undefined
+  if (rate !== 'auto') throw new HydratorError('ERR_USAGE', '--max-rate is the ceiling of --rate auto: add --rate auto (or give a fixed --rate alone)')
+  let maxPerSecond: number
+  try {
+    maxPerSecond = parseRate(maxRate)
+  } catch (error) {
+    throw new HydratorError('ERR_INVALID_OPTION', `\`maxRate\` (--max-rate): ${errorMessage(error).replace('`--rate`', '`--max-rate`')} (e.g. '500/s')`)
+  }
+  return rateControl({ maxPerSecond })
 }
 
 const list = <T>(value: T | readonly T[] | undefined): readonly T[] => (value === undefined ? [] : Array.isArray(value) ? (value as readonly T[]) : [value as T])
@@ -232,7 +149,11 @@ export async function hydrate(options: HydrateOptions): Promise<RunReport> {
   const retryMaxDelay = integer(options, 'retryMaxDelay', 0)
   const intervalMs = integer(options, 'checkpointInterval', 0) ?? 5000
   const { maxFailures, maxFailureRate } = maxFailuresOf(options.maxFailures)
-  const ratePerSecond = rateOf(options.rate)
+  const parkingOptions = { onKeyFailure: options.onKeyFailure, orderKey: options.orderKey || undefined, maxFailedKeys: integer(options, 'maxFailedKeys', 1) }
+  parkingOf(parkingOptions, () => {}) // checked before any I/O
+  const rateGiven = rateOf(options.rate)
+  const ratePerSecond = rateGiven === 'auto' ? undefined : rateGiven
+  const adaptive = rateControlOf(rateGiven, options.maxRate)
   const sortPlan = sortPlanOf(options)
   const rules = []
   for (const rule of list(options.filter)) rules.push(await ruleOf(rule, cwd, '--filter'))
@@ -243,10 +164,12 @@ export async function hydrate(options: HydrateOptions): Promise<RunReport> {
   if (share && typeof options.source === 'string' && !registry.canShare(parseUri(options.source).scheme)) {
     throw new HydratorError('ERR_SHARES_UNSUPPORTED', `--share: \`${parseUri(options.source).scheme}:\` sources cannot be split into shares`)
   }
+  const rebuilding = rebuildWanted(options, share !== undefined)
   const identity: CheckpointIdentity = {
     source: `${sourceName ?? 'iterable'}${share ? `#${shareName(share)}` : ''}`,
     filter: JSON.stringify({ filter: rules.map(describe), transform: describe(options.transform) ?? null, limit: limit ?? null, ...sortPlan?.identity }),
-    sink: sinkName ?? 'sink',
+    // A checkpoint of a rebuild counts the events in its copy, not in the target: never mix the two.
+    sink: `${sinkName ?? 'sink'}${rebuilding ? ' --rebuild' : ''}`,
     ...(mapping || options.table ? { mapping: JSON.stringify({ ...mapping, deleteWhen: describe(mapping?.deleteWhen), table: options.table ?? null }) } : {}),
   }
 
@@ -268,7 +191,18 @@ export async function hydrate(options: HydrateOptions): Promise<RunReport> {
     session = options.checkpoint ? await openCheckpoint(options, registry, baseContext, identity, share) : undefined
     if (session?.releaseSync) process.once('exit', releaseOnExit)
     const previous = session?.previous
-    if (previous?.complete) return alreadyComplete(previous, session!.uri, sourceName, sinkName, share)
+    // One copy per checkpoint: a resume finds the copy its checkpoint's events are in.
+    const rebuild: RebuildOptions | undefined = rebuilding
+      ? { id: rebuildId(session?.uri), ...(options.keepOld ? { keepOld: true } : {}), ...(previous ? { resume: true } : {}) }
+      : undefined
+    if (previous?.complete) {
+      const report = alreadyComplete(previous, session!.uri, sourceName, sinkName, share)
+      if (!rebuild || options.dryRun || report.status !== 'ok' || typeof sinkGiven !== 'string') return report
+      // Killed between the checkpoint's last write and the swap: the swap is still to do.
+      const sink = await registry.createSink(sinkGiven, { ...baseContext, ...(mapping ? { mapping } : {}), ...(options.table ? { table: options.table } : {}), flags: { ...options, rebuild } })
+      // Awaited here: the client closes in `finally`.
+      return sink.rebuild ? await swapLeftOver(report, sink.rebuild) : report
+    }
 
     const context: FactoryContext = {
       ...baseContext,
@@ -281,7 +215,7 @@ export async function hydrate(options: HydrateOptions): Promise<RunReport> {
       ...(concurrency !== undefined ? { concurrency } : {}),
       ...(options.orderKey ? { orderKey: options.orderKey } : {}),
       ...(ratePerSecond !== undefined ? { ratePerSecond } : {}),
-      flags: { ...options, maxFailures, ...(maxBuffered !== undefined ? { maxBuffered } : {}) },
+      flags: { ...options, maxFailures, ...(maxBuffered !== undefined ? { maxBuffered } : {}), rebuild },
       // A sorted run re-reads its whole source and skips in sorted order (sortSource).
       ...(previous?.position && !sortPlan ? { resume: previous.position } : {}),
       ...(previous?.sinkState !== undefined ? { resumeSink: previous.sinkState } : {}),
@@ -306,6 +240,9 @@ export async function hydrate(options: HydrateOptions): Promise<RunReport> {
     // The sink first: it checks its target (a missing table fails before anything is read).
     const sink = typeof sinkGiven === 'string' ? await registry.createSink(sinkGiven, context) : sinkGiven
     if (typeof sink !== 'function') throw new HydratorError('ERR_INVALID_OPTION', 'expected `sink` to be a URI or a sink function')
+    if (rebuild && !sink.rebuild) {
+      throw new HydratorError('ERR_USAGE', `--rebuild: the sink \`${sinkName ?? 'sink'}\` cannot write beside its target; the storage sinks can (postgres:, mssql:, opensearch:, dynamo:)`)
+    }
     const pace = paceFor(sink, ratePerSecond, options.signal ? { signal: options.signal } : {})
     if (pace) stages.push(pace)
     let source = typeof options.source === 'string' ? await registry.createSource(options.source, context) : options.source
@@ -314,6 +251,12 @@ export async function hydrate(options: HydrateOptions): Promise<RunReport> {
       const again = typeof uri === 'string' && canReread(uri) ? () => registry.createSource(uri, context) : undefined
       source = sortedSource(sortPlan, source, again, { cwd, uri: sourceName, signal: options.signal, resume: previous?.position })
     }
+    // A resume after a crash: the keys the crashed run had failed were in its memory only; its
+    // dead-letter file names them (each line's orderKey), so their later events are parked again.
+    const failedKeys =
+      previous && options.deadLetter && parkingOptions.onKeyFailure !== 'continue' && !options.dryRun
+        ? await failedKeysIn(path.resolve(cwd, localPath(options.deadLetter)), parkingOptions.maxFailedKeys)
+        : []
     const deadLetters = options.deadLetter ? await openDeadLetters(path.resolve(cwd, localPath(options.deadLetter))) : undefined
     if (deadLetters) closers.push(() => deadLetters.close())
     const report = await run({
@@ -330,8 +273,13 @@ export async function hydrate(options: HydrateOptions): Promise<RunReport> {
       ...(sourceName ? { sourceUri: sourceName } : {}),
       ...(sinkName ? { sinkUri: sinkName } : {}),
       ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+      ...(adaptive ? { rate: adaptive } : {}),
+      ...parkingOptions,
+      failedKeys,
     })
-    return share ? { ...report, share: { plan: share.plan, index: share.index, count: share.count } } : report
+    // A sink object made with its own `rebuild` option is swapped too.
+    const finished = sink.rebuild ? await finishRebuild(report, sink.rebuild) : report
+    return share ? { ...finished, share: { plan: share.plan, index: share.index, count: share.count } } : finished
   } finally {
     process.removeListener('exit', releaseOnExit)
     await session?.release()

@@ -30,6 +30,9 @@ export type {
   SinkCapabilities,
   SkipReason,
   SinkPlan,
+  ThrottleFeedback,
+  SinkRebuild,
+  RebuildSwap,
 } from './types.js'
 
 // Sources
@@ -45,7 +48,12 @@ export { batch } from './stages/batch.js'
 export { take } from './stages/take.js'
 export { tap } from './stages/tap.js'
 export { orderedLanes, createLanes, type OrderedLanesOptions, type Settled, type Lanes } from './stages/ordered-lanes.js'
-export { rate, parseRate, paceFor, type RateOptions } from './stages/rate.js'
+export { rate, parseRate, paceFor, adaptiveRate, parseRateOption, type RateOptions } from './stages/rate.js'
+export { rateControl, type RateControl, type RateControlOptions, type RateSummary } from './rate-control.js'
+export { parkingOf, failedKeysIn, type ParkingOptions, type OnKeyFailure } from './park.js'
+export type { BatchParking } from './stages/park-sink.js'
+export type { RebuildOptions } from './rebuild.js'
+export { rawTextOf, setRawText } from './raw-text.js'
 export { withStageInfo } from './stages/stage-info.js'
 export { orderBy, orderKeyCheck, type OrderByOptions, type OrderMissing } from './stages/order-by.js'
 export { sortSource, type SortSourceOptions } from './sort/sorted-source.js'

@@ -1,5 +1,6 @@
 import pRetry from 'p-retry'
 import { HydratorError } from './errors.js'
+import type { ThrottleFeedback } from './types.js'
 
 /** How a sink retries a write that failed for a passing reason (throttling, a dropped connection). */
 export interface RetryPolicy {
@@ -79,6 +80,16 @@ export interface RetryCall {
   readonly signal?: AbortSignal
   /** A short reason for the report, from the error. @default the error's name or code */
   readonly reasonOf?: (error: unknown) => string
+  /**
+   * Tells throttling (the target is over its capacity: a 429, ThrottlingException, a lock timeout)
+   * apart from other passing errors, for `throttle`.
+   */
+  readonly isThrottle?: (error: unknown) => boolean
+  /**
+   * `--rate auto`: told of every attempt `isThrottle` picks out, the last one included (a throttle
+   * is a signal whether a retry then succeeds or not), and of the wait before its retry.
+   */
+  readonly throttle?: ThrottleFeedback
 }
 
 /** The reason a retry is counted under in the report. */
@@ -107,14 +118,33 @@ export async function withRetry<T>(
   // must be reported as written, or a redrive would apply it twice.
   let succeeded = false
   let result: T | undefined
+  const throttle = call.isThrottle ? call.throttle : undefined
+  // A retry after a throttle waits: from the refusal to the next attempt (p-retry sleeps between).
+  let backingOff = false
+  const endBackoff = () => {
+    if (!backingOff) return
+    backingOff = false
+    throttle!.backingOff(false)
+  }
   try {
     return await pRetry(
       async (attempt) => {
         attempts = attempt
-        const value = await fn(attempt)
-        succeeded = true
-        result = value
-        return value
+        endBackoff()
+        const sentAt = throttle ? performance.now() : 0
+        try {
+          const value = await fn(attempt)
+          succeeded = true
+          result = value
+          return value
+        } catch (error) {
+          if (throttle && call.isThrottle!(error)) {
+            throttle.throttled((call.reasonOf ?? retryReason)(error), sentAt)
+            backingOff = true
+            throttle.backingOff(true)
+          }
+          throw error
+        }
       },
       {
         retries: p.attempts - 1,
@@ -140,5 +170,7 @@ export async function withRetry<T>(
       }
     }
     throw error
+  } finally {
+    endBackoff()
   }
 }

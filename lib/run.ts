@@ -1,99 +1,22 @@
-import { CheckpointTracker, fileSession, lockCheckpoint, type Checkpoint, type CheckpointIdentity, type CheckpointLock, type CheckpointSession, type CheckpointTotals } from './checkpoint/index.js'
+import { CheckpointTracker, fileSession, lockCheckpoint, type CheckpointSession, type CheckpointTotals } from './checkpoint/index.js'
 import { CheckpointWriter } from './checkpoint/writer.js'
-import { cappedFailure, PendingLetters, type FailureStore } from './dead-letter.js'
+import { cappedFailure, PendingLetters } from './dead-letter.js'
 import { HydratorError, errorCode, errorMessage, isConfigError } from './errors.js'
 import { FailureSamples } from './report/failures.js'
 import { countStages, runStatus, type StageCounter } from './report/tally.js'
 import type { RunCheckpoint, RunReport } from './report/report.js'
 import { newTally } from './define-sink.js'
-import type { ItemFailure, Sink, SinkResult, SortProgress, Source, SourceStats, Stage } from './types.js'
+import { parkingOf } from './park.js'
+import { adaptiveRate } from './stages/rate.js'
+import type { ItemFailure, SinkResult, SourceStats } from './types.js'
 import { redactUri } from './util/options.js'
 import { capText } from './util/text.js'
 
+import type { RunOptions } from './run-options.js'
+
 export type { FailureStore } from './dead-letter.js'
 
-/** A live snapshot for progress displays. */
-export interface Progress {
-  readonly read: number
-  readonly matched: number
-  readonly written: number
-  readonly skipped: number
-  readonly failed: number
-  readonly bytesRead: number
-  readonly bytesTotal?: number
-  readonly elapsedMs: number
-  /** A sorting source (`--order-by`): `sorting` (reading and spilling) then `writing`, with its counts. */
-  readonly sort?: SortProgress
-}
-
-export interface RunOptions {
-  /** Where events come from. */
-  readonly source: Source<any>
-  /** Stages in order: filter, map, take, ... */
-  readonly stages?: readonly Stage<any, any>[]
-  /** Where events go. */
-  readonly sink: Sink<any>
-  /** Read and filter for real; write nothing; report what would be written. @default false */
-  readonly dryRun?: boolean
-  /** Stops the run gracefully: reading stops, in-flight writes finish, status `aborted`. */
-  readonly signal?: AbortSignal
-  /** Stop with status `failed` after this many failures (source and sink together). @default Infinity */
-  readonly maxFailures?: number
-  /**
-   * Stop with status `failed` when more than this share (0..1) of the events read so far failed,
-   * checked once at least 100 events were read (`--max-failures 5%`).
-   */
-  readonly maxFailureRate?: number
-  /** Apply a leading filter's raw-text prefilter in line sources. @default true */
-  readonly prefilter?: boolean
-  /** The source URI for the report when the source does not know it. */
-  readonly sourceUri?: string
-  /** Called for every failed event or record (logs, metrics); see `deadLetter` to keep them. */
-  readonly onFailure?: (failure: ItemFailure, event: unknown) => void
-  /**
-   * Keeps every failed event (the dead-letter file). If storing one fails, the run stops with that
-   * error, and the checkpoint never passes the events that were not stored.
-   */
-  readonly deadLetter?: FailureStore
-  /** The sink URI for the report when the sink does not say (passwords are redacted). */
-  readonly sinkUri?: string
-  /** Called with a snapshot every `progressIntervalMs`. */
-  readonly onProgress?: (progress: Progress) => void
-  /** @default 1000 */
-  readonly progressIntervalMs?: number
-  /**
-   * Record the low-water mark (the position up to which every event is fully handled: written,
-   * skipped, dropped by a filter, or failed and stored in `deadLetter`) in this file, atomically,
-   * every `intervalMs` and at the end. Resume with `readCheckpoint` + `resumeOptions`. Only one run
-   * holds a checkpoint at a time (`lockCheckpoint`); a second one is refused with
-   * ERR_CHECKPOINT_LOCKED before anything is read.
-   */
-  readonly checkpoint?: {
-    /** The local checkpoint file (or give `session`). */
-    readonly file?: string
-    /**
-     * The checkpoint as held by this run, wherever it is kept (`openStoreSession` for DynamoDB, S3
-     * or a custom store; `fileSession`): its `previous` is what the run resumes from.
-     */
-    readonly session?: CheckpointSession
-    readonly identity: CheckpointIdentity
-    /** Milliseconds between writes; 0 writes only after every batch the sink settles. @default 5000 */
-    readonly intervalMs?: number
-    /**
-     * Also write after every batch the sink settles, before it sends the next one, so a hard kill
-     * repeats at most the batches in flight (for appends and invocations, which a repeat applies
-     * twice). @default false, or the sink's `checkpointEveryBatch`
-     */
-    readonly everyBatch?: boolean
-    /** The checkpoint this run resumes from: its totals are carried over. */
-    readonly previous?: Checkpoint
-    /** The lock, when the caller took it before reading `previous`; run() takes one otherwise, and releases the one it took. */
-    readonly lock?: CheckpointLock
-  }
-  /** Awaited before each read while it returns a promise (dead-letter backpressure). */
-  readonly backpressure?: () => Promise<void> | undefined
-}
-
+export type { Progress, RunOptions } from './run-options.js'
 
 /**
  * Runs a chain (source, stages, sink) to the end and resolves with a {@link RunReport} that
@@ -115,7 +38,12 @@ export async function run(options: RunOptions): Promise<RunReport> {
   for (const [i, stage] of stages.entries()) {
     if (typeof stage !== 'function') throw new HydratorError('ERR_INVALID_OPTION', `stage ${i} is not a function`)
   }
+  if (options.rate !== undefined && typeof options.rate?.summary !== 'function') {
+    throw new HydratorError('ERR_INVALID_OPTION', 'expected `rate` to be a rate controller (rateControl())')
+  }
   const maxFailures = options.maxFailures ?? Infinity
+  // Parking: the run's failed keys (lib/park.ts), bounded: past the limit the run stops.
+  const parking = parkingOf(options, (error) => stopWith(error))
   const maxFailureRate = options.maxFailureRate
   const dryRun = options.dryRun ?? false
   const ck = options.checkpoint
@@ -151,7 +79,8 @@ export async function run(options: RunOptions): Promise<RunReport> {
   const totalFailures = () => (stats?.failed ?? 0) + tally.failed
   const checkFailures = () => {
     if (tooMany) return
-    const failures = totalFailures()
+    // Parked events follow from a failure already counted: they do not count towards the limit.
+    const failures = totalFailures() - (tally.parked ?? 0)
     if (failures > maxFailures) {
       tooMany = new HydratorError('ERR_TOO_MANY_FAILURES', `stopped after ${failures} failures (--max-failures is ${maxFailures})`)
     } else if (maxFailureRate !== undefined) {
@@ -249,6 +178,23 @@ export async function run(options: RunOptions): Promise<RunReport> {
     chain = stages[i]!(chain)
     if (i < stages.length - 1 || tracker) chain = count(chain, counters[i]!)
   }
+  if (options.rate && !dryRun) {
+    // Growth follows the writes the target took, as every sink counts them in the tally.
+    const rate = options.rate
+    let took = 0
+    const pacer = {
+      get perSecond() {
+        return rate.perSecond
+      },
+      sent(count: number) {
+        rate.sent(count)
+        const now = tally.written + tally.skipped
+        if (now > took) rate.succeeded(now - took)
+        took = now
+      },
+    }
+    chain = adaptiveRate(pacer, { signal: controller.signal })(chain)
+  }
   if (tracker) chain = track(chain)
 
   // Checkpoints: periodically, after every batch for sinks whose repeats apply twice, and at the end.
@@ -278,6 +224,7 @@ export async function run(options: RunOptions): Promise<RunReport> {
         bytesTotal: stats?.bytesTotal,
         elapsedMs: Date.now() - started,
         ...(stats?.sort ? { sort: { ...stats.sort } } : {}),
+        ...(options.rate ? { ratePerSecond: options.rate.perSecond } : {}),
       })
     }, options.progressIntervalMs ?? 1000)
   timer && timer.unref()
@@ -289,6 +236,7 @@ export async function run(options: RunOptions): Promise<RunReport> {
       dryRun,
       signal: controller.signal,
       tally,
+      ...(options.rate && !dryRun ? { rate: options.rate } : {}),
       onSettled: tracker
         ? (events, outcomes) => {
             tracker.settled(events, outcomes)
@@ -303,6 +251,18 @@ export async function run(options: RunOptions): Promise<RunReport> {
         options.onFailure?.(item, event)
         checkFailures()
       },
+      ...(parking
+        ? {
+            parking,
+            // A parked event is handled once its line is in the dead-letter file, like a failure.
+            onParked: (failure: ItemFailure, event: unknown) => {
+              const item = capped(failure)
+              const stored = store(item, event)
+              tracker?.failed(event, stored)
+              options.onFailure?.(item, event)
+            },
+          }
+        : {}),
     })
   } catch (e) {
     if (isConfigError(e) && tally.received === 0 && readCount() === 0) {
@@ -388,6 +348,8 @@ export async function run(options: RunOptions): Promise<RunReport> {
       retries: { ...tally.retries },
       skippedBy: { ...tally.skippedBy },
       ...(result?.plan ? { plan: result.plan } : {}),
+      ...(tally.parked ? { parked: tally.parked, parkedKeys: parking!.sampleKeys } : {}),
+      ...(options.rate ? { rate: options.rate.summary() } : {}),
     },
     failures: { count: totalFailures(), samples: allSamples },
     stages: stageCounts,

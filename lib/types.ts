@@ -26,6 +26,8 @@ export interface SinkTally {
   written: number
   skipped: number
   failed: number
+  /** Events parked behind a failure of their key (counted in `failed` too: they were not applied). */
+  parked?: number
   /** Retries made, by reason (e.g. `ThrottlingException: 3`). */
   readonly retries: Record<string, number>
   /** Skips by reason (`stale: 6`, `duplicateInBatch: 2`). */
@@ -80,6 +82,8 @@ export interface SinkResult {
   readonly skippedBy?: Readonly<Record<string, number>>
   /** A dry run of a sink that reads its target's state: what the run would do. */
   readonly plan?: SinkPlan
+  /** Events parked behind a failure of their key (among `failed`), when there were any. */
+  readonly parked?: number
 }
 
 /** Options every cancellable call takes. */
@@ -109,6 +113,62 @@ export interface SinkContext extends AbortOptions {
   readonly onSettled?: (events: readonly unknown[], outcomes?: readonly ({ readonly status: Outcome; readonly state?: unknown } | undefined)[]) => void | Promise<void>
   /** How many previews to keep in a dry run. @default 5 */
   readonly previewLimit?: number
+  /**
+   * Parking (`onKeyFailure: 'park'`): the run's failed keys. The sink does not send an event whose
+   * key failed earlier in the run; it settles it as failed and gives it to `onParked` instead.
+   */
+  readonly parking?: SinkParking
+  /** Called for every parked event, after the failure it waits behind was given to `onFailure`. */
+  readonly onParked?: (failure: ItemFailure, event: unknown) => void
+  /**
+   * `--rate auto`: where the sink reports its target's throttling (retried or not), so the rate
+   * adapts (see `rateControl`); the writes it took are read from `tally`.
+   */
+  readonly rate?: ThrottleFeedback
+}
+
+/** How a write tells `--rate auto` that its target refused it for being over capacity. */
+export interface ThrottleFeedback {
+  /**
+   * A request was refused for being over the target's capacity (a 429, ThrottlingException,
+   * UnprocessedItems, a lock timeout), whether a retry then succeeded or not. `sentAt` is when the
+   * refused request was sent (`performance.now()`), so one burst lowers the rate once.
+   */
+  throttled(reason: string, sentAt?: number): void
+  /** A write starts (`true`) or ends (`false`) waiting to retry after a throttle. */
+  backingOff(waiting: boolean): void
+}
+
+/**
+ * The run's failed keys, as a sink asks them (`KeyParking` in lib/park.ts): the sink parks an event
+ * that comes after a failure of its key, and tells it of every failure.
+ */
+export interface SinkParking {
+  /** True when the key comes from the run's `orderKey`, not from the sink. */
+  readonly byOrderKey: boolean
+  /** The event's key by the run's `orderKey`. */
+  keyOfEvent(event: unknown): string | undefined
+  /** The failure the event at `seq` (its index in the order the sink received events) of `key` waits behind. */
+  behind(key: string | undefined, seq: number): FailedKey | undefined
+  /** The event at `seq` of `key` failed. */
+  fail(key: string | undefined, seq: number, event: unknown): FailedKey | undefined
+  /** That failure has been given to `onFailure`. */
+  noted(key: string | undefined, seq: number): void
+  /** An event of `key` was parked. */
+  parkedOne(key: string): void
+}
+
+/** A key that failed in a run: its events after `seq` are parked behind the failed one. */
+export interface FailedKey {
+  readonly key: string
+  /** The failed event's index in the order the sink received events; -1 for a key carried over from a crashed run. */
+  readonly seq: number
+  /** The failed event, as parked events name it. */
+  readonly behind: NonNullable<ItemFailure['parkedBehind']>
+  /** The failure was given to `onFailure` (its dead-letter line is written first). */
+  noted: boolean
+  /** Settlements of parked events waiting for `noted`. */
+  readonly waiting: (() => void)[]
 }
 
 /**
@@ -184,6 +244,39 @@ export interface SinkCapabilities {
   readonly checkpointEveryBatch?: boolean
   /** The sink writes each event as JSON text, and writes the text it was read as when the source kept it (`rawTextOf`). */
   readonly writesRawText?: boolean
+  /**
+   * `--rebuild`: the sink writes into a fresh copy of its target, which {@link SinkRebuild.swap}
+   * puts in the target's place; `hydrate()` swaps once the run ends `ok`.
+   */
+  readonly rebuild?: SinkRebuild
+}
+
+/** What a storage sink writing beside its live target (`--rebuild`) offers (see lib/rebuild.ts). */
+export interface SinkRebuild {
+  /** The live target as the report names it: `public.users`, `dbo.users`, the alias, the table. */
+  readonly live: string
+  /** The fresh copy the sink writes into: `public.users__rebuild_1a2b3c4d`. */
+  readonly table: string
+  /**
+   * True when the target cannot be swapped in place (DynamoDB cannot rename a table): the run
+   * writes the new table and the report names it.
+   */
+  readonly swapless?: boolean
+  /** The swap keeps the previous target under a dated name rather than dropping it. */
+  readonly keepOld?: boolean
+  /**
+   * Swaps the copy in at once, in one transaction or request; the previous target is dropped or,
+   * with `keepOld`, kept under a dated name. Rejects (nothing changed) when the copy is missing.
+   */
+  swap(): Promise<RebuildSwap>
+}
+
+/** What a swap did. */
+export interface RebuildSwap {
+  /** Where the previous target went: its dated name (`keepOld`), or undefined when it was dropped. */
+  readonly old?: string
+  /** The statements or requests that made the swap, for the report (no values). */
+  readonly steps: readonly string[]
 }
 
 /** The only place that writes: consumes events and resolves with what it did. */

@@ -10,6 +10,7 @@ import { dynamoNameProblem, quoted } from './names.js'
 import { redactUri } from '../util/options.js'
 import type { FactoryContext, ParsedUri, Plugin } from '../registry.js'
 import { boolParam, checkParams, decodeUriPart, intParam } from '../uri.js'
+import type { RebuildOptions } from '../rebuild.js'
 
 const SOURCE_PARAMS = [
   'region',
@@ -225,6 +226,7 @@ async function dynamoSink(uri: ParsedUri, context: FactoryContext) {
     ...(context.batchSize !== undefined ? { batchSize: context.batchSize } : {}),
     ...(context.concurrency !== undefined ? { concurrency: context.concurrency } : {}),
     ...(context.retry ? { retry: context.retry } : {}),
+    ...(context.flags.rebuild ? { rebuild: context.flags.rebuild as RebuildOptions | boolean } : {}),
   }
   toDynamo({ ...options, client: { send: async () => ({}) } as unknown as DynamoClient })
   return toDynamo({ ...options, client: await makeClient(uri, context) })

@@ -2,7 +2,7 @@ import type { AttributeValue } from '@aws-sdk/client-dynamodb'
 import { HydratorError, errorMessage } from '../errors.js'
 import { collapseByKey, compileMapping, type CompiledMapping, type Mapping, type RowWrite } from '../mapping.js'
 import type { Sink } from '../types.js'
-import { awsConfigError, awsErrorName, awsHttpStatus, isRetryableAwsError } from '../util/aws.js'
+import { awsConfigError, awsErrorName, awsHttpStatus, isAwsThrottle, isRetryableAwsError } from '../util/aws.js'
 import { fromAttributeMap, toAttributeValue } from './codec.js'
 import { assertDynamoName } from './names.js'
 import { assertInteger, assertString } from '../util/options.js'
@@ -11,7 +11,9 @@ import { describeTable, keyNames, loadSdk, sendOf, type DynamoClient } from './c
 import { toWrite, type DynamoWrite } from './items.js'
 import { documentRow, keyAttributesOf, keyProblem, keyStringOf, type KeyAttribute } from './document.js'
 import { planWrite, readStored, storedAfter, type StoredItem } from './plan.js'
-import { defineSink, PlanOverlay, type DriverContext, type PlannedWrite, type SinkOptions, type WriteOutcome } from '../define-sink.js'
+import { openingFirst, rebuildName, rebuildOptionsOf, type RebuildOptions } from '../rebuild.js'
+import { dynamoRebuild, openDynamoRebuild } from './rebuild.js'
+import { defineSink, withSinkInfo, PlanOverlay, type DriverContext, type PlannedWrite, type SinkOptions, type WriteOutcome } from '../define-sink.js'
 
 /** BatchWriteItem takes at most 25 writes. */
 const MAX_BATCH = 25
@@ -41,6 +43,12 @@ export interface ToDynamoOptions extends SinkOptions {
    * oldest and says it is no longer exact. @default 1000000
    */
   readonly maxPlannedKeys?: number
+  /**
+   * Write into a new table `<tableName>__rebuild_<id>` created like `tableName` (keys, indexes,
+   * billing mode), named in `sink.rebuild`; DynamoDB cannot rename a table, so nothing is swapped.
+   * `true` picks a random id. @default undefined (write into `tableName` itself)
+   */
+  readonly rebuild?: RebuildOptions | boolean
 }
 
 /**
@@ -82,8 +90,16 @@ export function toDynamo<In = unknown>(options: ToDynamoOptions): Sink<In> {
   const concurrency = assertInteger('concurrency', options.concurrency ?? 8, 1)
   const retry = validateRetryPolicy(options.retry)
   const maxPlannedKeys = assertInteger('maxPlannedKeys', options.maxPlannedKeys ?? 1_000_000, 1)
-  const driver = dynamoDriver(client, tableName, compiled, retry, options.uri ?? `dynamo:${tableName}`, maxPlannedKeys)
-  return defineSink<In, DynamoWrite>(driver, { ...options, batchSize, concurrency })
+  const rebuild = rebuildOptionsOf(options.rebuild)
+  // --rebuild: the driver writes a new table, made when it opens, with the keys it reads from the live
+  // one; a dry run whose new table is not there yet plans against an empty table.
+  let empty = false
+  const written = rebuild ? rebuildName(tableName, rebuild.id) : tableName
+  if (rebuild) assertDynamoName('tableName', written, 'table')
+  const driver = dynamoDriver(client, written, compiled, retry, options.uri ?? `dynamo:${tableName}`, maxPlannedKeys, rebuild && { describe: tableName, empty: () => empty })
+  const opened = rebuild ? openingFirst(driver, async (context) => (empty = !(await openDynamoRebuild(client, tableName, rebuild, context.dryRun, retry, context.signal)))) : driver
+  const sink = defineSink<In, DynamoWrite>(opened, { ...options, batchSize, concurrency })
+  return rebuild ? withSinkInfo(sink, { rebuild: dynamoRebuild(tableName, rebuild) }) : sink
 }
 
 function dynamoDriver(
@@ -93,6 +109,8 @@ function dynamoDriver(
   retry: Required<RetryPolicy>,
   uri: string,
   maxPlannedKeys: number,
+  // --rebuild: the table whose keys to read, and whether the written one is known to be empty.
+  rebuilding?: { readonly describe: string; readonly empty: () => boolean } | undefined,
 ) {
   const send = sendOf(client)
   const versionColumn = compiled?.mapping.versionColumn
@@ -167,6 +185,8 @@ function dynamoDriver(
             return retryable
           },
           onRetry: (reason) => context.retried(reason),
+          isThrottle: isAwsThrottle,
+          throttle: context.throttle,
         },
       )
       // An earlier attempt whose answer was lost may have been the one that deleted it.
@@ -220,6 +240,9 @@ function dynamoDriver(
         {
           isRetryable: (e) => e instanceof UnprocessedItemsError || isRetryableAwsError(e),
           onRetry: (reason) => context.retried(reason),
+          // UnprocessedItems is how DynamoDB throttles part of a batch.
+          isThrottle: (e) => e instanceof UnprocessedItemsError || isAwsThrottle(e),
+          throttle: context.throttle,
         },
       )
     } catch (error) {
@@ -251,11 +274,11 @@ function dynamoDriver(
   }
 
   /** The writes of a batch that reach the table: no `problem`, one per key (the others collapsed). */
-  const survivorsOf = (batch: readonly DynamoWrite[], skip: (i: number, w: DynamoWrite) => void, fail: (i: number, w: DynamoWrite) => void): number[] => {
+  const survivorsOf = (batch: readonly DynamoWrite[], skip: (i: number, w: DynamoWrite) => void, fail: (i: number, w: DynamoWrite) => void, held?: (i: number) => boolean): number[] => {
     const live: number[] = []
     for (let i = 0; i < batch.length; i++) {
       if (batch[i]!.problem) fail(i, batch[i]!)
-      else live.push(i)
+      else if (!held?.(i)) live.push(i)
     }
     // No key twice in one request: DynamoDB rejects such a batch, and order within it is not kept.
     const rows = live.map((i) => ({ keyString: batch[i]!.keyString, version: batch[i]!.version }) as RowWrite)
@@ -270,7 +293,7 @@ function dynamoDriver(
     uri,
     async open(context: DriverContext) {
       sdk = await loadSdk()
-      const table = await describeTable(client, sdk, tableName, undefined, context.signal, retry, (reason) => context.retried(reason))
+      const table = await describeTable(client, sdk, rebuilding?.describe ?? tableName, undefined, context.signal, retry, (reason) => context.retried(reason))
       keyAttributes = keyNames(table.KeySchema)
       keyTypes = keyAttributesOf(table)
       keyOrder = compiled ? compiled.mapping.key : keyAttributes
@@ -281,13 +304,18 @@ function dynamoDriver(
       return toWrite(compiled ? compiled.toRow(event) : documentRow(event, keyTypes, tableName), keyAttributes)
     },
     keyOf: (w: DynamoWrite) => w.keyString,
+    collapsesByKey: true,
     sizeOf: (w: DynamoWrite) => w.sizeBytes,
     async write(batch: readonly DynamoWrite[], context: DriverContext): Promise<readonly WriteOutcome[]> {
       const outcomes: WriteOutcome[] = new Array(batch.length)
+      // Parking: a write after a failed one of its key in this batch is neither sent nor collapsed into.
+      const parking = context.parking
+      if (parking) batch.forEach((w, i) => w.problem && parking.failed(i))
       const keep = survivorsOf(
         batch,
         (i, w) => (outcomes[i] = { status: 'skipped', reason: 'duplicateInBatch', key: w.key, message: 'superseded by a later write to the same key in the batch' }),
         (i, w) => (outcomes[i] = { status: 'failed', code: w.problem!.code, message: w.problem!.message, key: w.key, attempts: 0 }),
+        parking && ((i) => parking.parked(i) && (outcomes[i] = { status: 'parked' }) !== undefined),
       )
       const one = async (i: number) => {
         outcomes[i] = await writeOne(batch[i]!, context)
@@ -322,7 +350,7 @@ function dynamoDriver(
       // Read only what the plan does not know yet: the key and version attributes of the other keys.
       const unknown = reach.filter((i) => !overlay.has(batch[i]!.keyString)).map((i) => batch[i]!.key)
       const projected = versionColumn !== undefined ? [...keyAttributes, versionColumn] : keyAttributes
-      const stored = unknown.length > 0 ? await readStored(send, sdk, tableName, unknown, keyOrder, projected, retry, context.retried) : new Map<string, Record<string, unknown>>()
+      const stored = unknown.length > 0 && !rebuilding?.empty() ? await readStored(send, sdk, tableName, unknown, keyOrder, projected, retry, context.retried) : new Map<string, Record<string, unknown>>()
       for (const i of reach) {
         const w = batch[i]!
         const current = overlay.has(w.keyString) ? overlay.get(w.keyString)! : (stored.get(w.keyString) ?? null)

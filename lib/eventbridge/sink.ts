@@ -1,7 +1,7 @@
 import type { EventBridgeClient, PutEventsRequestEntry, PutEventsResultEntry } from '@aws-sdk/client-eventbridge'
 import { HydratorError, errorMessage } from '../errors.js'
 import type { Sink, SinkContext } from '../types.js'
-import { awsConfigError, awsErrorName, isRetryableAwsError } from '../util/aws.js'
+import { awsConfigError, awsErrorName, isAwsThrottle, isRetryableAwsError } from '../util/aws.js'
 import { asTime, compileEnvelope, validateEnvelope, type Envelope, type EnvelopeDefaults } from '../envelope.js'
 import { tokenBucket, type TokenBucket } from '../stages/rate.js'
 import { assertInteger, assertString } from '../util/options.js'
@@ -108,7 +108,11 @@ export function buildPutEventsEntry(payload: unknown, eventBusName: string, repl
 
 /** Thrown inside the retry loop while some entries still failed with a retryable code. */
 class EntriesFailed extends Error {
-  constructor(readonly reason: string) {
+  constructor(
+    readonly reason: string,
+    /** Some entry failed with ThrottlingException (a FailedEntryCount of throttled entries). */
+    readonly throttled = false,
+  ) {
     super(`entries failed with ${reason}`)
     this.name = reason
   }
@@ -179,13 +183,18 @@ export function toEventBridge(options: ToEventBridgeOptions): Sink<unknown> {
             }
           })
           pending = retry
-          if (pending.length > 0) throw new EntriesFailed(lastError.get(pending[0]!)!.ErrorCode!)
+          if (pending.length > 0) {
+            const throttled = pending.some((i) => lastError.get(i)!.ErrorCode === 'ThrottlingException')
+            throw new EntriesFailed(throttled ? 'ThrottlingException' : lastError.get(pending[0]!)!.ErrorCode!, throttled)
+          }
         },
         options.retry,
         {
           isRetryable: (error) => error instanceof EntriesFailed || isRetryableAwsError(error),
           onRetry: (reason) => context.retried(reason),
           signal: context.signal,
+          isThrottle: (error) => (error instanceof EntriesFailed ? error.throttled : isAwsThrottle(error)),
+          throttle: context.throttle,
         },
       )
     } catch (error) {

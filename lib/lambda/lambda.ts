@@ -3,7 +3,7 @@ import { HydratorError, errorMessage, isConfigError } from '../errors.js'
 import { createLanes, defaultMaxBuffered, laneKeyOf, laneKeyValue, type LaneKey, type Lanes } from '../stages/ordered-lanes.js'
 import { tokenBucket, type TokenBucket } from '../stages/rate.js'
 import type { Sink, SinkContext } from '../types.js'
-import { awsConfigError, awsErrorName, isRetryableAwsError } from '../util/aws.js'
+import { awsConfigError, awsErrorName, isAwsThrottle, isRetryableAwsError } from '../util/aws.js'
 import { compileEnvelope, validateEnvelope, withReplayName, type Envelope, type EnvelopeDefaults } from '../envelope.js'
 import { compilePath } from '../util/json-path.js'
 import { assertInteger, assertString } from '../util/options.js'
@@ -87,6 +87,8 @@ export interface Invoker {
   invoke(invocation: Invocation, context: DriverContext): Promise<InvokeResult>
   /** Passing errors worth another attempt. */
   isRetryable(error: unknown): boolean
+  /** Throttling among them (the target is over its capacity), for `--rate auto`. @default none */
+  isThrottle?(error: unknown): boolean
   /** A service error as a config error (missing function, no permission), or undefined. */
   configError?(error: unknown): HydratorError | undefined
   /** A service error that fails only its event, with its code (e.g. ERR_ITEM_TOO_LARGE). */
@@ -151,7 +153,12 @@ export function invocationSink(invoker: Invoker, options: InvokeOptions): Sink<u
           return invoker.invoke(invocation, context)
         },
         retry,
-        { isRetryable: (e) => invoker.isRetryable(e), onRetry: (reason) => context.retried(reason), signal: context.signal },
+        {
+          isRetryable: (e) => invoker.isRetryable(e),
+          onRetry: (reason) => context.retried(reason),
+          signal: context.signal,
+          ...(invoker.isThrottle ? { isThrottle: (e: unknown) => invoker.isThrottle!(e), throttle: context.throttle } : {}),
+        },
       )
       if (result.ok) return { status: 'written', key: invocation.id, attempts }
       return {
@@ -208,8 +215,22 @@ export function invocationSink(invoker: Invoker, options: InvokeOptions): Sink<u
         // One event per write: defineSink admits up to concurrency + maxBuffered of them, the lanes
         // start them in per-key order. The lane is joined synchronously, in source order.
         write(batch, context) {
-          return Promise.all(batch.map((invocation) => run.lanes.run(invocation.key, () => attempt(run, invocation, context))))
+          const parking = context.parking
+          if (!parking) return Promise.all(batch.map((invocation) => run.lanes.run(invocation.key, () => attempt(run, invocation, context))))
+          // Parking: decided as the lane starts the invocation, after the one before it of its key ended.
+          return Promise.all(
+            batch.map((invocation, i) =>
+              run.lanes.run(invocation.key, async (): Promise<WriteOutcome> => {
+                if (parking.parked(i)) return PARKED
+                const outcome = await attempt(run, invocation, context)
+                if (outcome.status === 'failed') parking.failed(i)
+                return outcome
+              }),
+            ),
+          )
         },
+        // The lanes keep each key's order: parking uses their key and asks before each invocation.
+        orderKeyOf: (invocation) => invocation.key,
         close: () => invoker.close?.() ?? Promise.resolve(),
       },
       {
@@ -237,6 +258,8 @@ export function invocationSink(invoker: Invoker, options: InvokeOptions): Sink<u
   )
 }
 
+const PARKED: WriteOutcome = Object.freeze({ status: 'parked' })
+
 /** What one run of an invocation sink keeps. */
 interface RunState {
   readonly lanes: Lanes
@@ -260,6 +283,15 @@ export function isRetryableLambdaError(error: unknown): boolean {
   if (name && LAMBDA_RETRYABLE.has(name)) return true
   if (name === 'RequestTooLargeException') return false
   return isRetryableAwsError(error)
+}
+
+/**
+ * True for Lambda's throttling: TooManyRequestsException (the account's or the function's
+ * reserved concurrency is used up, or the invocation rate limit: its `Reason` says which),
+ * EC2ThrottledException, an HTTP 429.
+ */
+export function isLambdaThrottle(error: unknown): boolean {
+  return isAwsThrottle(error)
 }
 
 /** The Invoke request for one payload: pure, so it is tested without a server. */
@@ -347,6 +379,7 @@ export function toLambda(options: ToLambdaOptions): Sink<unknown> {
         return readInvokeOutput(output)
       },
       isRetryable: isRetryableLambdaError,
+      isThrottle: isLambdaThrottle,
       configError: (error) => awsConfigError(error, what),
       eventErrorCode: (error) => (awsErrorName(error) === 'RequestTooLargeException' ? 'ERR_ITEM_TOO_LARGE' : undefined),
     },

@@ -5,7 +5,11 @@ import { NETWORK_ERROR_CODES } from '../retry.js'
 // tedious's own codes for a connection that is lost or unusable; Node's generic network codes
 // (ECONNRESET, ECONNREFUSED, ...) come from NETWORK_ERROR_CODES.
 const TEDIOUS_TRANSIENT_CODES = new Set(['ESOCKET', 'ECONNCLOSED', 'ETIMEOUT', 'ENOTOPEN', 'ENOCONN', 'EABORT', 'ECLOSE'])
-const TRANSIENT_NUMBERS = new Set([64, 233, 1205, 1222, 3960, 4221, 10053, 10054, 10060, 10928, 10929, 40143, 40197, 40501, 40540, 40613, 49918, 49919, 49920])
+const TRANSIENT_NUMBERS = new Set([64, 233, 1205, 1222, 3960, 4221, 10053, 10054, 10060, 10928, 10929, 17809, 40143, 40197, 40501, 40540, 40613, 49918, 49919, 49920])
+// Errors saying the server is over its capacity, for `--rate auto`: a lock request timed out
+// (1222, SET LOCK_TIMEOUT), the user connections are used up (17809), Azure SQL's resource limits
+// and busy service (10928, 10929, 40501) and too many operations in progress (49918-49920).
+const THROTTLE_NUMBERS = new Set([1222, 17809, 10928, 10929, 40501, 49918, 49919, 49920])
 const AUTH_NUMBERS = new Set([229, 230, 262, 297, 300, 916, 18456])
 // Errors that mean the statement itself is wrong: a bug in this sink, never a property of one row.
 const STATEMENT_NUMBERS = new Set([102, 105, 109, 110, 137, 156, 214, 2812, 4104, 4145, 8003, 8144, 8145, 8158, 8159, 8178, 10713, 10738])
@@ -50,6 +54,12 @@ export function isTransient(error: unknown): boolean {
   if (numbers.some((n) => TRANSIENT_NUMBERS.has(n))) return true
   if (numbers.length > 0) return false
   return errorCodes(error).some(isTransientCode)
+}
+
+/** True when SQL Server is over its capacity (`--rate auto` backs off): a lock timeout, no connections left, Azure SQL throttling. */
+export function isThrottle(error: unknown): boolean {
+  if (error instanceof HydratorError || error instanceof CommitUnknownError) return false
+  return errorNumbers(error).some((n) => THROTTLE_NUMBERS.has(n))
 }
 
 /** The reason a retry is counted under: `SQL Server error 1205`, or the connection's error code. */

@@ -5,6 +5,7 @@ import type { Sink } from '../types.js'
 import { redactUri } from '../util/options.js'
 import type { FactoryContext, ParsedUri, Plugin } from '../registry.js'
 import { decodeUriPart, parseServerUrl } from '../uri.js'
+import type { RebuildOptions } from '../rebuild.js'
 
 const PARAMS = new Set(['table', 'mode', 'encrypt', 'trustServerCertificate', 'instance', 'connectTimeoutMs', 'requestTimeoutMs'])
 
@@ -130,6 +131,7 @@ async function createMssqlSink(uri: ParsedUri, context: FactoryContext): Promise
     ...(context.batchSize !== undefined ? { batchSize: context.batchSize } : {}),
     ...(context.concurrency !== undefined ? { concurrency: context.concurrency } : {}),
     ...(context.retry !== undefined ? { retry: context.retry } : {}),
+    ...(context.flags.rebuild ? { rebuild: context.flags.rebuild as RebuildOptions | boolean } : {}),
   })
   try {
     await pool.connect()

@@ -4,9 +4,11 @@ import { collapseByKey, compileMapping, type Mapping, type RowWrite } from '../m
 import type { Sink } from '../types.js'
 import { assertInteger } from '../util/options.js'
 import { validateRetryPolicy, withRetry, type RetryPolicy } from '../retry.js'
-import { defineSink, type DriverContext, type SinkOptions, type WriteOutcome } from '../define-sink.js'
+import { rebuildName, rebuildOptionsOf, type RebuildOptions } from '../rebuild.js'
+import { openSqlServerRebuild, sqlServerRebuild } from './rebuild.js'
+import { defineSink, withSinkInfo, type DriverContext, type SinkOptions, type WriteOutcome } from '../define-sink.js'
 import { NUMERIC_TYPES, encodeValue, type Mssql, type TargetColumn } from './encode.js'
-import { CommitUnknownError, asHydratorError, describeSqlServerError, isTransient, rejectionMessage, retryReasonOf } from './errors.js'
+import { CommitUnknownError, asHydratorError, describeSqlServerError, isThrottle, isTransient, rejectionMessage, retryReasonOf } from './errors.js'
 import { nearNames, orList } from '../util/near.js'
 import { sqlServerPlanner } from './plan.js'
 import { METADATA_SQL, TABLES_SQL, chunked, parseTableName, quoteIdentifier, sqlStatements, type Statement } from './statements.js'
@@ -46,6 +48,13 @@ export interface ToSqlServerOptions extends SinkOptions {
    * @default 1_000_000
    */
   readonly maxPlannedKeys?: number
+  /**
+   * Write into a fresh copy of the table, `<table>__rebuild_<id>` (its columns, identity, defaults,
+   * keys and checks), and offer the swap as `sink.rebuild` (`hydrate()` swaps when the run ends
+   * ok). `true` picks a random id. See lib/mssql/rebuild.ts.
+   * @default undefined (write into the table itself)
+   */
+  readonly rebuild?: RebuildOptions | boolean
 }
 
 /**
@@ -75,7 +84,11 @@ export function toSqlServer(options: ToSqlServerOptions): Sink {
     throw new HydratorError('ERR_INVALID_OPTION', 'expected `pool` to be an mssql ConnectionPool (with request() and transaction())')
   }
   const { schema, table } = parseTableName(options.table)
-  const target = `${quoteIdentifier(schema)}.${quoteIdentifier(table)}`
+  const rebuild = rebuildOptionsOf(options.rebuild)
+  // --rebuild: the statements write the copy; the columns are read from the live table (the copy is made like it).
+  const target = `${quoteIdentifier(schema)}.${quoteIdentifier(rebuild ? rebuildName(table, rebuild.id) : table)}`
+  // A dry run of a copy not made yet plans against an empty table: that is what the copy starts as.
+  let planEmpty = false
   const mode = options.mode ?? 'upsert'
   if (mode !== 'upsert' && mode !== 'append') {
     throw new HydratorError('ERR_INVALID_OPTION', `expected \`mode\` to be 'upsert' or 'append', got \`${String(mode)}\``)
@@ -177,7 +190,7 @@ export function toSqlServer(options: ToSqlServerOptions): Sink {
         }
       },
       retry,
-      { isRetryable: isTransient, onRetry: (reason) => context.retried(reason), signal: context.signal, reasonOf: retryReasonOf },
+      { isRetryable: isTransient, onRetry: (reason) => context.retried(reason), signal: context.signal, reasonOf: retryReasonOf, isThrottle, throttle: context.throttle },
     )
   }
 
@@ -200,6 +213,7 @@ export function toSqlServer(options: ToSqlServerOptions): Sink {
     maxKeys: maxPlannedKeys,
     previewRows: options.previewLimit ?? 5,
     async query(statement, context) {
+      if (planEmpty) return []
       try {
         const result = await withRetry(() => run(pool.request(), statement), retry, {
           isRetryable: isTransient,
@@ -220,7 +234,7 @@ export function toSqlServer(options: ToSqlServerOptions): Sink {
     rejection: (error) => (error instanceof HydratorError ? undefined : rejectionMessage(error, target)),
   })
 
-  return defineSink<unknown, RowWrite>(
+  const sink = defineSink<unknown, RowWrite>(
     {
       uri,
       async open(context) {
@@ -264,9 +278,11 @@ export function toSqlServer(options: ToSqlServerOptions): Sink {
             )
           }
         }
+        if (rebuild) planEmpty = !(await openSqlServerRebuild(pool, sql, schema, table, rebuild, context.dryRun, retry))
       },
       prepare: (event) => compiled.toRow(event),
       keyOf: mode === 'upsert' ? (w) => w.keyString : undefined,
+      collapsesByKey: mode === 'upsert',
       // A dry run reads the table and plans each batch as the write below would apply it.
       plan: (batch, context) => planner.plan(batch, context),
       planIsExact: () => planner.exact,
@@ -326,6 +342,7 @@ export function toSqlServer(options: ToSqlServerOptions): Sink {
     },
     { ...options, batchSize },
   )
+  return rebuild ? withSinkInfo(sink, { rebuild: sqlServerRebuild(pool, loadMssql, schema, table, rebuild, retry) }) : sink
 }
 
 async function loadMssql(): Promise<Mssql> {

@@ -85,6 +85,24 @@ export function isRetryableOpenSearchError(error: unknown): boolean {
   return status === 429 || status === 502 || status === 503 || status === 504
 }
 
+/** OpenSearch's error types for a node or cluster over its capacity (a full write queue, a tripped breaker). */
+const THROTTLE_TYPES: ReadonlySet<string> = new Set(['es_rejected_execution_exception', 'rejected_execution_exception', 'opensearch_rejected_execution_exception', 'circuit_breaking_exception', 'too_many_requests'])
+
+/**
+ * @internal True when OpenSearch refused a request or a bulk item for being over capacity (`--rate
+ * auto` backs off): HTTP 429, or a rejected-execution or circuit-breaker error type.
+ */
+export function isOpenSearchThrottle(error: unknown): boolean {
+  if (openSearchStatus(error) === 429) return true
+  const type = openSearchCause(error).type
+  return type !== undefined && THROTTLE_TYPES.has(type)
+}
+
+/** @internal {@link isOpenSearchThrottle} for one item of a `_bulk` answer. */
+export function isThrottledItem(item: { status?: number; error?: { type?: string } } | undefined): boolean {
+  return item?.status === 429 || (item?.error?.type !== undefined && THROTTLE_TYPES.has(item.error.type))
+}
+
 /** @internal True when a point in time is gone (expired, deleted, its node restarted). */
 export function isPitMissing(error: unknown): boolean {
   if (error instanceof PitGone) return true

@@ -2,6 +2,7 @@ import type { Client, ClientOptions } from '@opensearch-project/opensearch'
 import { HydratorError, errorMessage } from '../errors.js'
 import type { Mapping } from '../mapping.js'
 import { toOpenSearch } from './sink.js'
+import type { RebuildOptions } from '../rebuild.js'
 import { searchOpenSearch } from './search.js'
 import type { OpenSearchCursor } from './sort.js'
 import type { Position, Sink, Source } from '../types.js'
@@ -243,6 +244,7 @@ async function openSearchSink(uri: ParsedUri, context: FactoryContext): Promise<
     ...(context.retry ? { retry: context.retry } : {}),
     ...(createIndex ? { createIndex } : {}),
     ...(refresh ? { refresh } : {}),
+    ...(context.flags.rebuild ? { rebuild: context.flags.rebuild as RebuildOptions | boolean } : {}),
   }
   return toOpenSearch({ ...options, client: await clientOf(uri, target, context) })
 }

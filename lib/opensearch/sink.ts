@@ -1,15 +1,20 @@
 import type { Client } from '@opensearch-project/opensearch'
 import { HydratorError } from '../errors.js'
-import { collapseByKey, compileMapping, type Mapping } from '../mapping.js'
+import { collapseByKey, type Mapping } from '../mapping.js'
 import type { Sink } from '../types.js'
-import { assertInteger, assertString } from '../util/options.js'
+import { assertInteger } from '../util/options.js'
 import { validateRetryPolicy, withRetry, type RetryPolicy } from '../retry.js'
-import { defineSink, PlanOverlay, type DriverContext, type PlannedWrite, type SinkOptions, type WriteOutcome } from '../define-sink.js'
+import { openingFirst, rebuildName, rebuildOptionsOf, type RebuildOptions } from '../rebuild.js'
+import { openOpenSearchRebuild, openSearchRebuild } from './rebuild.js'
+import { defineSink, withSinkInfo, PlanOverlay, type DriverContext, type PlannedWrite, type SinkOptions, type WriteOutcome } from '../define-sink.js'
+import { compileSinkMapping, validateIndexName } from './sink-mapping.js'
 import { bulkAction, bulkBody, bulkItems, itemMessage, itemOutcome, type BulkItemResult, type OpenSearchWrite, type SinkMapping } from './bulk.js'
 import { planAction, readDocStates, stateAfter, type DocState } from './plan.js'
 import {
   describeOpenSearchError,
+  isOpenSearchThrottle,
   isRetryableOpenSearchError,
+  isThrottledItem,
   openSearchCause,
   openSearchConfigError,
   openSearchReason,
@@ -57,6 +62,13 @@ export interface ToOpenSearchOptions extends SinkOptions {
    * forgets the oldest and says it is no longer exact. @default 1000000
    */
   readonly maxPlannedKeys?: number
+  /**
+   * Write into a new index `<index>__rebuild_<id>` made like the one the alias `index` points at
+   * (its mappings and settings), and offer the swap of the alias as `sink.rebuild` (`hydrate()`
+   * swaps when the run ends ok). `index` must be an alias of one index. `true` picks a random id.
+   * @default undefined (write into `index` itself)
+   */
+  readonly rebuild?: RebuildOptions | boolean
 }
 /**
  * Writes events to an OpenSearch index with `_bulk`, in batches sized by count (`batchSize`) and
@@ -104,69 +116,13 @@ export function toOpenSearch<In = unknown>(options: ToOpenSearchOptions): Sink<I
   }
   const uri = options.uri ?? `opensearch:${index}`
   const maxPlannedKeys = assertInteger('maxPlannedKeys', options.maxPlannedKeys ?? 1_000_000, 1)
-  const driver = openSearchDriver(client, index, compiled, retry, uri, createIndex, options.refresh === true, maxPlannedKeys)
-  return defineSink<In, OpenSearchWrite>(driver, { ...options, batchSize, maxBatchBytes, concurrency })
-}
-
-/** The mapping of `mapping`, or of `idPath`, `versionPath` and `deleteWhen`; throws ERR_INVALID_OPTION for a mix or a missing `_id`. */
-function compileSinkMapping(options: ToOpenSearchOptions): SinkMapping {
-  const { mapping, idPath, versionPath, deleteWhen } = options
-  if (mapping !== undefined) {
-    if (idPath !== undefined || versionPath !== undefined || deleteWhen !== undefined) {
-      throw new HydratorError('ERR_INVALID_OPTION', 'give either `mapping` or `idPath` (with `versionPath`, `deleteWhen`), not both')
-    }
-    const compiled = compileMapping(mapping)
-    if (mapping.key.length !== 1) {
-      throw new HydratorError(
-        'ERR_INVALID_OPTION',
-        `an OpenSearch document has one \`_id\`: expected one key column, got \`${mapping.key.join(', ')}\` (map a column holding a combined id instead)`,
-      )
-    }
-    const idColumn = mapping.key[0]!
-    const others = compiled.columnNames.filter((c) => c !== idColumn && c !== mapping.versionColumn)
-    return { compiled, idColumn, rowIsDocument: others.length > 0 }
-  }
-  if (idPath !== undefined) assertString('idPath', idPath)
-  if (versionPath !== undefined) assertString('versionPath', versionPath)
-  const path = idPath ?? 'id'
-  const compiled = compileMapping({
-    columns: { _id: path, ...(versionPath !== undefined ? { _version: versionPath } : {}) },
-    key: ['_id'],
-    ...(versionPath !== undefined ? { versionColumn: '_version' } : {}),
-    ...(deleteWhen !== undefined ? { deleteWhen } : {}),
-  })
-  if (idPath !== undefined) return { compiled, idColumn: '_id', rowIsDocument: false }
-  // The default `_id`: an event without an `id` is told what to do about it.
-  const toRow = (event: unknown) => {
-    const id = event && typeof event === 'object' && Object.prototype.hasOwnProperty.call(event, 'id') ? (event as { id: unknown }).id : undefined
-    if (id === undefined || id === null || id === '') {
-      throw new HydratorError(
-        'ERR_MAPPING',
-        `the event has no \`id\`, which is the document _id unless told otherwise: give events an \`id\`, or name the _id's JSON path (idPath, ?id=detail.orderId) or map one (--column, --key)`,
-      )
-    }
-    return compiled.toRow(event)
-  }
-  return { compiled: { ...compiled, toRow }, idColumn: '_id', rowIsDocument: false }
-}
-
-/** OpenSearch's rules for index names, checked before any I/O. */
-function validateIndexName(value: unknown): string {
-  const name = assertString('index', value)
-  const bad =
-    name !== name.toLowerCase()
-      ? 'must be lowercase'
-      : /[\\/*?"<>| ,#:]/.test(name)
-        ? 'must not contain \\ / * ? " < > | space , # or :'
-        : /^[-_+]/.test(name)
-          ? 'must not start with -, _ or +'
-          : name === '.' || name === '..'
-            ? "must not be '.' or '..'"
-            : Buffer.byteLength(name) > 255
-              ? 'must be at most 255 bytes'
-              : undefined
-  if (bad) throw new HydratorError('ERR_INVALID_OPTION', `invalid OpenSearch index name \`${name}\`: it ${bad}`)
-  return name
+  const rebuild = rebuildOptionsOf(options.rebuild)
+  // --rebuild: the driver writes a new index, made when it opens; `createIndex` lets a dry run plan against it (empty).
+  const written = rebuild ? validateIndexName(rebuildName(index, rebuild.id)) : index
+  const driver = openSearchDriver(client, written, compiled, retry, uri, rebuild ? true : createIndex, options.refresh === true, maxPlannedKeys)
+  const opened = rebuild ? openingFirst(driver, (context) => openOpenSearchRebuild(client, index, rebuild, context.dryRun, retry)) : driver
+  const sink = defineSink<In, OpenSearchWrite>(opened, { ...options, batchSize, maxBatchBytes, concurrency })
+  return rebuild ? withSinkInfo(sink, { rebuild: openSearchRebuild(client, index, rebuild, retry) }) : sink
 }
 
 /** Items sent again on their own after OpenSearch rejected them for a passing reason. */
@@ -174,6 +130,8 @@ class RetryItems extends Error {
   constructor(
     readonly count: number,
     readonly reason: string,
+    /** Some item was refused for being over capacity (429, es_rejected_execution_exception). */
+    readonly throttled = false,
   ) {
     super(`${count} item(s) rejected: ${reason}`)
     this.name = 'RetryItems'
@@ -240,13 +198,15 @@ function openSearchDriver(
             }
           }
           pending = again
-          if (again.length > 0) throw new RetryItems(again.length, reason)
+          if (again.length > 0) throw new RetryItems(again.length, reason, again.some((i) => isThrottledItem(lastRejection.get(i))))
         },
         retry,
         {
           isRetryable: (e) => e instanceof RetryItems || isRetryableOpenSearchError(e),
           onRetry: (reason) => context.retried(reason),
           reasonOf: (e) => (e instanceof RetryItems ? e.reason : openSearchReason(e)),
+          isThrottle: (e) => (e instanceof RetryItems ? e.throttled : isOpenSearchThrottle(e)),
+          throttle: context.throttle,
         },
       )
     } catch (error) {
@@ -341,6 +301,7 @@ function openSearchDriver(
     prepare: (event: unknown): OpenSearchWrite => bulkAction(mapping, event),
 
     keyOf: (w: OpenSearchWrite) => w.id,
+    collapsesByKey: true,
 
     sizeOf: (w: OpenSearchWrite) => w.bytes,
 

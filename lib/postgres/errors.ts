@@ -9,8 +9,13 @@ const CLIENT_CODES: ReadonlySet<string> = new Set(['CONNECTION_CLOSED', 'CONNECT
 // statement was sent on it.
 const NEVER_CONNECTED: ReadonlySet<string> = new Set(['ECONNREFUSED', 'CONNECT_TIMEOUT', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ENETDOWN'])
 
-// SQLSTATEs worth another try: the server went away, is starting or is full, or the transaction lost a race.
-const RETRYABLE_STATES = new Set(['57P01', '57P02', '57P03', '40001', '40P01', '53300', '53400'])
+// SQLSTATEs worth another try: the server went away, is starting or is full, the transaction lost
+// a race, or a lock was not granted within lock_timeout (55P03).
+const RETRYABLE_STATES = new Set(['57P01', '57P02', '57P03', '40001', '40P01', '53300', '53400', '55P03'])
+
+// SQLSTATEs saying the server is over its capacity, for `--rate auto`: lock_not_available (a
+// lock_timeout ran out), too_many_connections (max_connections, or a role's CONNECTION LIMIT).
+const THROTTLE_STATES = new Set(['55P03', '53300'])
 
 /**
  * The SQLSTATE of an error PostgreSQL sent, or undefined for any other error (network, client,
@@ -60,6 +65,15 @@ export function isRetryable(error: unknown): boolean {
   const state = sqlState(error)
   if (state) return state.startsWith('08') || RETRYABLE_STATES.has(state)
   return networkCode(error) !== undefined
+}
+
+/**
+ * PostgreSQL is over its capacity (`--rate auto` backs off): a lock not granted within
+ * `lock_timeout` (55P03) or too many connections (53300).
+ */
+export function isThrottle(error: unknown): boolean {
+  const state = sqlState(error)
+  return state !== undefined && THROTTLE_STATES.has(state)
 }
 
 /** An error caused by some row's data: bad value, constraint, trigger. Bisecting finds the row. */

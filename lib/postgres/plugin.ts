@@ -2,6 +2,7 @@ import { HydratorError, errorMessage } from '../errors.js'
 import { clientUri, type PostgresClient } from './client.js'
 import { toPostgres, type PostgresWriteMode } from './sink.js'
 import { postgresSocket } from './socket.js'
+import type { RebuildOptions } from '../rebuild.js'
 import type { Sink } from '../types.js'
 import { redactUri } from '../util/options.js'
 import type { FactoryContext, ParsedUri, Plugin } from '../registry.js'
@@ -122,6 +123,7 @@ async function postgresSink(uri: ParsedUri, context: FactoryContext): Promise<Si
     concurrency,
     ...(context.retry ? { retry: context.retry } : {}),
     ...(timeoutMs !== undefined ? { timeoutMs } : {}),
+    ...(context.flags.rebuild ? { rebuild: context.flags.rebuild as RebuildOptions | boolean } : {}),
   })
 }
 

@@ -7,11 +7,13 @@ import { defineSink, withSinkInfo, type DriverContext, type SinkOptions, type Wr
 import { clientUri, type PostgresClient } from './client.js'
 import { copyRows } from './copy.js'
 import { columnArrays, toText, type PgWrite } from './encode.js'
-import { configError, connectionError, isAmbiguousLoss, isRetryable, isRowRejection, rejectionMessage } from './errors.js'
+import { configError, connectionError, isAmbiguousLoss, isRetryable, isRowRejection, isThrottle, rejectionMessage } from './errors.js'
 import { inspectTable, parseTableName } from './inspect.js'
 import { postgresPlanner } from './plan.js'
 import { closeStalled, postgresSocket } from './socket.js'
 import { buildStatements, type Target } from './statements.js'
+import { openPostgresRebuild, postgresRebuild } from './rebuild.js'
+import { rebuildOptionsOf, type RebuildOptions } from '../rebuild.js'
 
 
 /** How rows reach the table. */
@@ -57,6 +59,13 @@ export interface ToPostgresOptions extends SinkOptions {
    * @default 1_000_000
    */
   readonly maxPlannedKeys?: number
+  /**
+   * Write into a fresh copy of the table, `<table>__rebuild_<id>` (created like it: columns,
+   * defaults, constraints, indexes, foreign keys, grants), and offer the swap as `sink.rebuild`
+   * (`hydrate()` swaps when the run ends ok). `true` picks a random id. See lib/postgres/rebuild.ts.
+   * @default undefined (write into the table itself)
+   */
+  readonly rebuild?: RebuildOptions | boolean
 }
 
 /**
@@ -109,6 +118,7 @@ export function toPostgres<In = unknown>(options: ToPostgresOptions): Sink<In> {
   const retry = validateRetryPolicy(options.retry)
   const timeoutMs = options.timeoutMs === undefined ? undefined : assertInteger('timeoutMs', options.timeoutMs, 1)
   const maxPlannedKeys = options.maxPlannedKeys === undefined ? undefined : assertInteger('maxPlannedKeys', options.maxPlannedKeys, 1)
+  const rebuild = rebuildOptionsOf(options.rebuild)
   if (timeoutMs !== undefined) {
     const clientOptions = (sql as { options?: { socket?: unknown; ssl?: unknown } }).options
     if (clientOptions?.socket !== postgresSocket) {
@@ -134,12 +144,17 @@ export function toPostgres<In = unknown>(options: ToPostgresOptions): Sink<In> {
   const uri = options.uri ?? clientUri(sql, options.table)
 
   let target: Target | undefined
+  // A dry run of a copy not created yet plans against an empty table: that is what the copy starts as.
+  let planEmpty = false
+  const rebuildInfo = rebuild ? postgresRebuild(sql, tableName, options.table, rebuild, retry) : undefined
   const keyOf = (row: RowWrite) => Object.fromEntries(mapping.key.map((k, i) => [k, row.key[i]]))
   const call = (context: DriverContext) => ({
     isRetryable,
     onRetry: (reason: string) => context.retried(reason),
     reasonOf: retryReason,
     signal: context.signal,
+    isThrottle,
+    throttle: context.throttle,
   })
 
   /**
@@ -306,6 +321,7 @@ export function toPostgres<In = unknown>(options: ToPostgresOptions): Sink<In> {
     maxKeys: maxPlannedKeys,
     previewRows: options.previewLimit ?? 5,
     async query(text, parameters, context) {
+      if (planEmpty) return []
       try {
         return await withRetry(() => deadline(async () => sql.unsafe(text, parameters, { prepare: true })), retry, call(context))
       } catch (error) {
@@ -331,7 +347,17 @@ export function toPostgres<In = unknown>(options: ToPostgresOptions): Sink<In> {
         ).catch((error: unknown) => {
           throw configError(error, options.table) ?? connectionError(error, uri)
         })
-        target = { ...table, statements: buildStatements(table.qualified, table.columns, keyIndexes, versionIndex, mapping.deleteWhen !== undefined) }
+        let written = table
+        if (rebuild) {
+          const copy = await withRetry(() => deadline(() => openPostgresRebuild(sql, tableName, rebuild, context.dryRun, rebuildInfo!)), { ...retry, attempts: Math.min(retry.attempts, 3) }, call(context)).catch(
+            (error: unknown) => {
+              throw configError(error, options.table) ?? connectionError(error, uri)
+            },
+          )
+          planEmpty = !copy.exists
+          written = { ...table, qualified: copy.qualified, display: copy.display }
+        }
+        target = { ...written, statements: buildStatements(written.qualified, written.columns, keyIndexes, versionIndex, mapping.deleteWhen !== undefined) }
       },
       prepare(event) {
         const row = compiled.toRow(event)
@@ -348,6 +374,8 @@ export function toPostgres<In = unknown>(options: ToPostgresOptions): Sink<In> {
         return { row, texts }
       },
       keyOf: (write) => write.row.keyString,
+      // Upserts collapse same-key writes of a batch (writeUpserts): parking need not split batches.
+      collapsesByKey: mode === 'upsert',
       sizeOf: (write) => write.texts.reduce((n, t) => n + (t === null ? 1 : t.length + 3), 0),
       // A dry run reads the table and plans each batch as the write below would apply it.
       plan: (batch, context) => planner.plan(batch, context),
@@ -358,7 +386,7 @@ export function toPostgres<In = unknown>(options: ToPostgresOptions): Sink<In> {
     { batchSize: mode === 'append' ? 1000 : 500, ...options },
   )
   // An append repeated after a crash inserts its rows again: checkpoint after every batch.
-  return mode === 'append' ? withSinkInfo(sink, { checkpointEveryBatch: true }) : sink
+  return withSinkInfo(sink, { ...(mode === 'append' ? { checkpointEveryBatch: true } : {}), ...(rebuildInfo ? { rebuild: rebuildInfo } : {}) })
 }
 
 const WRITTEN: WriteOutcome = Object.freeze({ status: 'written' })

@@ -7,6 +7,16 @@ const n = (x: number) => x.toLocaleString('en-US')
 /** `events.ndjson:` but `count:` rather than `count::` for a URI that ends with its colon. */
 const named = (uri: string) => (uri.endsWith(':') ? uri : `${uri}:`)
 
+/** `--rate auto` in one line: where it started and settled, the throttles and the time backing off. */
+function formatRate(rate: NonNullable<RunReport['sink']['rate']>, dryRun: boolean): string {
+  const perSecond = (x: number) => `${x >= 10 ? n(Math.round(x)) : x.toFixed(1)}/s`
+  const ceiling = rate.maxPerSecond !== undefined ? `, ceiling ${perSecond(rate.maxPerSecond)}` : ''
+  if (dryRun) return `auto: would start at ${perSecond(rate.startPerSecond)}${ceiling}, then grow while writes succeed and back off when the target throttles`
+  const by = Object.entries(rate.throttledBy)
+  const throttles = rate.throttles > 0 ? `${n(rate.throttles)} throttle(s) (${by.map(([why, count]) => `${why} x${n(count)}`).join(', ')}), lowered ${n(rate.decreases)} time(s), ${(rate.backoffMs / 1000).toFixed(1)} s backing off` : 'no throttling'
+  return `auto: settled at ${perSecond(rate.settledPerSecond)} (started at ${perSecond(rate.startPerSecond)}, peak ${perSecond(rate.peakPerSecond)}${ceiling}); ${throttles}`
+}
+
 /**
  * A short human summary of a report, for stderr: what was read, matched, written, skipped and
  * failed, where, and the first failures.
@@ -37,6 +47,13 @@ export function formatReport(report: RunReport, { samples = 10 }: { samples?: nu
   lines.push(
     `  sink     ${named(report.sink.uri)} ${n(report.sink.written)} ${verb}${deleted}, ${n(report.sink.skipped)} ${report.dryRun ? 'would skip' : 'skipped'}${why}, ${n(report.sink.failed)} failed`,
   )
+  const parked = report.sink.parked
+  if (parked) {
+    const keys = (report.sink.parkedKeys ?? []).map((k) => capText(JSON.stringify(k), 60))
+    lines.push(
+      `  parked   ${n(parked)} of the failed: ${report.dryRun ? 'would not be sent' : 'not sent'}, an earlier event of their key failed${keys.length > 0 ? ` (${keys.length === 1 ? 'key' : 'keys'} ${keys.join(', ')})` : ''}; in the dead-letter file behind it, in order`,
+    )
+  }
   const plan = report.sink.plan
   if (plan) {
     lines.push(
@@ -46,6 +63,8 @@ export function formatReport(report: RunReport, { samples = 10 }: { samples?: nu
   }
   const retries = Object.entries(report.sink.retries)
   if (retries.length > 0) lines.push(`  retries  ${retries.map(([why, count]) => `${why} x${count}`).join(', ')}`)
+  const rate = report.sink.rate
+  if (rate) lines.push(`  rate     ${formatRate(rate, report.dryRun)}`)
   if (report.error) lines.push(`  stopped  ${report.error.code}: ${report.error.message}`)
   const ck = report.checkpoint
   if (ck) {
@@ -55,7 +74,10 @@ export function formatReport(report: RunReport, { samples = 10 }: { samples?: nu
     lines.push(`  checkpoint ${ck.file}: ${where}${held}${failed}`)
   }
   if (report.failures.count > 0) {
-    lines.push(`  failures ${n(report.failures.count)}${report.failures.count > report.failures.samples.length ? ` (first ${report.failures.samples.length} kept)` : ''}:`)
+    // Parked events count as failures but are not listed: the `parked` line says them.
+    const listed = report.failures.count - (report.sink.parked ?? 0)
+    const counted = report.sink.parked ? `${n(report.failures.count)} (${n(report.sink.parked)} parked)` : n(report.failures.count)
+    lines.push(`  failures ${counted}${listed > report.failures.samples.length ? ` (first ${report.failures.samples.length} kept)` : ''}:`)
     for (const f of report.failures.samples.slice(0, samples)) {
       const key = f.key !== undefined ? ` key ${capText(stringifyTagged(f.key), 200)}` : ''
       const where = formatPosition(f.position)
@@ -63,7 +85,7 @@ export function formatReport(report: RunReport, { samples = 10 }: { samples?: nu
       const message = f.message.startsWith(`${where}: `) ? f.message.slice(where.length + 2) : f.message
       lines.push(`    ${f.stage} ${where}${key}: ${f.code}: ${message}`)
     }
-    if (report.failures.count > samples) lines.push(`    ... ${n(report.failures.count - Math.min(samples, report.failures.samples.length))} more (see --report json or --dead-letter)`)
+    if (listed > samples) lines.push(`    ... ${n(listed - Math.min(samples, report.failures.samples.length))} more (see --report json or --dead-letter)`)
   }
   if (report.dryRun && report.sink.previews.length > 0) {
     lines.push(`  previews (first ${report.sink.previews.length}):`)

@@ -147,6 +147,9 @@ export function mergeReports(reports: readonly RunReport[], options: MergeReport
       retries: addCounts(reports.map((r) => r.sink.retries)),
       skippedBy: addCounts(reports.map((r) => r.sink.skippedBy)),
       ...(sinkPlan ? { plan: sinkPlan } : {}),
+      ...(sum((r) => r.sink.parked ?? 0) > 0
+        ? { parked: sum((r) => r.sink.parked ?? 0), parkedKeys: [...new Set(reports.flatMap((r) => r.sink.parkedKeys ?? []))].slice(0, 100) }
+        : {}),
     },
     failures: {
       count: failures,

@@ -36,6 +36,13 @@ export const ItemFailureSchema = Type.Object(
     message: Type.String({ description: 'what went wrong, naming the place; capped, never the whole payload' }),
     key: Type.Optional(Type.Unknown()),
     attempts: Type.Optional(Type.Integer({ minimum: 1 })),
+    orderKey: Type.Optional(Type.String({ description: 'parking: the key (--order-key, else the mapping key) whose later events are parked behind this failure, or that this parked event has' })),
+    parkedBehind: Type.Optional(
+      Type.Object(
+        { id: Type.Optional(Type.Union([Type.String(), Type.Number()])), position: Type.Optional(PositionSchema) },
+        { additionalProperties: false, description: 'a parked event (ERR_PARKED): the failed event of its key it waits behind, by id and position' },
+      ),
+    ),
   },
   { additionalProperties: false },
 )
@@ -115,6 +122,43 @@ const SharesSchema = Type.Object(
   { additionalProperties: false, description: 'a merged report: the state of each share, by its last report; several reports of one share count once' },
 )
 
+/** `--rebuild`: the copy the run wrote into, and whether it took the target's place (hydrate() fills it in). */
+const RebuildSchema = Type.Object(
+  {
+    target: Type.String({ description: 'the live target: table, index alias' }),
+    table: Type.String({ description: 'the copy the run wrote into: <table>__rebuild_<run>' }),
+    state: Type.Union([Type.Literal('swapped'), Type.Literal('pending'), Type.Literal('written'), Type.Literal('planned')], {
+      description:
+        'swapped: the copy took the target\'s place; pending: the run did not end ok (or the swap failed), the target is untouched and the copy left to inspect; written: DynamoDB, the new table is written and cannot be renamed; planned: a dry run',
+    }),
+    old: Type.Optional(Type.String({ description: '--keep-old: the dated name the previous target keeps' })),
+    steps: Type.Optional(Type.Array(Type.String(), { description: 'the statements or requests of the swap' })),
+    message: Type.String(),
+  },
+  { additionalProperties: false, description: 'a run with --rebuild: where it wrote and what the swap did' },
+)
+
+/** `--rate auto`: where the adaptive rate started and settled, and the throttling it met. */
+const RateSchema = Type.Object(
+  {
+    mode: Type.Literal('auto'),
+    startPerSecond: Type.Number({ minimum: 0, description: 'the rate it started at (a dry run: would start at)' }),
+    maxPerSecond: Type.Optional(Type.Number({ minimum: 0, description: '--max-rate, the ceiling' })),
+    minPerSecond: Type.Number({ minimum: 0, description: 'the floor' }),
+    settledPerSecond: Type.Number({ minimum: 0, description: 'the rate it settled at: the rate sent (the allowed rate, or less when the source or --concurrency held it back), averaged over about the last 5 seconds of sending' }),
+    lastPerSecond: Type.Number({ minimum: 0, description: 'the allowed rate when the run ended' }),
+    peakPerSecond: Type.Number({ minimum: 0, description: 'the highest allowed rate (at most twice the rate sent, and --max-rate)' }),
+    throttles: Type.Integer({ minimum: 0, description: 'requests the target refused for being over capacity, retried or not' }),
+    throttledBy: Type.Record(Type.String(), Type.Integer({ minimum: 0 }), { description: 'throttles by reason' }),
+    decreases: Type.Integer({ minimum: 0, description: 'times the rate was lowered: one per congestion event' }),
+    backoffMs: Type.Number({ minimum: 0, description: 'wall-clock time during which at least one write waited to retry after a throttle' }),
+  },
+  { additionalProperties: false, description: '--rate auto: the rate that adapted to the target' },
+)
+
+/** What `--rate auto` did. */
+export type ReportRate = DeepReadonly<Static<typeof RateSchema>>
+
 const reportProperties = {
   status: StatusSchema,
   dryRun: Type.Boolean(),
@@ -143,9 +187,12 @@ const reportProperties = {
       deleted: Count,
       previews: Type.Array(Type.Unknown(), { description: 'dry runs: the first few writes, or with a plan { op, key, current, next, reason }' }),
       retries: Type.Record(Type.String(), Count),
+      parked: Type.Optional(Type.Integer({ minimum: 0, description: 'events parked behind a failure of their key (counted in failed too): not sent, in the dead-letter file behind it' })),
+      parkedKeys: Type.Optional(Type.Array(Type.String(), { maxItems: 100, description: 'a sample of the keys whose later events were parked' })),
       skippedBy: Type.Record(Type.String(), Count, {
         description: 'skips by reason: stale (the target holds this version or a newer one), duplicateInBatch (a later event of the key supersedes it), deleteOfMissing (a delete of a row that is not there), or a sink\'s own',
       }),
+      rate: Type.Optional(RateSchema),
       plan: Type.Optional(
         Type.Object(
           {
@@ -168,6 +215,7 @@ const reportProperties = {
   checkpoint: Type.Optional(RunCheckpointSchema),
   share: Type.Optional(ShareSchema),
   shares: Type.Optional(SharesSchema),
+  rebuild: Type.Optional(RebuildSchema),
 } satisfies Record<string, TSchema>
 
 /**
@@ -198,6 +246,8 @@ export type StageCount = DeepReadonly<Static<typeof StageCountSchema>>
 export type RunCheckpoint = DeepReadonly<Static<typeof RunCheckpointSchema>>
 /** The share of a split run a report's run read. */
 export type ReportShare = DeepReadonly<Static<typeof ShareSchema>>
+/** What a run with --rebuild wrote into and what its swap did. */
+export type ReportRebuild = DeepReadonly<Static<typeof RebuildSchema>>
 /** How the shares of a merged report ended. */
 export type ReportShares = DeepReadonly<Static<typeof SharesSchema>>
 /** Counts carried from run to run (a checkpoint's totals). */

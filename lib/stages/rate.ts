@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { HydratorError } from '../errors.js'
+import type { RateControl } from '../rate-control.js'
 import type { AbortOptions, SinkCapabilities, Stage } from '../types.js'
 import { assertInteger } from '../util/options.js'
 import { withStageInfo } from './stage-info.js'
@@ -47,13 +48,18 @@ export function defaultBurst(perSecond: number): number {
 export function tokenBucket(perSecond: number, options: Pick<RateOptions, 'burst'> = {}): TokenBucket {
   const rate = assertRate(perSecond)
   const burst = assertInteger('burst', options.burst ?? defaultBurst(rate), 1)
-  let tokens = burst
+  return bucketOf(() => rate, () => burst)
+}
+
+/** A token bucket whose rate (and burst) are read at every refill: fixed, or `--rate auto`'s. */
+function bucketOf(rateNow: () => number, burstNow: () => number, maxWaitMs = Infinity): TokenBucket {
+  let tokens = burstNow()
   let last = performance.now()
   let tail: Promise<void> = Promise.resolve()
 
   const refill = () => {
     const now = performance.now()
-    tokens = Math.min(burst, tokens + ((now - last) * rate) / 1000)
+    tokens = Math.min(burstNow(), tokens + ((now - last) * rateNow()) / 1000)
     last = now
   }
   const take = async (signal: AbortSignal | undefined) => {
@@ -64,7 +70,8 @@ export function tokenBucket(perSecond: number, options: Pick<RateOptions, 'burst
         tokens -= 1
         return
       }
-      await sleep(Math.max(1, Math.ceil(((1 - tokens) * 1000) / rate)), undefined, { signal })
+      // A rate that changes meanwhile is read again after the wait (at most maxWaitMs).
+      await sleep(Math.min(maxWaitMs, Math.max(1, Math.ceil(((1 - tokens) * 1000) / rateNow()))), undefined, { signal })
     }
   }
 
@@ -92,20 +99,47 @@ export function rate<T>(perSecond: number, options: RateOptions = {}): Stage<T, 
   const signal = options.signal
   return withStageInfo(
     async function* rateStage(source: AsyncIterable<T>) {
-      const bucket = tokenBucket(perSec, { burst })
-      for await (const event of source) {
-        try {
-          await bucket.acquire(signal)
-        } catch (error) {
-          if (signal?.aborted) return
-          throw error
-        }
-        yield event
-      }
+      yield* paced(source, tokenBucket(perSec, { burst }), signal)
     },
     // One in, one out, nothing held back: like tap, it lets checkpoints infer filter drops.
     { kind: 'tap' },
   )
+}
+
+/**
+ * Lets events through at the rate `control` allows at each moment (`--rate auto`), in order, and
+ * tells it what went through so it knows the rate actually sent. The sink moves the rate: it
+ * reports throttles and successes to the same controller (`run({ rate })` wires both). With
+ * `signal`, it stops quietly when aborted.
+ *
+ * @example
+ * const control = rateControl({ maxPerSecond: 500 })
+ * pipe(readJsonLines('events.ndjson'), adaptiveRate(control), toDynamo({ client, tableName: 'users' }))
+ */
+export function adaptiveRate<T>(control: Pick<RateControl, 'perSecond' | 'sent'>, options: AbortOptions = {}): Stage<T, T> {
+  if (!control || typeof control.sent !== 'function' || !(control.perSecond > 0)) {
+    throw new HydratorError('ERR_INVALID_OPTION', 'expected `control` to be a rate controller (rateControl())')
+  }
+  const signal = options.signal
+  return withStageInfo(
+    async function* adaptiveRateStage(source: AsyncIterable<T>) {
+      yield* paced(source, bucketOf(() => control.perSecond, () => defaultBurst(control.perSecond), 100), signal, () => control.sent(1))
+    },
+    { kind: 'tap' },
+  )
+}
+
+/**
+ * Reads `--rate`: `auto` (the rate adapts to the target's throttling, see `rateControl`) or a
+ * fixed rate as {@link parseRate} reads it.
+ *
+ * @example
+ * parseRateOption('auto') // 'auto'
+ * parseRateOption('600/m') // 10
+ */
+export function parseRateOption(text: string | number): number | 'auto' {
+  if (typeof text === 'string' && text.trim().toLowerCase() === 'auto') return 'auto'
+  return parseRate(text)
 }
 
 /**
@@ -137,4 +171,18 @@ export function parseRate(text: string | number): number {
 export function paceFor(sink: Pick<SinkCapabilities, 'pacedPerSecond'>, perSecond: number | undefined, options: RateOptions = {}): Stage<unknown, unknown> | undefined {
   if (perSecond === undefined || sink.pacedPerSecond !== undefined) return undefined
   return rate(perSecond, options)
+}
+
+/** The events of `source`, each let through when `bucket` has a token; an abort ends it quietly. */
+async function* paced<T>(source: AsyncIterable<T>, bucket: { acquire(signal?: AbortSignal): Promise<void> }, signal: AbortSignal | undefined, onSent?: () => void): AsyncGenerator<T> {
+  for await (const event of source) {
+    try {
+      await bucket.acquire(signal)
+    } catch (error) {
+      if (signal?.aborted) return
+      throw error
+    }
+    onSent?.()
+    yield event
+  }
 }

@@ -181,6 +181,40 @@ const THROTTLE_NAMES = new Set([
 
 
 /**
+ * The AWS SDKs' own list of throttling error names (smithy `THROTTLING_ERROR_CODES`, which the
+ * adaptive retry mode's rate limiter reacts to), DynamoDB's ProvisionedThroughputExceededException
+ * and RequestLimitExceeded among them.
+ */
+const AWS_THROTTLE_NAMES: ReadonlySet<string> = new Set([
+  'BandwidthLimitExceeded',
+  'EC2ThrottledException',
+  'LimitExceededException',
+  'PriorRequestNotComplete',
+  'ProvisionedThroughputExceededException',
+  'RequestLimitExceeded',
+  'RequestThrottled',
+  'RequestThrottledException',
+  'SlowDown',
+  'ThrottledException',
+  'Throttling',
+  'ThrottlingException',
+  'TooManyRequestsException',
+  'TransactionInProgressException',
+])
+
+/**
+ * True for an AWS error that says the service is over its capacity (`--rate auto` backs off): a
+ * throttling error name as the AWS SDKs classify them, or an HTTP 429. A 5xx or a dropped
+ * connection is retried but is not throttling.
+ */
+export function isAwsThrottle(error: unknown): boolean {
+  const name = awsErrorName(error)
+  if (name && AWS_THROTTLE_NAMES.has(name)) return true
+  if (awsHttpStatus(error) === 429) return true
+  return Boolean((error as { $retryable?: { throttling?: boolean } } | null)?.$retryable?.throttling)
+}
+
+/**
  * True for an AWS error worth retrying: throttling, a 5xx, a timeout or a dropped connection.
  * Validation, conditional-check and permission errors are final.
  */

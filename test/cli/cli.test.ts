@@ -67,6 +67,17 @@ test('several --filter flags mean any of them; inline JSON works', async () => {
   assert.is(lines.length, report.sink.written)
 })
 
+test('--report-file makes its folder; a report that cannot be written is said, the summary still shown, exit 1', async () => {
+  const ok = await hydrate(['--source', 'json:examples/events/events.ndjson', '--sink', `ndjson:${tmp.dir}/rf.ndjson`, '--report-file', `${tmp.dir}/new/folder/r.json`])
+  assert.is(ok.code, 0, ok.stderr)
+  assert.is((JSON.parse(await readFile(`${tmp.dir}/new/folder/r.json`, 'utf8')) as RunReport).status, 'ok')
+  await writeFile(`${tmp.dir}/a-file`, 'x')
+  const lost = await hydrate(['--source', 'json:examples/events/events.ndjson', '--sink', `ndjson:${tmp.dir}/rf2.ndjson`, '--report-file', `${tmp.dir}/a-file/r.json`])
+  assert.is(lost.code, 1)
+  assert.match(lost.stderr, /cannot write the report to .*a-file\/r\.json/)
+  assert.match(lost.stderr, /^OK in /m)
+})
+
 test('--dry-run writes nothing and shows previews; --limit stops early', async () => {
   const out = `${tmp.dir}/never.ndjson`
   const r = await hydrate(['--source', 'json:examples/events/events.ndjson', '--sink', `ndjson:${out}`, '--dry-run', '--limit', '7', '--report', 'json'])

@@ -1,6 +1,7 @@
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
-import { parseRate, rate, tokenBucket } from '../../lib/stages/rate.js'
+import { rateControl } from '../../lib/rate-control.js'
+import { adaptiveRate, parseRate, parseRateOption, rate, tokenBucket } from '../../lib/stages/rate.js'
 import { stageContract } from '../contract.js'
 import { all, tracked } from '../helpers.js'
 
@@ -8,6 +9,7 @@ const test = suite('rate')
 const numbers = (n: number) => Array.from({ length: n }, (_, i) => i)
 
 stageContract(test, 'rate', () => rate(1000), numbers(5))
+stageContract(test, 'adaptiveRate', () => adaptiveRate(rateControl({ startPerSecond: 1000 })), numbers(5))
 
 test('lets events through at about n per second, in order', async () => {
   const started = performance.now()
@@ -77,6 +79,61 @@ test('options are checked at call time, echoing the bad value', () => {
   assert.throws(() => rate(0), /`perSecond`.*`0`/)
   assert.throws(() => rate(Number.NaN), /NaN/)
   assert.throws(() => rate(10, { burst: 0 }), /`burst`.*`0`/)
+})
+
+test('adaptiveRate follows the controller as its rate changes, and tells it what went through', async () => {
+  let perSecond = 50
+  let sent = 0
+  const control = {
+    get perSecond() {
+      return perSecond
+    },
+    sent: (n: number) => void (sent += n),
+  }
+  const started = performance.now()
+  const out: number[] = []
+  for await (const n of adaptiveRate<number>(control)(tracked(numbers(40)).source)) {
+    out.push(n)
+    // After ten events at 50/s, the target has room: 2000/s.
+    if (n === 10) perSecond = 2000
+  }
+  const elapsed = performance.now() - started
+  assert.equal(out, numbers(40))
+  assert.is(sent, 40)
+  // About 10 × 20 ms, then 30 events at 2000/s (15 ms): far less than 40 × 20 ms.
+  assert.ok(elapsed >= 150, `took ${elapsed.toFixed(0)} ms`)
+  assert.ok(elapsed < 600, `took ${elapsed.toFixed(0)} ms (the faster rate was not followed)`)
+})
+
+test('adaptiveRate picks up a rate raised while it waits', async () => {
+  let perSecond = 0.5
+  const control = { get perSecond() { return perSecond }, sent() {} }
+  const it = adaptiveRate<number>(control)(tracked(numbers(3)).source)[Symbol.asyncIterator]()
+  await it.next() // the first token is there at once
+  setTimeout(() => (perSecond = 1000), 50)
+  const started = performance.now()
+  await it.next()
+  const waited = performance.now() - started
+  assert.ok(waited < 500, `waited ${waited.toFixed(0)} ms, not the 2 s of 0.5/s`)
+  await it.return?.()
+})
+
+test('adaptiveRate stops quietly on abort, and refuses what is not a controller', async () => {
+  const controller = new AbortController()
+  const { source, state } = tracked(numbers(100))
+  const out: number[] = []
+  setTimeout(() => controller.abort(), 60)
+  for await (const n of adaptiveRate<number>(rateControl({ startPerSecond: 20 }), { signal: controller.signal })(source)) out.push(n)
+  assert.ok(out.length >= 1 && out.length < 10, `got ${out.length}`)
+  assert.ok(state.closed)
+  assert.throws(() => adaptiveRate({} as never), /rate controller/)
+})
+
+test('parseRateOption reads auto as well as fixed rates', () => {
+  assert.is(parseRateOption('auto'), 'auto')
+  assert.is(parseRateOption(' AUTO '), 'auto')
+  assert.is(parseRateOption('600/m'), 10)
+  assert.throws(() => parseRateOption('automatic'), /`automatic`/)
 })
 
 test.run()
