@@ -14,6 +14,8 @@ const CLOSE_CURLY = 0x7d
 const STRUCTURAL = new Uint8Array(256)
 for (const b of [0x22, 0x5b, 0x5d, 0x7b, 0x7d]) STRUCTURAL[b] = 1
 
+const NO_PIECES: readonly Buffer[] = Object.freeze([])
+
 const isSpace = (b: number) => b === 0x20 || b === 0x0a || b === 0x0d || b === 0x09
 
 /** One element's bytes (possibly in several pieces) and where it starts in the input. */
@@ -24,8 +26,10 @@ export interface ScannedElement {
   readonly offset: number
   /** It was longer than `maxBytes`: its pieces were dropped. */
   readonly tooLong: boolean
-  /** It lies whole in the chunk just pushed (one piece of it). */
+  /** It lies whole in the chunk just pushed, at `[start, end)`; `pieces` is then empty. */
   readonly inChunk: boolean
+  readonly start: number
+  readonly end: number
 }
 
 /** A structural problem: where, and what. */
@@ -183,9 +187,15 @@ export class ArrayScanner {
   }
 
   #finish(chunk: Buffer, start: number, end: number): ScannedElement {
-    const inChunk = this.#pieces.length === 0 && !this.#tooLong
+    // Whole in this chunk (the common case): no piece is cut, the reader decodes it in place.
+    if (this.#pieces.length === 0 && !this.#tooLong && end - start <= this.maxBytes) {
+      const element: ScannedElement = { pieces: NO_PIECES, bytes: end - start, offset: this.#elementOffset, tooLong: false, inChunk: true, start, end }
+      this.#bytes = 0
+      this.#start = -1
+      return element
+    }
     this.#keep(chunk.subarray(start, end))
-    const element: ScannedElement = { pieces: this.#pieces, bytes: this.#bytes, offset: this.#elementOffset, tooLong: this.#tooLong, inChunk: inChunk && !this.#tooLong }
+    const element: ScannedElement = { pieces: this.#pieces, bytes: this.#bytes, offset: this.#elementOffset, tooLong: this.#tooLong, inChunk: false, start: 0, end: 0 }
     this.#pieces = []
     this.#bytes = 0
     this.#tooLong = false

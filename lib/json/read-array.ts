@@ -182,6 +182,11 @@ async function* scanArray(
       // One UTF-8 check for the whole chunk; elements are checked alone only when it fails (or when
       // they span chunks), so a bad byte still fails just its element.
       const chunkIsUtf8 = isUtf8(chunk)
+      // The next LF and CR at or after an element's start (-1: none left in the chunk; -2: not
+      // looked for yet): each is searched for again only once passed, so a chunk costs one search
+      // per line break, not one per element.
+      let lf = -2
+      let cr = -2
       for (const element of elements) {
         const i = index++
         if (i < startIndex) continue
@@ -190,13 +195,22 @@ async function* scanArray(
           fail({ position, code: 'ERR_LINE_TOO_LONG', message: `${name}[${i}]: the element is larger than maxElementBytes (${o.maxElementBytes} bytes)` })
           continue
         }
-        const bytes = element.pieces.length === 1 ? element.pieces[0]! : Buffer.concat(element.pieces as Buffer[], element.bytes)
-        if (!(element.inChunk && chunkIsUtf8) && !isUtf8(bytes)) {
-          fail({ position, code: 'ERR_INVALID_UTF8', message: `${name}[${i}]: not valid UTF-8 (at byte ${element.offset})` })
-          continue
+        let json: string
+        if (element.inChunk) {
+          if (!chunkIsUtf8 && !isUtf8(chunk.subarray(element.start, element.end))) {
+            fail({ position, code: 'ERR_INVALID_UTF8', message: `${name}[${i}]: not valid UTF-8 (at byte ${element.offset})` })
+            continue
+          }
+          json = chunk.toString('utf8', element.start, element.end)
+        } else {
+          const bytes = element.pieces.length === 1 ? element.pieces[0]! : Buffer.concat(element.pieces as Buffer[], element.bytes)
+          if (!isUtf8(bytes)) {
+            fail({ position, code: 'ERR_INVALID_UTF8', message: `${name}[${i}]: not valid UTF-8 (at byte ${element.offset})` })
+            continue
+          }
+          json = bytes.toString('utf8')
         }
         let value: unknown
-        const json = bytes.toString('utf8')
         try {
           value = JSON.parse(json)
         } catch (error) {
@@ -209,8 +223,21 @@ async function* scanArray(
         stats.read++
         // A pretty-printed element spans lines: only a one-line text can be written as an NDJSON line.
         if (o.keepText) {
-          const one = json.trim()
-          if (one.indexOf('\n') === -1 && one.indexOf('\r') === -1) setRawText(value, one)
+          let oneLine: boolean
+          if (element.inChunk) {
+            // The element without the blanks around it (a line break after it does not count).
+            let from = element.start
+            let to = element.end
+            while (from < to && chunk[from]! <= 0x20) from++
+            while (to > from && chunk[to - 1]! <= 0x20) to--
+            if (lf !== -1 && lf < from) lf = chunk.indexOf(0x0a, from)
+            if (cr !== -1 && cr < from) cr = chunk.indexOf(0x0d, from)
+            oneLine = (lf === -1 || lf >= to) && (cr === -1 || cr >= to)
+          } else {
+            const trimmed = json.trim()
+            oneLine = trimmed.indexOf('\n') === -1 && trimmed.indexOf('\r') === -1
+          }
+          if (oneLine) setRawText(value, json.trim())
         }
         yield setPosition(value as Record<string, unknown>, position)
       }

@@ -55,7 +55,14 @@ test('however the bytes are cut into chunks, the elements are the ones JSON.pars
       const bytes = Buffer.from(render(values, space))
       const scanner = new ArrayScanner()
       const found: unknown[] = []
-      for (const chunk of chunks(bytes, cuts)) for (const e of scanner.push(chunk)) found.push(JSON.parse(Buffer.concat(e.pieces as Buffer[]).toString('utf8')))
+      for (const chunk of chunks(bytes, cuts)) {
+        for (const e of scanner.push(chunk)) {
+          // Whole in the chunk: its place there; else its pieces.
+          const text = e.inChunk ? chunk.toString('utf8', e.start, e.end) : Buffer.concat(e.pieces as Buffer[]).toString('utf8')
+          assert.is(Buffer.byteLength(text), e.bytes)
+          found.push(JSON.parse(text))
+        }
+      }
       scanner.end()
       assert.equal(found, JSON.parse(bytes.toString('utf8')))
     }),
