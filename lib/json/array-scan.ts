@@ -1,6 +1,8 @@
 // Finds the elements of a top-level JSON array at the byte level (strings, escapes and depth
 // tracked; strings skipped with indexOf), so that each element is handed to JSON.parse whole: a
 // JSON array reads at about the speed of NDJSON. Memory holds the element being read, no more.
+import { isUtf8 } from 'node:buffer'
+import { INVALID_UTF8, LINE, type LineBatch, newBatch, TOO_LONG } from '../util/line-scan.js'
 
 const QUOTE = 0x22
 const BACKSLASH = 0x5c
@@ -201,5 +203,77 @@ export class ArrayScanner {
     this.#tooLong = false
     this.#start = -1
     return element
+  }
+}
+
+/**
+ * The elements of a top-level array as batches (see util/line-scan.ts): per element, in `meta`,
+ * kind (LINE, TOO_LONG, INVALID_UTF8), index, byte offset, 1 when its text is one line (0 if not),
+ * and 0; `texts` holds the text of each LINE entry. Elements before `startIndex` are counted, not
+ * decoded. Runs on the main thread or in a worker thread (line-worker.ts). `push` and `end` throw
+ * {@link ArrayScanError} as the scanner does; `index` is then the elements seen so far.
+ */
+export class ArrayBatcher {
+  readonly #scanner: ArrayScanner
+  index = 0
+
+  constructor(
+    maxBytes: number,
+    readonly startIndex = 0,
+  ) {
+    this.#scanner = new ArrayScanner(maxBytes)
+  }
+
+  push(chunk: Buffer): LineBatch {
+    const elements = this.#scanner.push(chunk)
+    const batch = newBatch()
+    // One UTF-8 check for the whole chunk; elements are checked alone only when it fails (or when
+    // they span chunks), so a bad byte still fails just its element.
+    const chunkIsUtf8 = isUtf8(chunk)
+    // The next LF and CR at or after an element's start (-1: none left in the chunk; -2: not
+    // looked for yet): searched for again only once passed, one search per line break.
+    let lf = -2
+    let cr = -2
+    for (const element of elements) {
+      const i = this.index++
+      if (i < this.startIndex) continue
+      if (element.tooLong) {
+        batch.meta.push(TOO_LONG, i, element.offset, 0, 0)
+        continue
+      }
+      let json: string
+      let oneLine: boolean
+      if (element.inChunk) {
+        if (!chunkIsUtf8 && !isUtf8(chunk.subarray(element.start, element.end))) {
+          batch.meta.push(INVALID_UTF8, i, element.offset, 0, 0)
+          continue
+        }
+        json = chunk.toString('utf8', element.start, element.end)
+        // The element without the blanks around it (a line break after it does not count).
+        let from = element.start
+        let to = element.end
+        while (from < to && chunk[from]! <= 0x20) from++
+        while (to > from && chunk[to - 1]! <= 0x20) to--
+        if (lf !== -1 && lf < from) lf = chunk.indexOf(0x0a, from)
+        if (cr !== -1 && cr < from) cr = chunk.indexOf(0x0d, from)
+        oneLine = (lf === -1 || lf >= to) && (cr === -1 || cr >= to)
+      } else {
+        const bytes = element.pieces.length === 1 ? element.pieces[0]! : Buffer.concat(element.pieces as Buffer[], element.bytes)
+        if (!isUtf8(bytes)) {
+          batch.meta.push(INVALID_UTF8, i, element.offset, 0, 0)
+          continue
+        }
+        json = bytes.toString('utf8')
+        const trimmed = json.trim()
+        oneLine = trimmed.indexOf('\n') === -1 && trimmed.indexOf('\r') === -1
+      }
+      batch.meta.push(LINE, i, element.offset, oneLine ? 1 : 0, 0)
+      batch.texts.push(json)
+    }
+    return batch
+  }
+
+  end(): void {
+    this.#scanner.end()
   }
 }

@@ -10,6 +10,7 @@ import { isMainThread, parentPort, Worker, workerData } from 'node:worker_thread
 import { createGunzip } from 'node:zlib'
 import { prefilterFromSpec, type PrefilterSpec } from '../pattern/prefilter-spec.js'
 import { LineScanner, type LineBatch } from '../util/line-scan.js'
+import { ArrayBatcher, ArrayScanError } from './array-scan.js'
 
 const KIND = 'event-hydrator:ndjson-lines'
 /** Batches the worker may be ahead of the main thread by. */
@@ -34,10 +35,21 @@ export interface LineWorkerJob {
   readonly chunkBytes?: number
 }
 
+/** What one worker reads when the file is one JSON array: its elements, from `startIndex` on. */
+export interface ArrayWorkerJob {
+  readonly kind: 'array'
+  readonly file: string
+  readonly gz: boolean
+  readonly maxElementBytes: number
+  readonly startIndex: number
+  /** Bytes read at a time. @default 1 MiB */
+  readonly chunkBytes?: number
+}
+
 type FromWorker =
   | { readonly type: 'batch'; readonly batch: LineBatch; readonly bytesRead: number }
   | { readonly type: 'end'; readonly bytesRead: number }
-  | { readonly type: 'error'; readonly message: string; readonly line: number }
+  | { readonly type: 'error'; readonly message: string; readonly line: number; readonly scanOffset?: number }
 
 /** A batch of lines and the file bytes read to find them. */
 export interface WorkerBatch {
@@ -45,11 +57,15 @@ export interface WorkerBatch {
   readonly bytesRead: number
 }
 
-/** Raised on the main thread when the worker could not read the file; `line` is the last line it saw. */
+/**
+ * Raised on the main thread when the worker could not read the file; `line` is the last line (or
+ * the elements) it saw, `scanOffset` the byte offset of a malformed array (ArrayScanError).
+ */
 export class LineWorkerError extends Error {
   constructor(
     message: string,
     readonly line: number,
+    readonly scanOffset?: number,
   ) {
     super(message)
   }
@@ -95,7 +111,7 @@ export function canUseLineWorker(): boolean {
  * Reads `job` in a worker thread: yields its batches in file order. Returning early (or `signal`)
  * stops the worker. A read error (or a worker that dies) throws {@link LineWorkerError}.
  */
-export async function* readLinesInWorker(job: LineWorkerJob, signal?: AbortSignal): AsyncGenerator<WorkerBatch> {
+export async function* readLinesInWorker(job: LineWorkerJob | ArrayWorkerJob, signal?: AbortSignal): AsyncGenerator<WorkerBatch> {
   const code = workerCode()
   if (code === undefined) throw new Error('worker threads are not available here')
   // [0]: batches the main thread has taken; [1]: 1 when the main thread wants the worker to stop.
@@ -133,7 +149,7 @@ export async function* readLinesInWorker(job: LineWorkerJob, signal?: AbortSigna
         await new Promise<void>((resolve) => (wake = resolve))
         continue
       }
-      if (message.type === 'error') throw new LineWorkerError(message.message, message.line)
+      if (message.type === 'error') throw new LineWorkerError(message.message, message.line, message.scanOffset)
       if (message.type === 'end') {
         yield { batch: { texts: [], meta: [], skippedAfter: 0 }, bytesRead: message.bytesRead }
         return
@@ -151,18 +167,21 @@ export async function* readLinesInWorker(job: LineWorkerJob, signal?: AbortSigna
 }
 
 /** The worker's side: read, scan, post; wait while MAX_AHEAD batches are not yet taken. */
-async function work(job: LineWorkerJob, shared: Int32Array): Promise<void> {
+async function work(job: LineWorkerJob | ArrayWorkerJob, shared: Int32Array): Promise<void> {
   const port = parentPort!
-  const scanner = new LineScanner({
-    maxLineBytes: job.maxLineBytes,
-    prefilter: job.prefilter ? prefilterFromSpec(job.prefilter) : undefined,
-    offset: job.offset,
-    line: job.line,
-    skip: job.skip,
-  })
+  const scanner =
+    'kind' in job && job.kind === 'array'
+      ? new ArrayBatcher(job.maxElementBytes, job.startIndex)
+      : new LineScanner({
+          maxLineBytes: (job as LineWorkerJob).maxLineBytes,
+          prefilter: (job as LineWorkerJob).prefilter ? prefilterFromSpec((job as LineWorkerJob).prefilter!) : undefined,
+          offset: (job as LineWorkerJob).offset,
+          line: (job as LineWorkerJob).line,
+          skip: (job as LineWorkerJob).skip,
+        })
   let sent = 0
   let bytesRead = 0
-  const raw = createReadStream(job.file, { highWaterMark: job.chunkBytes ?? CHUNK, start: job.start })
+  const raw = createReadStream(job.file, { highWaterMark: job.chunkBytes ?? CHUNK, start: 'start' in job ? job.start : 0 })
   raw.on('data', (chunk) => {
     bytesRead += chunk.length
   })
@@ -183,14 +202,20 @@ async function work(job: LineWorkerJob, shared: Int32Array): Promise<void> {
   }
   try {
     for await (const chunk of input as AsyncIterable<Buffer>) {
-      scanner.push(chunk)
-      if (!post(scanner.take())) return
+      if (scanner instanceof ArrayBatcher) {
+        if (!post(scanner.push(chunk))) return
+      } else {
+        scanner.push(chunk)
+        if (!post(scanner.take())) return
+      }
     }
     scanner.end()
-    if (!post(scanner.take())) return
+    if (scanner instanceof LineScanner && !post(scanner.take())) return
     port.postMessage({ type: 'end', bytesRead } satisfies FromWorker)
   } catch (error) {
-    port.postMessage({ type: 'error', message: (error as Error)?.message ?? String(error), line: scanner.line } satisfies FromWorker)
+    const seen = scanner instanceof ArrayBatcher ? scanner.index : scanner.line
+    const scanOffset = error instanceof ArrayScanError ? { scanOffset: error.offset } : {}
+    port.postMessage({ type: 'error', message: (error as Error)?.message ?? String(error), line: seen, ...scanOffset } satisfies FromWorker)
   } finally {
     input.destroy()
     raw.destroy()
@@ -199,6 +224,6 @@ async function work(job: LineWorkerJob, shared: Int32Array): Promise<void> {
 
 // In a worker started by readLinesInWorker(): read the job. (Nothing happens on import elsewhere.)
 if (!isMainThread && (workerData as { kind?: unknown } | null)?.kind === KIND) {
-  const { job, shared } = workerData as { job: LineWorkerJob; shared: Int32Array }
+  const { job, shared } = workerData as { job: LineWorkerJob | ArrayWorkerJob; shared: Int32Array }
   void work(job, shared)
 }

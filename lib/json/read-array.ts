@@ -1,4 +1,4 @@
-import { createReadStream } from 'node:fs'
+import { createReadStream, statSync } from 'node:fs'
 import { jsonKindOf } from '../util/event-value.js'
 import { createGunzip } from 'node:zlib'
 import { JSONParser } from '@streamparser/json'
@@ -9,14 +9,23 @@ import type { SourceOptions } from '../types.js'
 import { displayPath, resolveFiles, totalSize } from './files.js'
 import { assertInteger } from '../util/options.js'
 import { defineSource, type SourceControl, type StatefulSource } from '../define-source.js'
-import { ArrayScanError, ArrayScanner } from './array-scan.js'
-import { isUtf8 } from 'node:buffer'
+import { ArrayBatcher, ArrayScanError } from './array-scan.js'
+import { canUseLineWorker, LineWorkerError, readLinesInWorker } from './line-worker.js'
+import { LINE, type LineBatch, META, newBatch, TOO_LONG } from '../util/line-scan.js'
 
 export interface ReadJsonArrayOptions extends SourceOptions {
   /** A larger element is a failure (ERR_LINE_TOO_LONG) and is skipped (top-level arrays). @default 67108864 (64 MiB) */
   readonly maxElementBytes?: number
   /** A dotted property path to the array inside the top-level object, e.g. `events` or `data.items`. */
   readonly path?: string
+  /**
+   * Split a top-level array into elements on a worker thread while the main thread parses them:
+   * `true` always, `false` never; by default for files of 8 MiB or more (2 MiB gzipped). The
+   * report's `source.workerThreads` says when it was on.
+   */
+  readonly workers?: boolean
+  /** @internal Bytes read at a time (tests put elements across chunk boundaries with small reads). */
+  readonly readBytes?: number
   /** Skip this many elements (resume): they are parsed but not yielded again. @default 0 */
   readonly startIndex?: number
   /** Resolve relative paths here. @default process.cwd() */
@@ -60,7 +69,7 @@ export function readJsonArray(file: string, options: ReadJsonArrayOptions = {}):
     stats.bytesTotal = await totalSize([entry])
     if (startIndex > 0) stats.startedAt = { kind: 'element', source: file, file: name, index: startIndex }
     if (!property) {
-      yield* scanArray(full, { file, name, startIndex, maxElementBytes, stats, fail, signal, keepText: text.keep })
+      yield* scanArray(full, { file, name, startIndex, maxElementBytes, stats, fail, signal, keepText: text.keep, workers: options.workers, readBytes: options.readBytes })
       return
     }
     const queue: unknown[] = []
@@ -153,68 +162,73 @@ export function readJsonArray(file: string, options: ReadJsonArrayOptions = {}):
   return source
 }
 
-/** A top-level array, split by {@link ArrayScanner} and parsed element by element. */
+/** A top-level array, split by {@link ArrayScanner} (here or on a worker thread) and parsed element by element. */
 async function* scanArray(
   full: string,
-  o: { file: string; name: string; startIndex: number; maxElementBytes: number; keepText: boolean } & Pick<SourceControl, 'stats' | 'fail' | 'signal'>,
+  o: { file: string; name: string; startIndex: number; maxElementBytes: number; keepText: boolean; workers: boolean | undefined; readBytes: number | undefined } & Pick<SourceControl, 'stats' | 'fail' | 'signal'>,
 ): AsyncGenerator<Record<string, unknown>, void, undefined> {
   const { file, name, startIndex, stats, fail, signal } = o
-  const scanner = new ArrayScanner(o.maxElementBytes)
-  const raw = createReadStream(full, { highWaterMark: 1 << 20 })
-  raw.on('data', (chunk) => {
-    stats.bytesRead += chunk.length
-  })
-  const input = /\.gz$/i.test(full) ? raw.pipe(createGunzip()) : raw
-  if (input !== raw) raw.on('error', (error) => input.destroy(error))
-  let index = 0
-  const broken = (error: unknown) =>
-    error instanceof ArrayScanError
-      ? new HydratorError('ERR_SOURCE_READ', `${name}: not a valid JSON array at byte ${error.offset}, after element ${index - 1}: ${error.message}`, { cause: error })
-      : new HydratorError('ERR_SOURCE_READ', `${name}: reading stopped after element ${index - 1}: ${errorMessage(error)}`, { cause: error })
-  try {
-    for await (const chunk of input as AsyncIterable<Buffer>) {
-      let elements
-      try {
-        elements = scanner.push(chunk)
-      } catch (error) {
-        throw broken(error)
+  const gz = /\.gz$/i.test(full)
+  const inWorker = useArrayWorker(o.workers, full, gz)
+  if (inWorker) stats.workerThreads = 1
+  const batcher = new ArrayBatcher(o.maxElementBytes, startIndex)
+  const batches = inWorker ? readLinesInWorker({ kind: 'array', file: full, gz, maxElementBytes: o.maxElementBytes, startIndex, ...(o.readBytes ? { chunkBytes: o.readBytes } : {}) }, signal) : scanHere()
+  let index = 0 // elements handled so far
+  async function* scanHere(): AsyncGenerator<{ batch: LineBatch; bytesRead: number }> {
+    const raw = createReadStream(full, { highWaterMark: o.readBytes ?? 1 << 20 })
+    let bytesRead = 0
+    raw.on('data', (chunk) => {
+      bytesRead += chunk.length
+    })
+    const input = gz ? raw.pipe(createGunzip()) : raw
+    if (input !== raw) raw.on('error', (error) => input.destroy(error))
+    try {
+      for await (const chunk of input as AsyncIterable<Buffer>) {
+        let batch: LineBatch
+        try {
+          batch = batcher.push(chunk)
+        } catch (error) {
+          throw new LineWorkerError(errorMessage(error), batcher.index, error instanceof ArrayScanError ? error.offset : undefined)
+        }
+        yield { batch, bytesRead }
+        bytesRead = 0
       }
-      // One UTF-8 check for the whole chunk; elements are checked alone only when it fails (or when
-      // they span chunks), so a bad byte still fails just its element.
-      const chunkIsUtf8 = isUtf8(chunk)
-      // The next LF and CR at or after an element's start (-1: none left in the chunk; -2: not
-      // looked for yet): each is searched for again only once passed, so a chunk costs one search
-      // per line break, not one per element.
-      let lf = -2
-      let cr = -2
-      for (const element of elements) {
-        const i = index++
-        if (i < startIndex) continue
+      try {
+        batcher.end()
+      } catch (error) {
+        throw new LineWorkerError(errorMessage(error), batcher.index, error instanceof ArrayScanError ? error.offset : undefined)
+      }
+      // The bytes read since the last chunk came out of gunzip.
+      yield { batch: newBatch(), bytesRead }
+    } finally {
+      raw.destroy()
+    }
+  }
+  try {
+    for await (const { batch, bytesRead } of batches) {
+      stats.bytesRead += bytesRead
+      const { meta, texts } = batch
+      let t = 0
+      for (let m = 0; m < meta.length; m += META) {
+        const kind = meta[m]!
+        const i = meta[m + 1]!
+        const offset = meta[m + 2]!
+        index = i + 1
         const position: ElementPosition = { kind: 'element', source: file, file: name, index: i }
-        if (element.tooLong) {
+        if (kind === TOO_LONG) {
           fail({ position, code: 'ERR_LINE_TOO_LONG', message: `${name}[${i}]: the element is larger than maxElementBytes (${o.maxElementBytes} bytes)` })
           continue
         }
-        let json: string
-        if (element.inChunk) {
-          if (!chunkIsUtf8 && !isUtf8(chunk.subarray(element.start, element.end))) {
-            fail({ position, code: 'ERR_INVALID_UTF8', message: `${name}[${i}]: not valid UTF-8 (at byte ${element.offset})` })
-            continue
-          }
-          json = chunk.toString('utf8', element.start, element.end)
-        } else {
-          const bytes = element.pieces.length === 1 ? element.pieces[0]! : Buffer.concat(element.pieces as Buffer[], element.bytes)
-          if (!isUtf8(bytes)) {
-            fail({ position, code: 'ERR_INVALID_UTF8', message: `${name}[${i}]: not valid UTF-8 (at byte ${element.offset})` })
-            continue
-          }
-          json = bytes.toString('utf8')
+        if (kind !== LINE) {
+          fail({ position, code: 'ERR_INVALID_UTF8', message: `${name}[${i}]: not valid UTF-8 (at byte ${offset})` })
+          continue
         }
+        const json = texts[t++]!
         let value: unknown
         try {
           value = JSON.parse(json)
         } catch (error) {
-          throw new HydratorError('ERR_SOURCE_READ', `${name}: element ${i} (at byte ${element.offset}) is not valid JSON: ${errorMessage(error)}`, { cause: error })
+          throw new HydratorError('ERR_SOURCE_READ', `${name}: element ${i} (at byte ${offset}) is not valid JSON: ${errorMessage(error)}`, { cause: error })
         }
         if (value === null || typeof value !== 'object' || Array.isArray(value)) {
           fail({ position, code: 'ERR_NOT_AN_OBJECT', message: `${name}[${i}]: expected an event object, got ${jsonKindOf(value)}` })
@@ -222,36 +236,31 @@ async function* scanArray(
         }
         stats.read++
         // A pretty-printed element spans lines: only a one-line text can be written as an NDJSON line.
-        if (o.keepText) {
-          let oneLine: boolean
-          if (element.inChunk) {
-            // The element without the blanks around it (a line break after it does not count).
-            let from = element.start
-            let to = element.end
-            while (from < to && chunk[from]! <= 0x20) from++
-            while (to > from && chunk[to - 1]! <= 0x20) to--
-            if (lf !== -1 && lf < from) lf = chunk.indexOf(0x0a, from)
-            if (cr !== -1 && cr < from) cr = chunk.indexOf(0x0d, from)
-            oneLine = (lf === -1 || lf >= to) && (cr === -1 || cr >= to)
-          } else {
-            const trimmed = json.trim()
-            oneLine = trimmed.indexOf('\n') === -1 && trimmed.indexOf('\r') === -1
-          }
-          if (oneLine) setRawText(value, json.trim())
-        }
+        if (o.keepText && meta[m + 3] === 1) setRawText(value, json.trim())
         yield setPosition(value as Record<string, unknown>, position)
       }
       if (signal?.aborted) return
     }
-    try {
-      scanner.end()
-    } catch (error) {
-      throw broken(error)
-    }
   } catch (error) {
     if (error instanceof HydratorError) throw error
-    throw broken(error)
-  } finally {
-    raw.destroy()
+    // Elements seen: by the scanner (it may have gone past the last one handled), else handled.
+    const seen = error instanceof LineWorkerError ? Math.max(error.line, index) : index
+    if (error instanceof LineWorkerError && error.scanOffset !== undefined) {
+      throw new HydratorError('ERR_SOURCE_READ', `${name}: not a valid JSON array at byte ${error.scanOffset}, after element ${seen - 1}: ${error.message}`, { cause: error })
+    }
+    throw new HydratorError('ERR_SOURCE_READ', `${name}: reading stopped after element ${seen - 1}: ${errorMessage(error)}`, { cause: error })
   }
+}
+
+/** Arrays of 8 MiB or more (2 MiB gzipped) are split on a worker thread unless `workers` says otherwise. */
+function useArrayWorker(workers: boolean | undefined, file: string, gz: boolean): boolean {
+  if (workers === false || !canUseLineWorker()) return false
+  if (workers === true) return true
+  let size: number
+  try {
+    size = statSync(file).size
+  } catch {
+    return false
+  }
+  return size >= (gz ? 2 : 8) * 1024 * 1024
 }

@@ -11,6 +11,7 @@ import { compilePrefilter } from '../../lib/pattern/prefilter.js'
 import { prefilterFromSpec } from '../../lib/pattern/prefilter-spec.js'
 import { positionOf } from '../../lib/position.js'
 import { readJsonLines, type ReadJsonLinesOptions } from '../../lib/json/read-lines.js'
+import { readJsonArray, type ReadJsonArrayOptions } from '../../lib/json/read-array.js'
 import { toJsonLines } from '../../lib/json/write-lines.js'
 import { filter } from '../../lib/stages/filter.js'
 import { run } from '../../lib/run.js'
@@ -161,6 +162,55 @@ test('a file that cannot be read to its end fails with its name and the last lin
     assert.match(error!.message, /cut\.ndjson\.gz: reading stopped after line \d+: .*gzip file truncated/)
     assert.ok(count > 2000)
   }
+})
+
+/** Everything an array read gives: events with positions, failures, counts, or the error that stopped it. */
+async function readArrayAll(file: string, options: ReadJsonArrayOptions) {
+  const source = readJsonArray(file, { cwd: tmp.dir, ...options })
+  const failures: ItemFailure[] = []
+  source.addFailureListener?.((f) => failures.push(f))
+  const events: unknown[] = []
+  let error: string | undefined
+  try {
+    for await (const event of source) events.push([event, positionOf(event)])
+  } catch (e) {
+    error = `${(e as { code?: string }).code}: ${(e as Error).message}`
+  }
+  const { read, failed, bytesRead } = source.stats
+  return { events, failures, read, failed, bytesRead, error, workerThreads: source.stats.workerThreads }
+}
+
+const elementArb = fc.oneof(
+  fc.record({ id: fc.integer(), s: fc.string({ unit: 'grapheme' }), nested: fc.array(fc.oneof(fc.constant('[{"x":"]}"}]'), fc.string()), { maxLength: 3 }) }).map((o) => Buffer.from(JSON.stringify(o))),
+  fc.constantFrom('{"a":"\\\""}', '{"b":[1,{"c":"}"}]}', '42', '"text"', '[1,2]', 'null', '{"pad":"' + 'x'.repeat(300) + '"}', '{\n  "pretty": true\n}').map((t) => Buffer.from(t)),
+  fc.constant(Buffer.from([0x7b, 0x22, 0x61, 0x22, 0x3a, 0x22, 0xff, 0x22, 0x7d])),
+)
+
+test('random arrays: elements split on a worker thread give exactly what one thread gives, errors included', async () => {
+  let n = 0
+  await fc.assert(
+    fc.asyncProperty(
+      fc.array(elementArb, { maxLength: 40 }),
+      fc.constantFrom(',', ', ', ',\n  ', ' ,\r\n'),
+      fc.constantFrom('', ']', ' ]\n', '] x', ',]'),
+      fc.integer({ min: 1, max: 64 }),
+      fc.boolean(),
+      fc.nat({ max: 5 }),
+      async (elements, comma, tail, readBytes, gz, startIndex) => {
+        const bytes = Buffer.concat([Buffer.from('[\n'), ...elements.flatMap((e, i) => (i === 0 ? [e] : [Buffer.from(comma), e])), Buffer.from(tail === ',]' && elements.length === 0 ? ']' : tail)])
+        const file = path.join(tmp.dir, `a${n++}.json${gz ? '.gz' : ''}`)
+        await writeFile(file, gz ? gzipSync(bytes) : bytes)
+        const options = { maxElementBytes: 200, readBytes, startIndex }
+        const here = await readArrayAll(file, { ...options, workers: false })
+        const there = await readArrayAll(file, { ...options, workers: true })
+        assert.is(there.workerThreads, 1)
+        // Progress bytes of a read that broke off depend on how far gunzip had got: not compared then.
+        const progress = (r: typeof here) => (r.error ? undefined : r.bytesRead)
+        assert.equal({ ...there, workerThreads: undefined, bytesRead: progress(there) }, { ...here, workerThreads: undefined, bytesRead: progress(here) })
+      },
+    ),
+    { numRuns: 20 },
+  )
 })
 
 test('prefilterFromSpec() is the test compilePrefilter() made, as data', () => {
