@@ -17,6 +17,7 @@ import type { AbortOptions, ItemFailure, Sink, SinkContext, SinkResult } from '.
 import { assertInteger, assertString } from '../util/options.js'
 import { capText } from '../util/text.js'
 import { serializeEvent } from '../util/serialize.js'
+import { rawTextOf } from '../raw-text.js'
 import { isMissingObject, s3Error, type S3Operation } from './errors.js'
 import {
   DEFAULT_MAX_BYTES,
@@ -262,7 +263,8 @@ export function toS3<T = unknown>(options: ToS3Options): Sink<T> {
         let line: string
         let part: string | undefined
         try {
-          line = serializeEvent(event)
+          // An event that reached here unchanged from a JSON source that kept its text is written as read.
+          line = rawTextOf(event) ?? serializeEvent(event)
           part = partition?.(event)
         } catch (error) {
           if (isConfigError(error)) throw error
@@ -292,6 +294,6 @@ export function toS3<T = unknown>(options: ToS3Options): Sink<T> {
 
     return resultOf(uri, dryRun, tally, samples, previews)
   }
-  return withSinkInfo(sink, { uri })
+  return withSinkInfo(sink, { uri, writesRawText: true })
 }
 

@@ -339,6 +339,25 @@ test('a fresh run into a prefix holding objects of its names is refused before a
   }
 })
 
+test('events that reach the sink unchanged from NDJSON are stored as the lines they were read as', async () => {
+  const name = await bucket()
+  const lines = Array.from({ length: 12 }, (_, i) => `{"id":"e${i}","n":1234567890123456789${i % 10},"x":${i}.0}`)
+  const { dir, cleanup } = await tempDir('eh-s3-sink-')
+  try {
+    await writeFile(path.join(dir, 'in.ndjson'), lines.join('\n') + '\n')
+    const report = await runOnce(dir, uriOf(name, 'maxEvents=5'), { extra: { checkpoint: undefined, transform: undefined } })
+    assert.is(report.status, 'ok')
+    const stored: string[] = []
+    for (const o of (await objects(name)).map((x) => x.key)) {
+      const got = await client.send(new GetObjectCommand({ Bucket: name, Key: o }))
+      stored.push(...gunzipSync(await got.Body!.transformToByteArray()).toString('utf8').split('\n').slice(0, -1))
+    }
+    assert.equal(stored, lines)
+  } finally {
+    await cleanup()
+  }
+})
+
 test('isOwnObject() knows the names of one writer in one prefix', () => {
   const place = { bucket: 'b', prefix: 'a/b' }
   assert.ok(isOwnObject(place, 'a/b/part-0000000001.ndjson.gz'))
