@@ -1,7 +1,7 @@
 import { HydratorError } from '../errors.js'
 import { capText } from '../util/text.js'
 import { DEFAULT_SAMPLE_LIMIT } from './failures.js'
-import type { ItemFailure, ReportShare, ReportShares, RunReport, RunStatus, StageCount } from './schema.js'
+import type { ItemFailure, ReportRate, ReportShare, ReportShares, RunReport, RunStatus, StageCount } from './schema.js'
 import { reportProblems } from './validate.js'
 
 /** The most failure samples a report holds (the schema's `maxItems`). */
@@ -150,6 +150,7 @@ export function mergeReports(reports: readonly RunReport[], options: MergeReport
       ...(sum((r) => r.sink.parked ?? 0) > 0
         ? { parked: sum((r) => r.sink.parked ?? 0), parkedKeys: [...new Set(reports.flatMap((r) => r.sink.parkedKeys ?? []))].slice(0, 100) }
         : {}),
+      ...rateOf(groups),
     },
     failures: {
       count: failures,
@@ -159,8 +160,45 @@ export function mergeReports(reports: readonly RunReport[], options: MergeReport
     eventsPerSecond: read / Math.max(durationMs / 1000, 0.001),
     ...(error ? { error } : {}),
     ...(only?.share ? { share: only.share } : {}),
+    ...rebuildOf(groups),
     shares,
   }
+}
+
+/** The latest of a group's reports (a share run on from its checkpoint ends with the last one). */
+const latest = (g: Group): RunReport => g.reports.reduce((a, b) => (Date.parse(b.report.finishedAt) >= Date.parse(a.report.finishedAt) ? b : a)).report
+
+/**
+ * `--rate auto` of the shares together: each share's latest rate (its reports follow one another),
+ * added up across shares, which ran side by side; throttles, decreases and backoff added up.
+ */
+function rateOf(groups: readonly Group[]): { rate?: ReportRate } {
+  const rates = groups.map((g) => latest(g).sink.rate).filter((r): r is ReportRate => r !== undefined)
+  if (rates.length === 0) return {}
+  const total = (f: (r: ReportRate) => number) => rates.reduce((t, r) => t + f(r), 0)
+  const ceilings = rates.map((r) => r.maxPerSecond)
+  const allReports = groups.flatMap((g) => g.reports.map(({ report }) => report.sink.rate)).filter((r): r is ReportRate => r !== undefined)
+  return {
+    rate: {
+      mode: 'auto',
+      startPerSecond: total((r) => r.startPerSecond),
+      ...(ceilings.every((c) => c !== undefined) ? { maxPerSecond: ceilings.reduce((t, c) => t + c!, 0) } : {}),
+      minPerSecond: total((r) => r.minPerSecond),
+      settledPerSecond: total((r) => r.settledPerSecond),
+      lastPerSecond: total((r) => r.lastPerSecond),
+      peakPerSecond: total((r) => r.peakPerSecond),
+      throttles: allReports.reduce((t, r) => t + r.throttles, 0),
+      throttledBy: addCounts(allReports.map((r) => r.throttledBy)),
+      decreases: allReports.reduce((t, r) => t + r.decreases, 0),
+      backoffMs: allReports.reduce((t, r) => t + r.backoffMs, 0),
+    },
+  }
+}
+
+/** `--rebuild` (never split into shares): what the latest report of the one run says. */
+function rebuildOf(groups: readonly Group[]): { rebuild?: NonNullable<RunReport['rebuild']> } {
+  const withRebuild = groups.map(latest).filter((r) => r.rebuild !== undefined)
+  return withRebuild.length === 1 ? { rebuild: withRebuild[0]!.rebuild! } : {}
 }
 
 /** The plan of a report: its share's, or that of the shares it merged. */

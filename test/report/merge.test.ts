@@ -223,6 +223,20 @@ test('the invocations of one share (each resumed from its checkpoint) are added,
   assert.is(withFailure.failures.count, 1)
 })
 
+test('--rate auto: each share\'s latest rate, added up across shares; throttles and backoff of every report added', () => {
+  const rate = (settled: number, throttles: number, reason: string) => ({ mode: 'auto' as const, startPerSecond: 10, maxPerSecond: 500, minPerSecond: 1, settledPerSecond: settled, lastPerSecond: settled + 5, peakPerSecond: settled * 2, throttles, throttledBy: { [reason]: throttles }, decreases: 1, backoffMs: 100 })
+  const withRate = (report: RunReport, r: ReturnType<typeof rate>) => ({ ...report, sink: { ...report.sink, rate: r } })
+  const merged = mergeReports([asShare(withRate(first, rate(50, 3, 'ThrottlingException')), 0, 2), asShare(withRate(second, rate(80, 2, 'ThrottlingException')), 0, 2), asShare(withRate(d, rate(120, 4, 'HTTP 429')), 1, 2)])
+  assert.equal(merged.sink.rate, { mode: 'auto', startPerSecond: 20, maxPerSecond: 1000, minPerSecond: 2, settledPerSecond: 200, lastPerSecond: 210, peakPerSecond: 400, throttles: 9, throttledBy: { ThrottlingException: 5, 'HTTP 429': 4 }, decreases: 3, backoffMs: 300 })
+  assert.is(mergeReports([first, d]).sink.rate, undefined, 'no rate, no section')
+})
+
+test('--rebuild (one run, never shares): the latest report says where it wrote and what the swap did', () => {
+  const rebuild = (state: 'pending' | 'swapped') => ({ target: 'users', table: 'users__rebuild_x', state, steps: [], message: state })
+  const merged = mergeReports([asShare({ ...second, rebuild: rebuild('swapped') } as RunReport, 0, 1, planId('json:events/', 1)), asShare({ ...first, rebuild: rebuild('pending') } as RunReport, 0, 1, planId('json:events/', 1))])
+  assert.is(merged.rebuild?.state, 'swapped')
+})
+
 test("a share's report so far merged with its next invocation, then the shares' reports merged, is the merge of them all", () => {
   const plan2 = planId('json:events/', 2)
   // As a worker does: each invocation returns the share's report so far with its own run added.
