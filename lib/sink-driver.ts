@@ -74,6 +74,12 @@ export interface SinkDriver<In, W> {
    */
   readonly collapsesByKey?: boolean
   /**
+   * The driver applies a batch's writes in order and asks `context.parking` before each one it
+   * starts, marking a key failed as soon as a write of it fails: a write never succeeds after an
+   * earlier one of its key in the same batch failed, so parking need not split batches.
+   */
+  readonly parksInBatch?: boolean
+  /**
    * The driver keeps per-key order itself (lanes) by this key, and asks `context.parking` before
    * each write starts; parking uses this key. @default none: batches of one key never overlap
    */

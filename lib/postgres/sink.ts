@@ -206,12 +206,21 @@ export function toPostgres<In = unknown>(options: ToPostgresOptions): Sink<In> {
    */
   const apply = async (
     writes: readonly PgWrite[],
-    indexes: readonly number[],
+    given: readonly number[],
     outcomes: WriteOutcome[],
     context: DriverContext,
     insertOnly: boolean,
   ): Promise<void> => {
+    // Appends park within the batch (parksInBatch): a row whose key failed earlier is not sent, and
+    // a row that fails marks its key at once, before any later row is tried (the halves below go in order).
+    const parking = insertOnly ? context.parking : undefined
+    let indexes = given
+    if (parking) {
+      indexes = given.filter((i) => !parking.parked(i))
+      if (indexes.length < given.length) for (const i of given) if (parking.parked(i)) outcomes[i] = PARKED
+    }
     if (indexes.length === 0) return
+    const failed = (i: number) => parking?.failed(i)
     try {
       // A plain INSERT commits by itself: after a loss that may have come after its commit, running
       // it again could insert the rows twice, so only losses that prove it did not run are retried.
@@ -221,6 +230,7 @@ export function toPostgres<In = unknown>(options: ToPostgresOptions): Sink<In> {
     } catch (error) {
       if (insertOnly && isAmbiguousLoss(error)) {
         for (const i of indexes) {
+          failed(i)
           outcomes[i] = {
             status: 'failed',
             code: 'ERR_CONNECTION',
@@ -235,6 +245,7 @@ export function toPostgres<In = unknown>(options: ToPostgresOptions): Sink<In> {
       if (isRowRejection(error)) {
         if (indexes.length === 1) {
           const i = indexes[0]!
+          failed(i)
           outcomes[i] = { status: 'failed', code: 'ERR_WRITE_REJECTED', message: rejectionMessage(error, target!.display), key: keyOf(writes[i]!.row), attempts: 1 }
           return
         }
@@ -246,6 +257,7 @@ export function toPostgres<In = unknown>(options: ToPostgresOptions): Sink<In> {
       const attempts = (error as { attempts?: number }).attempts
       const exhausted = isRetryable(error)
       for (const i of indexes) {
+        failed(i)
         outcomes[i] = {
           status: 'failed',
           code: exhausted ? 'ERR_RETRIES_EXHAUSTED' : 'ERR_WRITE_REJECTED',
@@ -374,8 +386,10 @@ export function toPostgres<In = unknown>(options: ToPostgresOptions): Sink<In> {
         return { row, texts }
       },
       keyOf: (write) => write.row.keyString,
-      // Upserts collapse same-key writes of a batch (writeUpserts): parking need not split batches.
+      // Upserts collapse same-key writes of a batch (writeUpserts), and appends park within it (apply):
+      // parking need not split batches.
       collapsesByKey: mode === 'upsert',
+      parksInBatch: mode === 'append',
       sizeOf: (write) => write.texts.reduce((n, t) => n + (t === null ? 1 : t.length + 3), 0),
       // A dry run reads the table and plans each batch as the write below would apply it.
       plan: (batch, context) => planner.plan(batch, context),
@@ -390,6 +404,7 @@ export function toPostgres<In = unknown>(options: ToPostgresOptions): Sink<In> {
 }
 
 const WRITTEN: WriteOutcome = Object.freeze({ status: 'written' })
+const PARKED: WriteOutcome = Object.freeze({ status: 'parked' })
 
 function describe(value: unknown): string {
   if (value === null || value === undefined) return String(value)

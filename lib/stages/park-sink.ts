@@ -33,6 +33,7 @@ export interface ParkingDriver<W> {
   keyOf?(write: W): string | undefined
   orderKeyOf?(write: W): string | undefined
   readonly collapsesByKey?: boolean
+  readonly parksInBatch?: boolean
 }
 
 /**
@@ -58,7 +59,8 @@ export class SinkParker<W> {
   ) {
     this.byLanes = driver.orderKeyOf !== undefined
     // Same-key writes of a batch that the driver collapses by this very key cannot apply in part.
-    this.splitsAtKey = !this.byLanes && !(driver.collapsesByKey && !parking.byOrderKey)
+    // So can a driver that parks within its batches itself (PostgreSQL append's row-by-row fallback).
+    this.splitsAtKey = !this.byLanes && !(driver.collapsesByKey && !parking.byOrderKey) && !driver.parksInBatch
   }
 
   keyOf(event: unknown, write: W): string | undefined {
