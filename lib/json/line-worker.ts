@@ -4,12 +4,12 @@
 // copy between threads as to parse (measured: structured clone of 1,000,000 events ~1.2 s on the
 // receiving side, JSON.parse of their lines ~1.2 s), so parsing on the worker would not pay.
 // At most MAX_AHEAD batches are in flight, so memory stays bounded whatever the file's size.
-import { createReadStream } from 'node:fs'
+import { createReadStream, statSync } from 'node:fs'
 import type { Readable } from 'node:stream'
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads'
 import { createGunzip } from 'node:zlib'
 import { prefilterFromSpec, type PrefilterSpec } from '../pattern/prefilter-spec.js'
-import { LineScanner, type LineBatch } from '../util/line-scan.js'
+import { LineScanner, newBatch, type LineBatch } from '../util/line-scan.js'
 import { ArrayBatcher, ArrayScanError } from './array-scan.js'
 
 const KIND = 'event-hydrator:ndjson-lines'
@@ -20,6 +20,7 @@ const CHUNK = 1 << 20
 
 /** What one worker reads: a file from a byte offset, with the scanner's settings. */
 export interface LineWorkerJob {
+  readonly kind?: 'lines'
   readonly file: string
   readonly gz: boolean
   /** Byte offset to start reading the file at (plain files). */
@@ -107,6 +108,27 @@ export function canUseLineWorker(): boolean {
   return spawnable
 }
 
+/** Files at least this large are read on a worker thread when `workers` is left to decide (gzip: compressed size). */
+const WORKER_MIN_BYTES = 8 * 1024 * 1024
+const WORKER_MIN_GZ_BYTES = 2 * 1024 * 1024
+
+/**
+ * Whether to read `file` on a worker thread: `workers` when given (false also where workers
+ * cannot run), else when the reader says the worker would pay (`pays`) and the file is large.
+ */
+export function worthAWorker(workers: boolean | undefined, file: string, gz: boolean, pays: boolean): boolean {
+  if (workers === false || !canUseLineWorker()) return false
+  if (workers === true) return true
+  if (!pays) return false
+  let size: number
+  try {
+    size = statSync(file).size
+  } catch {
+    return false
+  }
+  return size >= (gz ? WORKER_MIN_GZ_BYTES : WORKER_MIN_BYTES)
+}
+
 /**
  * Reads `job` in a worker thread: yields its batches in file order. Returning early (or `signal`)
  * stops the worker. A read error (or a worker that dies) throws {@link LineWorkerError}.
@@ -151,7 +173,7 @@ export async function* readLinesInWorker(job: LineWorkerJob | ArrayWorkerJob, si
       }
       if (message.type === 'error') throw new LineWorkerError(message.message, message.line, message.scanOffset)
       if (message.type === 'end') {
-        yield { batch: { texts: [], meta: [], skippedAfter: 0 }, bytesRead: message.bytesRead }
+        yield { batch: newBatch(), bytesRead: message.bytesRead }
         return
       }
       Atomics.add(shared, 0, 1)
@@ -170,18 +192,18 @@ export async function* readLinesInWorker(job: LineWorkerJob | ArrayWorkerJob, si
 async function work(job: LineWorkerJob | ArrayWorkerJob, shared: Int32Array): Promise<void> {
   const port = parentPort!
   const scanner =
-    'kind' in job && job.kind === 'array'
+    job.kind === 'array'
       ? new ArrayBatcher(job.maxElementBytes, job.startIndex)
       : new LineScanner({
-          maxLineBytes: (job as LineWorkerJob).maxLineBytes,
-          prefilter: (job as LineWorkerJob).prefilter ? prefilterFromSpec((job as LineWorkerJob).prefilter!) : undefined,
-          offset: (job as LineWorkerJob).offset,
-          line: (job as LineWorkerJob).line,
-          skip: (job as LineWorkerJob).skip,
+          maxLineBytes: job.maxLineBytes,
+          prefilter: job.prefilter ? prefilterFromSpec(job.prefilter) : undefined,
+          offset: job.offset,
+          line: job.line,
+          skip: job.skip,
         })
   let sent = 0
   let bytesRead = 0
-  const raw = createReadStream(job.file, { highWaterMark: job.chunkBytes ?? CHUNK, start: 'start' in job ? job.start : 0 })
+  const raw = createReadStream(job.file, { highWaterMark: job.chunkBytes ?? CHUNK, start: job.kind === 'array' ? 0 : job.start })
   raw.on('data', (chunk) => {
     bytesRead += chunk.length
   })

@@ -1,4 +1,4 @@
-import { createReadStream, statSync } from 'node:fs'
+import { createReadStream } from 'node:fs'
 import { jsonKindOf } from '../util/event-value.js'
 import { createGunzip } from 'node:zlib'
 import { JSONParser } from '@streamparser/json'
@@ -10,7 +10,7 @@ import { displayPath, resolveFiles, totalSize } from './files.js'
 import { assertInteger } from '../util/options.js'
 import { defineSource, type SourceControl, type StatefulSource } from '../define-source.js'
 import { ArrayBatcher, ArrayScanError } from './array-scan.js'
-import { canUseLineWorker, LineWorkerError, readLinesInWorker } from './line-worker.js'
+import { LineWorkerError, readLinesInWorker, worthAWorker } from './line-worker.js'
 import { LINE, type LineBatch, META, newBatch, TOO_LONG } from '../util/line-scan.js'
 
 export interface ReadJsonArrayOptions extends SourceOptions {
@@ -169,12 +169,13 @@ async function* scanArray(
 ): AsyncGenerator<Record<string, unknown>, void, undefined> {
   const { file, name, startIndex, stats, fail, signal } = o
   const gz = /\.gz$/i.test(full)
-  const inWorker = useArrayWorker(o.workers, full, gz)
+  // Splitting an array is work in JavaScript on every byte: moved off the main thread, it pays.
+  const inWorker = worthAWorker(o.workers, full, gz, true)
   if (inWorker) stats.workerThreads = 1
-  const batcher = new ArrayBatcher(o.maxElementBytes, startIndex)
   const batches = inWorker ? readLinesInWorker({ kind: 'array', file: full, gz, maxElementBytes: o.maxElementBytes, startIndex, ...(o.readBytes ? { chunkBytes: o.readBytes } : {}) }, signal) : scanHere()
   let index = 0 // elements handled so far
   async function* scanHere(): AsyncGenerator<{ batch: LineBatch; bytesRead: number }> {
+    const batcher = new ArrayBatcher(o.maxElementBytes, startIndex)
     const raw = createReadStream(full, { highWaterMark: o.readBytes ?? 1 << 20 })
     let bytesRead = 0
     raw.on('data', (chunk) => {
@@ -250,17 +251,4 @@ async function* scanArray(
     }
     throw new HydratorError('ERR_SOURCE_READ', `${name}: reading stopped after element ${seen - 1}: ${errorMessage(error)}`, { cause: error })
   }
-}
-
-/** Arrays of 8 MiB or more (2 MiB gzipped) are split on a worker thread unless `workers` says otherwise. */
-function useArrayWorker(workers: boolean | undefined, file: string, gz: boolean): boolean {
-  if (workers === false || !canUseLineWorker()) return false
-  if (workers === true) return true
-  let size: number
-  try {
-    size = statSync(file).size
-  } catch {
-    return false
-  }
-  return size >= (gz ? 2 : 8) * 1024 * 1024
 }

@@ -1,5 +1,5 @@
 import { jsonKindOf } from '../util/event-value.js'
-import { createReadStream, statSync } from 'node:fs'
+import { createReadStream } from 'node:fs'
 import type { Readable } from 'node:stream'
 import { createGunzip } from 'node:zlib'
 import type { LinePrefilter } from '../pattern/prefilter.js'
@@ -13,7 +13,7 @@ import { displayPath, type FileRange, filesIn, type ResolvedFile, resolveFiles, 
 import { assertInteger } from '../util/options.js'
 import { defineSource, type StatefulSource } from '../define-source.js'
 import { LINE, type LineBatch, LineScanner, looksLikeObject, META, TOO_LONG } from '../util/line-scan.js'
-import { canUseLineWorker, LineWorkerError, readLinesInWorker } from './line-worker.js'
+import { LineWorkerError, readLinesInWorker, worthAWorker } from './line-worker.js'
 
 /** Where to resume an NDJSON read: a file, a byte offset in it (uncompressed) and the line there. */
 export interface LineStart {
@@ -104,7 +104,10 @@ export function readJsonLines(location: string, options: ReadJsonLinesOptions = 
         const skip = gz ? offset : 0 // gz: decompressed bytes to skip
         const firstLine = resume ? resume.line - 1 : 0
         // A prefilter given as data runs where the lines are found; any other runs here.
-        const inWorker = file !== '-' && useWorker(options.workers, file, gz, prefilter?.spec !== undefined)
+        // Left to decide, only with a prefilter the worker can run: the main thread then parses only the
+        // lines that may match. With every line parsed it does not pay (measured: taking the decoded
+        // lines from the worker costs the main thread as much as finding them), so a pass-through reads here.
+        const inWorker = file !== '-' && worthAWorker(options.workers, file, gz, prefilter?.spec !== undefined)
         const localPrefilter = inWorker && prefilter?.spec === undefined ? prefilter : undefined
         if (inWorker) stats.workerThreads = 1
         let line = firstLine
@@ -231,28 +234,4 @@ class ScanError extends Error {
   ) {
     super(errorMessage(cause))
   }
-}
-
-/** Files at least this large are read on a worker thread when `workers` is left to decide. */
-export const WORKER_MIN_BYTES = 8 * 1024 * 1024
-/** Gzip files at least this large (compressed) are. */
-const WORKER_MIN_GZ_BYTES = 2 * 1024 * 1024
-
-/**
- * Whether to find the lines of `file` on a worker thread. Left to decide, only for a large file and a
- * prefilter the worker can run: then the main thread parses only the lines that may match. With
- * every line parsed it does not pay (measured: the main thread spends as long taking the decoded
- * lines from the worker as it did finding them itself), so a pass-through reads on one thread.
- */
-function useWorker(workers: boolean | undefined, file: string, gz: boolean, prefiltered: boolean): boolean {
-  if (workers === false || !canUseLineWorker()) return false
-  if (workers === true) return true
-  if (!prefiltered) return false
-  let size: number
-  try {
-    size = statSync(file).size
-  } catch {
-    return false
-  }
-  return size >= (gz ? WORKER_MIN_GZ_BYTES : WORKER_MIN_BYTES)
 }

@@ -214,10 +214,14 @@ export function toPostgres<In = unknown>(options: ToPostgresOptions): Sink<In> {
     // Appends park within the batch (parksInBatch): a row whose key failed earlier is not sent, and
     // a row that fails marks its key at once, before any later row is tried (the halves below go in order).
     const parking = insertOnly ? context.parking : undefined
-    let indexes = given
+    let indexes: readonly number[] = given
     if (parking) {
-      indexes = given.filter((i) => !parking.parked(i))
-      if (indexes.length < given.length) for (const i of given) if (parking.parked(i)) outcomes[i] = PARKED
+      const kept: number[] = []
+      for (const i of given) {
+        if (parking.parked(i)) outcomes[i] = PARKED
+        else kept.push(i)
+      }
+      indexes = kept
     }
     if (indexes.length === 0) return
     const failed = (i: number) => parking?.failed(i)
