@@ -3,6 +3,7 @@
 // bytes (numbers past double precision and number spellings survive), and one JSON.stringify less
 // per event. Only run() turns it on, and only when nothing between the source and the sink can
 // change an event (see SourceCapabilities.useRawText).
+import { positionOf, setPosition } from './position.js'
 import { globalSlot } from './util/slot.js'
 
 // As positions: in a slot beside the event (util/slot.ts). Objects it cannot be added to carry no
@@ -18,4 +19,23 @@ export function setRawText<T>(event: T, text: string): T {
 /** The JSON text `event` was read as, when its source kept it; undefined otherwise. */
 export function rawTextOf(event: unknown): string | undefined {
   return typeof event === 'object' && event !== null ? store.get(event) : undefined
+}
+
+/**
+ * An event yielded as its JSON text alone, unparsed (see SourceCapabilities.useTextOnly): it
+ * carries its text (`rawTextOf`) and its position, and no fields. Only stages and sinks that never
+ * look inside events get one; run() parses it back ({@link eventOf}) before a failure hands it to
+ * the dead-letter file or to user code.
+ */
+export class TextEvent {}
+
+/** The event itself: a {@link TextEvent} parsed from its text (with its position), anything else as it is. */
+export function eventOf(event: unknown): unknown {
+  if (!(event instanceof TextEvent)) return event
+  const text = store.get(event)
+  if (text === undefined) return event
+  const value = JSON.parse(text) as unknown
+  setRawText(value, text)
+  const position = positionOf(event)
+  return position ? setPosition(value, position) : value
 }

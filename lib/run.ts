@@ -7,6 +7,7 @@ import { countStages, runStatus, type StageCounter } from './report/tally.js'
 import type { RunCheckpoint, RunReport } from './report/report.js'
 import { newTally } from './define-sink.js'
 import { parkingOf } from './park.js'
+import { eventOf } from './raw-text.js'
 import { adaptiveRate } from './stages/rate.js'
 import type { ItemFailure, SinkResult, SourceStats } from './types.js'
 import { redactUri } from './util/options.js'
@@ -109,7 +110,11 @@ export async function run(options: RunOptions): Promise<RunReport> {
   const first = stages[0]
   if (options.prefilter !== false && first?.prefilter) source.usePrefilter?.(first.prefilter)
   // Events that reach a JSON-lines sink unchanged are written as the text they were read as.
-  if (sink.writesRawText && stages.every((stage) => stage.keepsEvents)) source.useRawText?.()
+  // And when nothing looks inside them either (no filter, no parking by an event's field), a source
+  // that would parse them again (a sort's merge) hands on their text alone.
+  if (sink.writesRawText && stages.every((stage) => stage.keepsEvents) && source.useRawText?.()) {
+    if (sink.textOnly && stages.every((stage) => stage.blind) && !parking?.byOrderKey) source.useTextOnly?.()
+  }
 
   // Unreadable records go to the dead-letter store like failed events, without an event, and count
   // towards maxFailures at once.
@@ -124,7 +129,8 @@ export async function run(options: RunOptions): Promise<RunReport> {
 
   // Stages that fail single events (a transform that threw): counted as failed, never as unmatched.
   counters.forEach((counter, i) => {
-    stages[i]!.failures?.listen((failure, event) => {
+    stages[i]!.failures?.listen((failure, given) => {
+      const event = eventOf(given)
       const item = capped(failure)
       counter.failed++
       tally.failed++
@@ -243,11 +249,12 @@ export async function run(options: RunOptions): Promise<RunReport> {
             return writer!.afterBatch()
           }
         : undefined,
-      onFailure: (failure, event) => {
+      onFailure: (failure, given) => {
+        const event = eventOf(given)
         const item = capped(failure)
         samples.add(item)
         const stored = store(item, event)
-        tracker?.failed(event, stored)
+        tracker?.failed(given, stored)
         options.onFailure?.(item, event)
         checkFailures()
       },
@@ -255,10 +262,11 @@ export async function run(options: RunOptions): Promise<RunReport> {
         ? {
             parking,
             // A parked event is handled once its line is in the dead-letter file, like a failure.
-            onParked: (failure: ItemFailure, event: unknown) => {
+            onParked: (failure: ItemFailure, given: unknown) => {
+              const event = eventOf(given)
               const item = capped(failure)
               const stored = store(item, event)
-              tracker?.failed(event, stored)
+              tracker?.failed(given, stored)
               options.onFailure?.(item, event)
             },
           }

@@ -194,6 +194,12 @@ export interface SourceCapabilities {
    * change an event. Returns false when the source cannot.
    */
   useRawText?(): boolean
+  /**
+   * After {@link useRawText}: asks the source to yield each event as its text alone, unparsed
+   * (`TextEvent`), where it would otherwise parse it again; run() asks when neither the stages
+   * (`blind`) nor the sink (`textOnly`) look inside events. Returns false when the source cannot.
+   */
+  useTextOnly?(): boolean
 }
 
 /** A source of events: any async iterable, with the optional {@link SourceCapabilities}. */
@@ -223,6 +229,11 @@ export interface StageCapabilities {
    * pattern filter, take): a sink may then write an event as the text it was read as.
    */
   readonly keepsEvents?: boolean
+  /**
+   * The stage never looks inside the events it gets (take), so it may be given events that carry
+   * only their text (`TextEvent`, see SourceCapabilities.useTextOnly).
+   */
+  readonly blind?: boolean
 }
 
 /** A stage: config first, data last; `filter(pattern)` returns one. */
@@ -244,6 +255,11 @@ export interface SinkCapabilities {
   readonly checkpointEveryBatch?: boolean
   /** The sink writes each event as JSON text, and writes the text it was read as when the source kept it (`rawTextOf`). */
   readonly writesRawText?: boolean
+  /**
+   * With {@link writesRawText}: the sink reads nothing of an event but its text (no field of it
+   * names a file, a key or a partition), so it may be given events that carry only their text.
+   */
+  readonly textOnly?: boolean
   /**
    * `--rebuild`: the sink writes into a fresh copy of its target, which {@link SinkRebuild.swap}
    * puts in the target's place; `hydrate()` swaps once the run ends `ok`.

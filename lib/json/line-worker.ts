@@ -11,6 +11,7 @@ import { createGunzip } from 'node:zlib'
 import { prefilterFromSpec, type PrefilterSpec } from '../pattern/prefilter-spec.js'
 import { LineScanner, newBatch, type LineBatch } from '../util/line-scan.js'
 import { ArrayBatcher, ArrayScanError } from './array-scan.js'
+import { LineSorter, type SortLinesJob, type SortedLines } from './sort-lines.js'
 
 const KIND = 'event-hydrator:ndjson-lines'
 /** Batches the worker may be ahead of the main thread by. */
@@ -34,6 +35,8 @@ export interface LineWorkerJob {
   readonly prefilter?: PrefilterSpec | undefined
   /** Bytes read at a time. @default 1 MiB */
   readonly chunkBytes?: number
+  /** For a sort: parse the lines here too, and hand over held records (sort-lines.ts). */
+  readonly sort?: SortLinesJob | undefined
 }
 
 /** What one worker reads when the file is one JSON array: its elements, from `startIndex` on. */
@@ -48,14 +51,15 @@ export interface ArrayWorkerJob {
 }
 
 type FromWorker =
-  | { readonly type: 'batch'; readonly batch: LineBatch; readonly bytesRead: number }
+  | { readonly type: 'batch'; readonly batch: LineBatch; readonly bytesRead: number; readonly records?: SortedLines }
   | { readonly type: 'end'; readonly bytesRead: number }
   | { readonly type: 'error'; readonly message: string; readonly line: number; readonly scanOffset?: number }
 
-/** A batch of lines and the file bytes read to find them. */
+/** A batch of lines and the file bytes read to find them; for a sort, the records of its events (and `batch` holds the rest). */
 export interface WorkerBatch {
   readonly batch: LineBatch
   readonly bytesRead: number
+  readonly records?: SortedLines
 }
 
 /**
@@ -136,8 +140,9 @@ export function worthAWorker(workers: boolean | undefined, file: string, gz: boo
 export async function* readLinesInWorker(job: LineWorkerJob | ArrayWorkerJob, signal?: AbortSignal): AsyncGenerator<WorkerBatch> {
   const code = workerCode()
   if (code === undefined) throw new Error('worker threads are not available here')
-  // [0]: batches the main thread has taken; [1]: 1 when the main thread wants the worker to stop.
-  const shared = new Int32Array(new SharedArrayBuffer(8))
+  // [0]: batches the main thread has taken; [1]: 1 when the main thread wants the worker to stop;
+  // [2]: 1 while the main thread waits for a batch.
+  const shared = new Int32Array(new SharedArrayBuffer(12))
   const worker = new Worker(code, { eval: true, workerData: { kind: KIND, job, shared }, stdout: false, stderr: false })
   const queue: FromWorker[] = []
   let wake: (() => void) | undefined
@@ -168,7 +173,9 @@ export async function* readLinesInWorker(job: LineWorkerJob | ArrayWorkerJob, si
       if (message === undefined) {
         if (failure) throw new LineWorkerError(failure.message, 0)
         if (exited) throw new LineWorkerError('the reading thread stopped unexpectedly', 0)
+        Atomics.store(shared, 2, 1)
         await new Promise<void>((resolve) => (wake = resolve))
+        Atomics.store(shared, 2, 0)
         continue
       }
       if (message.type === 'error') throw new LineWorkerError(message.message, message.line, message.scanOffset)
@@ -179,6 +186,8 @@ export async function* readLinesInWorker(job: LineWorkerJob | ArrayWorkerJob, si
       Atomics.add(shared, 0, 1)
       Atomics.notify(shared, 0)
       yield message
+      // Taken in full (a sort's records are held by now): the buffer goes back to be filled again.
+      if (message.records) worker.postMessage({ type: 'free', bytes: message.records.bytes }, [message.records.bytes])
     }
   } finally {
     signal?.removeEventListener('abort', onAbort)
@@ -201,6 +210,8 @@ async function work(job: LineWorkerJob | ArrayWorkerJob, shared: Int32Array): Pr
           line: job.line,
           skip: job.skip,
         })
+  const sorter = job.kind !== 'array' && job.sort ? new LineSorter(job.sort, (job.chunkBytes ?? CHUNK) + (1 << 16)) : undefined
+  if (sorter) port.on('message', (message: { type?: string; bytes?: ArrayBuffer }) => message.type === 'free' && message.bytes && sorter.release(message.bytes))
   let sent = 0
   let bytesRead = 0
   const raw = createReadStream(job.file, { highWaterMark: job.chunkBytes ?? CHUNK, start: job.kind === 'array' ? 0 : job.start })
@@ -210,6 +221,10 @@ async function work(job: LineWorkerJob | ArrayWorkerJob, shared: Int32Array): Pr
   const input: Readable = job.gz ? raw.pipe(createGunzip({ chunkSize: Math.max(64, job.chunkBytes ?? CHUNK) })) : raw
   if (job.gz) raw.on('error', (error) => input.destroy(error))
   const post = (batch: LineBatch) => {
+    // For a sort, the lines are parsed here before waiting (the worker works while the main thread
+    // catches up), unless the main thread waits for them: it then parses them itself while this
+    // thread finds the next ones, so that both cores parse.
+    const sorted = sorter && Atomics.load(shared, 2) === 0 ? sorter.encode(batch) : undefined
     // Wait (blocking this thread only) until the main thread is at most MAX_AHEAD - 1 behind.
     for (;;) {
       if (Atomics.load(shared, 1) === 1) return false
@@ -217,7 +232,8 @@ async function work(job: LineWorkerJob | ArrayWorkerJob, shared: Int32Array): Pr
       if (sent - taken < MAX_AHEAD) break
       Atomics.wait(shared, 0, taken, 1000)
     }
-    port.postMessage({ type: 'batch', batch, bytesRead } satisfies FromWorker)
+    if (sorted) port.postMessage({ type: 'batch', batch: sorted.batch, bytesRead, records: sorted.records } satisfies FromWorker, [sorted.records.bytes])
+    else port.postMessage({ type: 'batch', batch, bytesRead } satisfies FromWorker)
     bytesRead = 0
     sent++
     return true

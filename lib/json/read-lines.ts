@@ -12,8 +12,10 @@ import type { SourceOptions } from '../types.js'
 import { displayPath, type FileRange, filesIn, type ResolvedFile, resolveFiles, totalSize } from './files.js'
 import { assertInteger } from '../util/options.js'
 import { defineSource, type StatefulSource } from '../define-source.js'
-import { LINE, type LineBatch, LineScanner, looksLikeObject, META, TOO_LONG } from '../util/line-scan.js'
-import { LineWorkerError, readLinesInWorker, worthAWorker } from './line-worker.js'
+import { LINE, LineScanner, looksLikeObject, META, TOO_LONG, trimmedLine } from '../util/line-scan.js'
+import { LineWorkerError, readLinesInWorker, worthAWorker, type WorkerBatch } from './line-worker.js'
+import { LineSorter } from './sort-lines.js'
+import { SortRecords, type SortRecordRequest, type SortRecordSource } from '../sort/record-batch.js'
 
 /** Where to resume an NDJSON read: a file, a byte offset in it (uncompressed) and the line there. */
 export interface LineStart {
@@ -70,6 +72,7 @@ export function readJsonLines(location: string, options: ReadJsonLinesOptions = 
   const uri = location === '-' ? 'stdin' : location
   let prefilter: LinePrefilter | undefined
   let keepText = false
+  let sortRequest: SortRecordRequest | undefined
   let started = false
 
   const source = defineSource<Record<string, unknown>>(
@@ -107,7 +110,11 @@ export function readJsonLines(location: string, options: ReadJsonLinesOptions = 
         // Left to decide, only with a prefilter the worker can run: the main thread then parses only the
         // lines that may match. With every line parsed it does not pay (measured: taking the decoded
         // lines from the worker costs the main thread as much as finding them), so a pass-through reads here.
-        const inWorker = file !== '-' && worthAWorker(options.workers, file, gz, prefilter?.spec !== undefined)
+        // For a sort, the worker parses the lines too and hands over held records: that always pays.
+        const fileId = sortRequest && file !== '-' ? sortRequest.fileId(uri, name) : -1
+        const inWorker = file !== '-' && worthAWorker(options.workers, file, gz, prefilter?.spec !== undefined || fileId >= 0)
+        const sort = inWorker && fileId >= 0 ? { orderBy: sortRequest!.orderBy, absent: sortRequest!.absent, keepText: sortRequest!.keepText, fileId } : undefined
+        let localSorter: LineSorter | undefined
         const localPrefilter = inWorker && prefilter?.spec === undefined ? prefilter : undefined
         if (inWorker) stats.workerThreads = 1
         let line = firstLine
@@ -139,16 +146,18 @@ export function readJsonLines(location: string, options: ReadJsonLinesOptions = 
           }
           stats.read++
           // The line's own object (a dead letter's event is not its line), without the blanks around it.
-          if (keepText && event === value) setRawText(event, text.charCodeAt(0) === OPEN_BRACE && text.charCodeAt(text.length - 1) === CLOSE_BRACE ? text : text.trim())
+          if (keepText && event === value) setRawText(event, trimmedLine(text))
           return setPosition(event, positionAt(at, lineOffset, next))
         }
         const batches = inWorker
-          ? readLinesInWorker({ file, gz, start, skip, offset, line: firstLine, maxLineBytes, prefilter: prefilter?.spec, ...(options.readBytes ? { chunkBytes: options.readBytes } : {}) }, signal)
+          ? readLinesInWorker({ file, gz, start, skip, offset, line: firstLine, maxLineBytes, prefilter: prefilter?.spec, sort, ...(options.readBytes ? { chunkBytes: options.readBytes } : {}) }, signal)
           : scanHere(file, gz, start, new LineScanner({ maxLineBytes, prefilter, offset, line: firstLine, skip }))
         try {
           // The main thread's half: parse the lines of each batch, in order, and account for the rest.
-          for await (const { batch, bytesRead } of batches) {
-            stats.bytesRead += bytesRead
+          for await (const read of batches) {
+            stats.bytesRead += read.bytesRead
+            // A sort's lines the worker left to this thread to parse (it was waiting for them).
+            const { batch, records } = sort && !read.records ? (localSorter ??= new LineSorter(sort)).encode(read.batch) : read
             const { meta, texts } = batch
             let t = 0
             for (let m = 0; m < meta.length; m += META) {
@@ -168,6 +177,13 @@ export function readJsonLines(location: string, options: ReadJsonLinesOptions = 
               }
             }
             stats.prefiltered += batch.skippedAfter
+            // For a sort: the batch's events as held records (the lines above were those that are not events).
+            if (records && records.ends.length > 0) {
+              stats.read += records.ends.length
+              yield new SortRecords(Buffer.from(records.bytes, 0, records.used), records.ends, records.firstKey, records.lastKey, records.sorted) as never
+              // Held by now: a buffer made here is filled again by the next batch made here.
+              if (!read.records) localSorter!.release(records.bytes)
+            }
             if (signal?.aborted) return
           }
         } catch (error) {
@@ -180,7 +196,7 @@ export function readJsonLines(location: string, options: ReadJsonLinesOptions = 
       }
 
       /** Finds the lines of a file (or stdin) on this thread: a batch per chunk. */
-      async function* scanHere(file: string, gz: boolean, start: number, scanner: LineScanner): AsyncGenerator<{ batch: LineBatch; bytesRead: number }> {
+      async function* scanHere(file: string, gz: boolean, start: number, scanner: LineScanner): AsyncGenerator<WorkerBatch> {
         let input: Readable
         let bytesRead = 0
         if (file === '-') input = options.stdin ?? process.stdin
@@ -215,6 +231,13 @@ export function readJsonLines(location: string, options: ReadJsonLinesOptions = 
     keepText = true
     return true
   }
+  // Asked by a sort (sortSource) before each read: files read on a worker thread yield SortRecords
+  // in place of their events.
+  ;(source as SortRecordSource).useSortRecords = (request) => {
+    if (started) return false
+    sortRequest = request
+    return true
+  }
   source.usePrefilter = (fn) => {
     if (started) return false
     prefilter = fn
@@ -222,9 +245,6 @@ export function readJsonLines(location: string, options: ReadJsonLinesOptions = 
   }
   return source
 }
-
-const OPEN_BRACE = 0x7b
-const CLOSE_BRACE = 0x7d
 
 /** A read error in scanHere(), with the last line the scanner saw. */
 class ScanError extends Error {

@@ -127,5 +127,5 @@ export function toJsonLines<T = unknown>(target: string, options: ToJsonLinesOpt
     },
     { batchSize: 1000, ...options },
   )
-  return withSinkInfo(sink, { writesRawText: true })
+  return withSinkInfo(sink, { writesRawText: true, textOnly: true })
 }

@@ -294,6 +294,7 @@ export function toS3<T = unknown>(options: ToS3Options): Sink<T> {
 
     return resultOf(uri, dryRun, tally, samples, previews)
   }
-  return withSinkInfo(sink, { uri, writesRawText: true })
+  // Partitions are read from a field of each event.
+  return withSinkInfo(sink, { uri, writesRawText: true, textOnly: options.partitionBy === undefined })
 }
 

@@ -4,94 +4,8 @@
 // bytes][position][event JSON]`. Sorting moves offsets and compares keys where they lie; spilling
 // copies whole entries in key order.
 import type { Position } from '../position.js'
+import type { PositionCodec } from './position-codec.js'
 import type { RunWriter } from './spill.js'
-
-const NONE = 0x4e // N: no position
-const LINE = 0x4c // L: u32 file, f64 line, offset, next: a line position whose source and file are in the table
-const JSON_TEXT = 0x4a // J: the position as JSON
-const LINE_BYTES = 1 + 4 + 24
-const LINE_KEYS = ['kind', 'source', 'file', 'line', 'offset', 'next']
-const MAX_FILES = 1 << 16
-
-/**
- * Positions as bytes: a line position (NDJSON sources, the common case) as its numbers and the index
- * of its source and file in a table, any other as JSON. Decoding gives an equal object, keys in the
- * same order.
- */
-export class PositionCodec {
-  readonly #names: { source: string; file: string }[] = []
-  readonly #ids = new Map<string, number>()
-  #lastSource = ''
-  #lastFile = ''
-  #lastId = -1
-  #text = ''
-  #line: Position | undefined
-
-  constructor(
-    readonly stringify: (value: unknown) => string,
-    readonly parse: (text: string) => unknown,
-  ) {}
-
-  /** Readies `position` for {@link write}: its size in bytes. Throws what `stringify` throws. */
-  prepare(position: Position | undefined): number {
-    this.#line = undefined
-    if (!position) return 1
-    if (position.kind === 'line' && this.#lineId(position) >= 0) {
-      this.#line = position
-      return LINE_BYTES
-    }
-    this.#text = this.stringify(position)
-    return 1 + Buffer.byteLength(this.#text)
-  }
-
-  /** Writes the position last {@link prepare}d at `at` (its size is there). */
-  write(buffer: Buffer, at: number, size: number): void {
-    if (size === 1) buffer[at] = NONE
-    else if (this.#line) {
-      const p = this.#line as Position & { line: number; offset: number; next: number }
-      buffer[at] = LINE
-      buffer.writeUInt32LE(this.#lastId, at + 1)
-      buffer.writeDoubleLE(p.line, at + 5)
-      buffer.writeDoubleLE(p.offset, at + 13)
-      buffer.writeDoubleLE(p.next, at + 21)
-    } else {
-      buffer[at] = JSON_TEXT
-      buffer.write(this.#text, at + 1)
-    }
-  }
-
-  /** The position written at `at` (`size` bytes), or undefined. */
-  read(buffer: Buffer, at: number, size: number): Position | undefined {
-    const tag = buffer[at]
-    if (tag === LINE) {
-      const { source, file } = this.#names[buffer.readUInt32LE(at + 1)]!
-      return { kind: 'line', source, file, line: buffer.readDoubleLE(at + 5), offset: buffer.readDoubleLE(at + 13), next: buffer.readDoubleLE(at + 21) }
-    }
-    if (tag === JSON_TEXT) return this.parse(buffer.toString('utf8', at + 1, at + size)) as Position
-    return undefined
-  }
-
-  /** The table index of a line position's source and file (added if new), or -1 when it has other fields. */
-  #lineId(p: Position): number {
-    let i = 0
-    for (const name in p) if (name !== LINE_KEYS[i++]) return -1
-    const { source, file, line, offset, next } = p as Position & { file: unknown; line: unknown; offset: unknown; next: unknown }
-    if (i !== 6 || typeof source !== 'string' || typeof file !== 'string' || typeof line !== 'number' || typeof offset !== 'number' || typeof next !== 'number') return -1
-    if (source === this.#lastSource && file === this.#lastFile && this.#lastId >= 0) return this.#lastId
-    const name = `${source}\u0000${file}`
-    let id = this.#ids.get(name)
-    if (id === undefined) {
-      if (this.#names.length >= MAX_FILES) return -1
-      id = this.#names.length
-      this.#names.push({ source, file })
-      this.#ids.set(name, id)
-    }
-    this.#lastSource = source
-    this.#lastFile = file
-    this.#lastId = id
-    return id
-  }
-}
 
 /**
  * Per held event, besides its bytes: its offset and size (with room to grow), and while the run is
@@ -117,7 +31,8 @@ export class HeldRun {
   #count = 0
   /** Bytes counted against the budget: entries and their bookkeeping. */
   bytes = 0
-  readonly budgetBytes: number
+  /** Lowered (never raised) while reading, when part of the memory goes elsewhere (a worker thread). */
+  budgetBytes: number
 
   constructor(
     readonly codec: PositionCodec,
@@ -149,14 +64,7 @@ export class HeldRun {
       const need = start + head + Buffer.byteLength(text)
       if (need > this.#capacity) this.#grow(need)
     }
-    if (this.#count === this.#starts.length) {
-      const starts = new Int32Array(2 * this.#count)
-      starts.set(this.#starts)
-      this.#starts = starts
-      const sizes = new Int32Array(2 * this.#count)
-      sizes.set(this.#sizes)
-      this.#sizes = sizes
-    }
+    if (this.#count === this.#starts.length) this.#growIndex()
     const arena = this.#arena
     const units = this.#units
     // The key as UTF-16 code units, at an even offset.
@@ -177,6 +85,45 @@ export class HeldRun {
     this.bytes += this.#used - start + ENTRY_OVERHEAD
   }
 
+  /**
+   * Holds records made elsewhere (`RecordEncoder`, on a worker thread): those of `bytes` from
+   * record `from` on, where record i ends at `ends[i]`, up to the one that fills the run. Returns
+   * the index of the first record not held (`ends.length` when all are).
+   */
+  addRecords(bytes: Buffer, ends: Int32Array, from: number): number {
+    const begin = from === 0 ? 0 : ends[from - 1]!
+    let total = this.bytes
+    let end = begin
+    let i = from
+    while (i < ends.length) {
+      total += ends[i]! - end + ENTRY_OVERHEAD
+      end = ends[i++]!
+      if (total > this.budgetBytes) break
+    }
+    const start = this.#used
+    if (start + end - begin > this.#capacity) this.#grow(start + end - begin)
+    while (this.#count + i - from > this.#starts.length) this.#growIndex()
+    bytes.copy(this.#arena, start, begin, end)
+    let at = begin
+    for (let k = from; k < i; k++) {
+      this.#starts[this.#count] = start + at - begin
+      this.#sizes[this.#count++] = ends[k]! - at
+      at = ends[k]!
+    }
+    this.#used = start + end - begin
+    this.bytes = total
+    return i
+  }
+
+  #growIndex(): void {
+    const starts = new Int32Array(2 * this.#starts.length)
+    starts.set(this.#starts)
+    this.#starts = starts
+    const sizes = new Int32Array(2 * this.#sizes.length)
+    sizes.set(this.#sizes)
+    this.#sizes = sizes
+  }
+
   // 64 KB first (a small source stays small), then the whole budget at once: pages not yet written
   // take no memory, and there is never an old and a new copy of a big buffer alive together.
   #grow(need: number): void {
@@ -194,6 +141,11 @@ export class HeldRun {
     const order = new Int32Array(this.#count)
     for (let i = 0; i < order.length; i++) order[i] = i
     return order
+  }
+
+  /** True when entry `i` has an empty key (an event without the key, sorted first). */
+  keyIsEmpty(i: number): boolean {
+    return this.#arena.readUInt32LE(this.#starts[i]!) === 0
   }
 
   /** The position and event of entry `i`. */

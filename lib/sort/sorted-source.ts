@@ -1,17 +1,25 @@
 import { tmpdir } from 'node:os'
 import { HydratorError } from '../errors.js'
 import { positionOf, setPosition } from '../position.js'
-import { rawTextOf, setRawText } from '../raw-text.js'
+import { rawTextOf, setRawText, TextEvent } from '../raw-text.js'
 import type { SortedPosition } from './position.js'
 import type { ItemFailure, Position, Source, SourceStats } from '../types.js'
 import { parseTagged, stringifyTagged } from '../util/tagged-json.js'
-import { orderKey } from './key.js'
+import { orderKey, parseOrderBy } from './key.js'
+import { SortRecords, type SortRecordSource } from './record-batch.js'
 import { RunMerge, mergeInto } from './merge.js'
-import { HeldRun, PositionCodec, readEntry } from './record.js'
+import { PositionCodec } from './position-codec.js'
+import { HeldRun, readEntry } from './record.js'
 import { SpillFolder, type StatFs } from './spill.js'
 
 /** What an event without the sort key does: fails (ERR_ORDER_KEY_MISSING), or sorts first or last. */
 export type OrderMissing = 'fail' | 'first' | 'last'
+
+/**
+ * Of `memoryBytes`, what a worker thread that parses the events for the sort (an NDJSON file's
+ * lines) is taken to use (a quarter at most): so much less is held.
+ */
+const WORKER_SHARE = 64 * 2 ** 20
 
 /** Options of {@link sortSource}. */
 export interface SortSourceOptions {
@@ -55,7 +63,8 @@ export function sortSource(open: Source<unknown> | (() => Source<unknown> | Prom
   if (!Number.isInteger(memory) || memory < 1024) throw new HydratorError('ERR_INVALID_OPTION', `expected \`sortMemory\` (--sort-memory) to be at least 1024 bytes, got \`${String(memory)}\``)
   const missing = options.missing ?? 'fail'
   if (!['fail', 'first', 'last'].includes(missing)) throw new HydratorError('ERR_INVALID_OPTION', `expected \`orderMissing\` (--order-missing) to be fail, first or last, got \`${String(missing)}\``)
-  const keyOf = orderKey(options.orderBy)
+  const paths = parseOrderBy(options.orderBy)
+  const keyOf = orderKey(paths)
   const absent = missing === 'last' ? 'h' : ''
   const resume = options.resume
   if (resume && resume.kind !== 'sorted') throw new HydratorError('ERR_CHECKPOINT_MISMATCH', `the checkpoint's mark is a \`${resume.kind}\` position; a sorted run resumes from a \`sorted\` one`)
@@ -68,15 +77,21 @@ export function sortSource(open: Source<unknown> | (() => Source<unknown> | Prom
   // Asked by run() (nothing after the sort changes events, the sink writes JSON lines): events keep
   // the text they were read as, which is also what is held and spilled (no JSON.stringify).
   let keepText = false
+  // Asked by run() too (nothing after the sort looks inside events): events that have the key are
+  // yielded as their text alone, not parsed again after the merge.
+  let textOnly = false
   let started = false
+  // Held texts are padded with a blank to an even length (record.ts): not part of the event's text.
+  const unpadded = (text: string) => (text.charCodeAt(text.length - 1) === 0x20 ? text.trimEnd() : text)
   const parse = options.plainJson
     ? (text: string): unknown => {
         const value: unknown = JSON.parse(text)
-        if (!keepText) return value
-        // Held texts are padded with a blank to an even length (record.ts): not part of the event's text.
-        return setRawText(value, text.charCodeAt(text.length - 1) === 0x20 ? text.trimEnd() : text)
+        return keepText ? setRawText(value, unpadded(text)) : value
       }
     : parseTagged
+  const asText = (text: string): unknown => setRawText(new TextEvent(), unpadded(text))
+  // Events without the key are parsed all the same: orderKeyCheck fails them, with their fields.
+  const parserFor = (keyless: boolean) => (textOnly && keepText && !(missing === 'fail' && keyless) ? asText : parse)
   const codec = new PositionCodec(stringify, parse)
   const chunkBytes = Math.min(2 ** 20, Math.max(4096, Math.floor(memory / 128)))
   const fanIn = Math.min(128, Math.max(2, Math.floor(memory / (2 * chunkBytes))))
@@ -93,6 +108,9 @@ export function sortSource(open: Source<unknown> | (() => Source<unknown> | Prom
     },
     get bytesTotal() {
       return current?.stats?.bytesTotal
+    },
+    get workerThreads() {
+      return current?.stats?.workerThreads
     },
     sort,
     ...(resume ? { startedAt: resume } : {}),
@@ -115,11 +133,15 @@ export function sortSource(open: Source<unknown> | (() => Source<unknown> | Prom
     for (const l of listeners) l(wrapped)
   }
 
-  async function openPass(): Promise<Source<unknown>> {
+  async function openPass(records: boolean): Promise<Source<unknown>> {
     const source = reopen ? await reopen() : (open as Source<unknown>)
     if (reopen || !current) {
       source.addFailureListener?.(fail)
       if (keepText && !source.useRawText?.()) keepText = false
+      // A JSON source may hand over held records (made on a worker thread) in place of events.
+      if (records && options.plainJson) {
+        ;(source as SortRecordSource).useSortRecords?.({ orderBy: paths, absent, keepText, fileId: (s, f) => codec.fileId(s, f) })
+      }
     }
     passFailures = 0
     current = source
@@ -172,12 +194,27 @@ export function sortSource(open: Source<unknown> | (() => Source<unknown> | Prom
     let last: string | undefined
     let count = 0
     let bytesAtRun = 0
+    let workerShare = 0
     let mode: 'sort' | 'restart' | 'again' = 'sort'
     let merge: RunMerge | undefined
+    // The run is full: spilled, or (in order so far, with a source that can be read again) let go,
+    // to check the rest without holding it and read it again if it stays in order.
+    const full = async (pass: number) => {
+      if (inOrder && reopen && pass === 0 && folder.runs === 0) {
+        checking = true
+        held.release()
+        return
+      }
+      const now = current?.stats?.bytesRead ?? 0
+      await spill(held, runInOrder, now - bytesAtRun)
+      bytesAtRun = now
+      held.clear()
+      runInOrder = true
+    }
 
     try {
       for (let pass = 0; pass < 2; pass++) {
-        const source = await openPass()
+        const source = await openPass(true)
         held.clear()
         runInOrder = true
         count = 0
@@ -187,6 +224,35 @@ export function sortSource(open: Source<unknown> | (() => Source<unknown> | Prom
         let disorder = false
         for await (const event of source) {
           if (aborted()) return
+          if (event instanceof SortRecords) {
+            // A batch of events as held records: checked for order as a whole, held as they are.
+            if (event.count === 0) continue
+            if (!workerShare) {
+              // They come from a worker thread, whose memory is part of the sort's.
+              workerShare = Math.min(WORKER_SHARE, Math.floor(memory / 4))
+              held.budgetBytes = Math.max(1024, held.budgetBytes - workerShare)
+            }
+            count += event.count
+            sort.read = count
+            if ((last !== undefined && event.firstKey < last) || !event.sorted) {
+              inOrder = false
+              if (held.length > 0 || !event.sorted) runInOrder = false
+            }
+            last = event.lastKey
+            if (checking) {
+              if (inOrder) continue
+              disorder = true
+              break
+            }
+            for (let from = 0; from < event.count && !checking; ) {
+              from = held.addRecords(event.bytes, event.ends, from)
+              if (held.full) {
+                await full(pass)
+                if (!event.sorted) runInOrder = false
+              }
+            }
+            continue
+          }
           count++
           sort.read = count
           const key = keyOf(event) ?? absent
@@ -214,19 +280,7 @@ export function sortSource(open: Source<unknown> | (() => Source<unknown> | Prom
             continue
           }
           held.add(key, positionBytes, text)
-          if (held.full) {
-            if (inOrder && reopen && pass === 0 && folder.runs === 0) {
-              // In order so far: check the rest without holding it, and read it again if it stays so.
-              checking = true
-              held.release()
-            } else {
-              const now = current?.stats?.bytesRead ?? 0
-              await spill(held, runInOrder, now - bytesAtRun)
-              bytesAtRun = now
-              held.clear()
-              runInOrder = true
-            }
-          }
+          if (held.full) await full(pass)
         }
         if (aborted()) return
         if (disorder) {
@@ -241,7 +295,7 @@ export function sortSource(open: Source<unknown> | (() => Source<unknown> | Prom
       checkResume(count)
       if (mode === 'again') {
         // The source is in order: a second read yields it as it comes.
-        const source = await openPass()
+        const source = await openPass(false)
         sort.phase = 'writing'
         let index = 0
         last = undefined
@@ -262,7 +316,7 @@ export function sortSource(open: Source<unknown> | (() => Source<unknown> | Prom
         const order = held.order(runInOrder)
         sort.phase = 'writing'
         for (let index = skip; index < order.length; index++) {
-          const [position, event] = held.entry(order[index]!, parse)
+          const [position, event] = held.entry(order[index]!, parserFor(held.keyIsEmpty(order[index]!)))
           stats.read++
           yield setPosition(event, at(index, position))
         }
@@ -292,7 +346,7 @@ export function sortSource(open: Source<unknown> | (() => Source<unknown> | Prom
       for (let top = merge.top; top; top = merge.top) {
         if (index >= skip) {
           const reader = top.reader
-          const [position, event] = readEntry(codec, reader.buffer, reader.at + 4 + reader.buffer.readUInt32LE(reader.at), parse)
+          const [position, event] = readEntry(codec, reader.buffer, reader.at + 4 + reader.buffer.readUInt32LE(reader.at), parserFor(top.key === ''))
           if (!merge.advance()) await merge.refill()
           stats.read++
           yield setPosition(event, at(index, position))
@@ -316,6 +370,11 @@ export function sortSource(open: Source<unknown> | (() => Source<unknown> | Prom
     useRawText(): boolean {
       if (started || !options.plainJson) return false
       keepText = true
+      return true
+    },
+    useTextOnly(): boolean {
+      if (started || !keepText) return false
+      textOnly = true
       return true
     },
   })

@@ -1,5 +1,6 @@
 import { HydratorError } from '../errors.js'
 import { formatPosition, positionOf } from '../position.js'
+import { TextEvent } from '../raw-text.js'
 import { hasOrderKey, orderKey } from '../sort/key.js'
 import { sortSource, type SortSourceOptions } from '../sort/sorted-source.js'
 import type { ItemFailure, Position, Stage } from '../types.js'
@@ -32,7 +33,8 @@ export function orderKeyCheck<T>(paths: string | readonly string[]): Stage<T, T>
   return withStageInfo(
     async function* orderKeyCheckStage(source: AsyncIterable<T>) {
       for await (const event of source) {
-        if (hasKey(event)) {
+        // A sorted source yields events as text alone only when it found their key.
+        if (event instanceof TextEvent || hasKey(event)) {
           yield event
           continue
         }
@@ -47,7 +49,7 @@ export function orderKeyCheck<T>(paths: string | readonly string[]): Stage<T, T>
         listener(failure, event)
       }
     },
-    { kind: 'map', keepsEvents: true, failures: { listen: (l) => void (listener = l) } },
+    { kind: 'map', keepsEvents: true, blind: true, failures: { listen: (l) => void (listener = l) } },
   )
 }
 

@@ -20,6 +20,6 @@ export function take<T>(n: number): Stage<T, T> {
         if (++count >= n) return
       }
     },
-    { kind: 'take', keepsEvents: true },
+    { kind: 'take', keepsEvents: true, blind: true },
   )
 }

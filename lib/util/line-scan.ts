@@ -228,6 +228,11 @@ function bytesLookLikeObject(buf: Buffer, start: number, end: number): boolean {
   return i < end && buf[i] === OPEN_BRACE && buf[j] === CLOSE_BRACE
 }
 
+/** A line's JSON text without the blanks around it (most lines have none: no copy). */
+export function trimmedLine(text: string): string {
+  return text.charCodeAt(0) === OPEN_BRACE && text.charCodeAt(text.length - 1) === CLOSE_BRACE ? text : text.trim()
+}
+
 /** First and last non-blank characters are `{` and `}`. */
 export function looksLikeObject(text: string): boolean {
   let i = 0
