@@ -18,22 +18,35 @@ export function setRawText<T>(event: T, text: string): T {
 
 /** The JSON text `event` was read as, when its source kept it; undefined otherwise. */
 export function rawTextOf(event: unknown): string | undefined {
+  if (event instanceof TextEvent) return event.text
   return typeof event === 'object' && event !== null ? store.get(event) : undefined
 }
 
 /**
- * An event yielded as its JSON text alone, unparsed (see SourceCapabilities.useTextOnly): it
- * carries its text (`rawTextOf`) and its position, and no fields. Only stages and sinks that never
- * look inside events get one; run() parses it back ({@link eventOf}) before a failure hands it to
- * the dead-letter file or to user code.
+ * An event yielded as its JSON text alone, unparsed (see SourceCapabilities.useTextOnly): the UTF-8
+ * bytes `buffer[start..end)` (which are not changed after), its text (`rawTextOf`, decoded when
+ * asked) and its position, and no fields. Only stages and sinks that never look inside events get
+ * one; a sink may copy its bytes as they are. run() parses it back ({@link eventOf}) before a
+ * failure hands it to the dead-letter file or to user code.
  */
-export class TextEvent {}
+export class TextEvent {
+  #text: string | undefined
+
+  constructor(
+    readonly buffer: Buffer,
+    readonly start: number,
+    readonly end: number,
+  ) {}
+
+  get text(): string {
+    return (this.#text ??= this.buffer.toString('utf8', this.start, this.end))
+  }
+}
 
 /** The event itself: a {@link TextEvent} parsed from its text (with its position), anything else as it is. */
 export function eventOf(event: unknown): unknown {
   if (!(event instanceof TextEvent)) return event
-  const text = store.get(event)
-  if (text === undefined) return event
+  const text = event.text
   const value = JSON.parse(text) as unknown
   setRawText(value, text)
   const position = positionOf(event)

@@ -4,7 +4,7 @@ import { mkdir, stat, truncate } from 'node:fs/promises'
 import path from 'node:path'
 import type { Writable } from 'node:stream'
 import { serializeEvent } from '../util/serialize.js'
-import { rawTextOf } from '../raw-text.js'
+import { rawTextOf, TextEvent } from '../raw-text.js'
 import { HydratorError, errorMessage } from '../errors.js'
 import type { Sink } from '../types.js'
 import { defineSink, type SinkOptions, type WriteOutcome, withSinkInfo } from '../define-sink.js'
@@ -22,6 +22,11 @@ export interface ToJsonLinesOptions extends SinkOptions {
   /** Resolve a relative path here. @default process.cwd() */
   readonly cwd?: string
 }
+
+/** A line to write: its text, or an event that is its bytes. */
+type Line = string | TextEvent
+
+const NEWLINE = 0x0a
 
 /**
  * Writes events as NDJSON, one per line, in order, to a file or to stdout (`-`): the default sink,
@@ -45,7 +50,8 @@ export function toJsonLines<T = unknown>(target: string, options: ToJsonLinesOpt
 
   // stdout (`| head`): one write per line, so when the reader goes away the report says exactly
   // which lines the pipe took; the rest fail with ERR_OUTPUT and the run stops.
-  const writeEach = async (stream: Writable, lines: readonly string[]): Promise<WriteOutcome[]> => {
+  const writeEach = async (stream: Writable, given: readonly Line[]): Promise<WriteOutcome[]> => {
+    const lines = given.map((line) => (typeof line === 'string' ? line : line.text))
     const done = await Promise.allSettled(lines.map((line) => new Promise<void>((resolve, reject) => stream.write(line + '\n', (error) => (error ? reject(error) : resolve())))))
     const outcomes: WriteOutcome[] = []
     for (let i = 0; i < lines.length; i++) {
@@ -61,7 +67,7 @@ export function toJsonLines<T = unknown>(target: string, options: ToJsonLinesOpt
     return outcomes
   }
 
-  const sink = defineSink<T, string>(
+  const sink = defineSink<T, Line>(
     {
       uri: target === '-' ? 'ndjson:-' : `ndjson:${target}`,
       async open({ dryRun }) {
@@ -94,21 +100,31 @@ export function toJsonLines<T = unknown>(target: string, options: ToJsonLinesOpt
         })
         out = stream
       },
-      // An event that reached here unchanged from a JSON source that kept its text is written as read.
-      prepare: (event) => rawTextOf(event) ?? serializeEvent(event),
-      preview: (line) => JSON.parse(line) as unknown,
+      // An event that reached here unchanged from a JSON source that kept its text is written as
+      // read; one that is its text alone (TextEvent) as its very bytes.
+      prepare: (event) => (event instanceof TextEvent ? event : (rawTextOf(event) ?? serializeEvent(event))),
+      preview: (line) => JSON.parse(typeof line === 'string' ? line : line.text) as unknown,
       async write(lines) {
         if (broken) throw broken
         if (!file) return writeEach(out!, lines)
-        const text = lines.join('\n') + '\n'
-        // Settle only once the data is handed to the OS, so a checkpoint never runs ahead of the file.
-        await new Promise<void>((resolve, reject) => out!.write(text, (error) => (error ? reject(outputError(error)) : resolve())))
         // Each event's resume state is the file's length just after its line.
         const outcomes = new Array<{ status: 'written'; state: { bytes: number } }>(lines.length)
+        let size = 0
         for (let i = 0; i < lines.length; i++) {
-          bytes += Buffer.byteLength(lines[i]!) + 1
-          outcomes[i] = { status: 'written', state: { bytes } }
+          const line = lines[i]!
+          size += (typeof line === 'string' ? Buffer.byteLength(line) : line.end - line.start) + 1
+          outcomes[i] = { status: 'written', state: { bytes: bytes + size } }
         }
+        const text = Buffer.allocUnsafe(size)
+        let at = 0
+        for (const line of lines) {
+          if (typeof line === 'string') at += text.write(line, at)
+          else at += line.buffer.copy(text, at, line.start, line.end)
+          text[at++] = NEWLINE
+        }
+        // Settle only once the data is handed to the OS, so a checkpoint never runs ahead of the file.
+        await new Promise<void>((resolve, reject) => out!.write(text, (error) => (error ? reject(outputError(error)) : resolve())))
+        bytes += size
         return outcomes
       },
       async close() {

@@ -23,8 +23,9 @@ export class RunMerge {
   readonly #readers: RunReader[]
   #dry: Head | undefined
 
-  constructor(files: readonly string[], chunkBytes: number) {
-    this.#readers = files.map((f) => new RunReader(f, chunkBytes))
+  /** `keep`: a record read stays where it is after the run reads on (see RunReader). */
+  constructor(files: readonly string[], chunkBytes: number, keep = false) {
+    this.#readers = files.map((f) => new RunReader(f, chunkBytes, keep))
   }
 
   /** Reads the first record of every run. */

@@ -143,15 +143,11 @@ export class HeldRun {
     return order
   }
 
-  /** True when entry `i` has an empty key (an event without the key, sorted first). */
-  keyIsEmpty(i: number): boolean {
-    return this.#arena.readUInt32LE(this.#starts[i]!) === 0
-  }
-
-  /** The position and event of entry `i`. */
-  entry(i: number, parse: (text: string) => unknown): [Position | undefined, unknown] {
+  /** What `read` gives for entry `i`: `read` gets the buffer, where the entry goes on after its key, and whether its key is empty. */
+  entry<R>(i: number, read: (buffer: Buffer, at: number, keyless: boolean) => R): R {
     const start = this.#starts[i]!
-    return readEntry(this.codec, this.#arena, start + 4 + this.#arena.readUInt32LE(start), parse)
+    const keyBytes = this.#arena.readUInt32LE(start)
+    return read(this.#arena, start + 4 + keyBytes, keyBytes === 0)
   }
 
   /**
@@ -225,51 +221,95 @@ function keyBefore(u: Uint16Array, x: number, y: number): boolean {
   return lx < ly
 }
 
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1
+
+/** The length in code units of the key at code unit `x`. */
+const keyLength = (u: Uint16Array, x: number) => (u[x]! | (u[x + 1]! << 16)) >> 1
+
 /**
- * The indexes of the entries at `starts` in the order of their keys, stably. Keys are compared where they lie
- * in the buffer (no key strings on the heap), but first by two numbers made of the six code units
- * that follow the prefix all keys of the run share: most comparisons read two small arrays, not two
- * places in a big buffer. A merge sort of indexes, after insertion sorts of blocks of 32.
+ * The indexes of the entries at `starts` in the order of their keys, stably. Keys are compared where
+ * they lie in the buffer (no key strings on the heap). Each entry becomes one 64-bit number: the
+ * code units that follow the prefix all keys share, packed as few bits each as their range needs,
+ * then the entry's index; those are sorted natively (BigUint64Array), and only entries whose
+ * numbers tie while their keys go on are compared in full (in index order, so stably).
  */
 export function sortByKey(units: Uint16Array, starts: Int32Array): Int32Array {
   const n = starts.length
   if (n === 0) return new Int32Array(0)
+  if (!LITTLE_ENDIAN) return mergeSortByKey(units, starts, Int32Array.from({ length: n }, (_, i) => i))
   // The prefix every key shares.
   const first = starts[0]! >> 1
-  let shared = (units[first]! | (units[first + 1]! << 16)) >> 1
+  let shared = keyLength(units, first)
   for (let i = 1; i < n && shared > 0; i++) {
     const x = starts[i]! >> 1
-    const length = (units[x]! | (units[x + 1]! << 16)) >> 1
+    const length = keyLength(units, x)
     let j = 0
     const end = length < shared ? length : shared
     while (j < end && units[x + 2 + j] === units[first + 2 + j]) j++
     shared = j
   }
-  // Each code unit after it as 1..65536 (0: the key ended), three to a number (51 bits).
-  const hi = new Float64Array(n)
-  const lo = new Float64Array(n)
+  // The range of the code units after it (of as many as could be packed).
+  let min = 0xffff
+  let max = 0
   for (let i = 0; i < n; i++) {
     const x = starts[i]! >> 1
-    const rest = ((units[x]! | (units[x + 1]! << 16)) >> 1) - shared
     const at = x + 2 + shared
-    let h = 0
-    let l = 0
-    for (let k = 0; k < 3; k++) h = h * 131072 + (k < rest ? units[at + k]! + 1 : 0)
-    for (let k = 3; k < 6; k++) l = l * 131072 + (k < rest ? units[at + k]! + 1 : 0)
-    hi[i] = h
-    lo[i] = l
+    const end = at + Math.min(keyLength(units, x) - shared, 8)
+    for (let k = at; k < end; k++) {
+      const c = units[k]!
+      if (c < min) min = c
+      if (c > max) max = c
+    }
   }
-  const before = (i: number, j: number): boolean => {
-    const hx = hi[i]!
-    const hy = hi[j]!
-    if (hx !== hy) return hx < hy
-    const lx = lo[i]!
-    const ly = lo[j]!
-    if (lx !== ly) return lx < ly
-    return keyBefore(units, starts[i]!, starts[j]!)
+  const indexBits = Math.max(1, 32 - Math.clz32(n - 1))
+  // Each code unit as 1 + (unit - min); 0: the key ended.
+  const bits = max >= min ? 32 - Math.clz32(max - min + 1) : 1
+  const chars = Math.min(8, Math.floor((64 - indexBits) / bits))
+  const packed = new BigUint64Array(n)
+  const words = new Uint32Array(packed.buffer)
+  let partial = false
+  for (let i = 0; i < n; i++) {
+    const x = starts[i]! >> 1
+    const rest = keyLength(units, x) - shared
+    if (rest > chars) partial = true
+    const at = x + 2 + shared
+    let hi = 0
+    let lo = 0
+    for (let k = 0; k < chars && k < rest; k++) {
+      const v = units[at + k]! - min + 1
+      const pos = 64 - (k + 1) * bits
+      if (pos >= 32) hi |= v << (pos - 32)
+      else if (pos + bits <= 32) lo |= v << pos
+      else {
+        hi |= v >>> (32 - pos)
+        lo |= v << pos
+      }
+    }
+    words[2 * i] = (lo | i) >>> 0
+    words[2 * i + 1] = hi >>> 0
   }
-  let a = new Int32Array(n)
-  for (let i = 0; i < n; i++) a[i] = i
+  packed.sort()
+  const order = new Int32Array(n)
+  const mask = indexBits === 32 ? -1 : (1 << indexBits) - 1
+  for (let k = 0; k < n; k++) order[k] = words[2 * k]! & mask
+  if (!partial) return order
+  // Equal numbers, keys that may go on: compared in full, in index order.
+  for (let a = 0; a < n; ) {
+    const hi = words[2 * a + 1]
+    const lo = words[2 * a]! >>> indexBits
+    let b = a + 1
+    while (b < n && words[2 * b + 1] === hi && words[2 * b]! >>> indexBits === lo) b++
+    if (b - a > 1) order.set(mergeSortByKey(units, starts, order.subarray(a, b)), a)
+    a = b
+  }
+  return order
+}
+
+/** The entries `indexes` (in index order) sorted stably by their whole keys: insertion sorts of 32, then merges. */
+function mergeSortByKey(units: Uint16Array, starts: Int32Array, indexes: Int32Array): Int32Array {
+  const n = indexes.length
+  const before = (i: number, j: number) => keyBefore(units, starts[i]!, starts[j]!)
+  let a = Int32Array.from(indexes)
   const SMALL = 32
   for (let start = 0; start < n; start += SMALL) {
     const end = Math.min(start + SMALL, n)
@@ -283,6 +323,7 @@ export function sortByKey(units: Uint16Array, starts: Int32Array): Int32Array {
       a[j + 1] = v
     }
   }
+  if (n <= SMALL) return a
   let b = new Int32Array(n)
   for (let width = SMALL; width < n; width *= 2) {
     for (let start = 0; start < n; start += 2 * width) {
@@ -308,6 +349,13 @@ export function sortByKey(units: Uint16Array, starts: Int32Array): Int32Array {
 /** Each of the two regions after the entries where a run is put together for writing. */
 const OUT = 1 << 20
 const MAX_CAPACITY = 2 ** 31 - 2 * OUT - 2
+
+/** The position of the entry at `at`, and where its event's JSON text starts and ends in `buffer`. */
+export function readEntryBytes(codec: PositionCodec, buffer: Buffer, at: number): [Position | undefined, number, number] {
+  const positionBytes = buffer.readUInt32LE(at)
+  const eventStart = at + 8 + positionBytes
+  return [codec.read(buffer, at + 8, positionBytes), eventStart, eventStart + buffer.readUInt32LE(at + 4)]
+}
 
 /** The position and event of the entry at `at`. */
 export function readEntry(codec: PositionCodec, buffer: Buffer, at: number, parse: (text: string) => unknown): [Position | undefined, unknown] {

@@ -9,7 +9,7 @@ import { orderKey, parseOrderBy } from './key.js'
 import { SortRecords, type SortRecordSource } from './record-batch.js'
 import { RunMerge, mergeInto } from './merge.js'
 import { PositionCodec } from './position-codec.js'
-import { HeldRun, readEntry } from './record.js'
+import { HeldRun, readEntry, readEntryBytes } from './record.js'
 import { SpillFolder, type StatFs } from './spill.js'
 
 /** What an event without the sort key does: fails (ERR_ORDER_KEY_MISSING), or sorts first or last. */
@@ -89,9 +89,15 @@ export function sortSource(open: Source<unknown> | (() => Source<unknown> | Prom
         return keepText ? setRawText(value, unpadded(text)) : value
       }
     : parseTagged
-  const asText = (text: string): unknown => setRawText(new TextEvent(), unpadded(text))
   // Events without the key are parsed all the same: orderKeyCheck fails them, with their fields.
-  const parserFor = (keyless: boolean) => (textOnly && keepText && !(missing === 'fail' && keyless) ? asText : parse)
+  const asText = (keyless: boolean) => textOnly && keepText && !(missing === 'fail' && keyless)
+  /** The position and event of the record at `at` (after its key) in `buffer`, which stays as it is while the event is about. */
+  const entryAt = (buffer: Buffer, at: number, keyless: boolean): [Position | undefined, unknown] => {
+    if (!asText(keyless)) return readEntry(codec, buffer, at, parse)
+    const [position, start, end] = readEntryBytes(codec, buffer, at)
+    // Held texts are padded with a blank to an even length (record.ts): not part of the event's text.
+    return [position, new TextEvent(buffer, start, end > start && buffer[end - 1] === 0x20 ? end - 1 : end)]
+  }
   const codec = new PositionCodec(stringify, parse)
   const chunkBytes = Math.min(2 ** 20, Math.max(4096, Math.floor(memory / 128)))
   const fanIn = Math.min(128, Math.max(2, Math.floor(memory / (2 * chunkBytes))))
@@ -316,7 +322,7 @@ export function sortSource(open: Source<unknown> | (() => Source<unknown> | Prom
         const order = held.order(runInOrder)
         sort.phase = 'writing'
         for (let index = skip; index < order.length; index++) {
-          const [position, event] = held.entry(order[index]!, parserFor(held.keyIsEmpty(order[index]!)))
+          const [position, event] = held.entry(order[index]!, (buffer, at, keyless) => entryAt(buffer, at, keyless))
           stats.read++
           yield setPosition(event, at(index, position))
         }
@@ -340,13 +346,14 @@ export function sortSource(open: Source<unknown> | (() => Source<unknown> | Prom
         files = next
       }
       sort.phase = 'writing'
-      merge = new RunMerge(files, chunkBytes)
+      // Events yielded as their bytes keep the buffer they lie in: a run reads on into a new one.
+      merge = new RunMerge(files, chunkBytes, asText(false))
       await merge.open()
       let index = 0
       for (let top = merge.top; top; top = merge.top) {
         if (index >= skip) {
           const reader = top.reader
-          const [position, event] = readEntry(codec, reader.buffer, reader.at + 4 + reader.buffer.readUInt32LE(reader.at), parserFor(top.key === ''))
+          const [position, event] = entryAt(reader.buffer, reader.at + 4 + reader.buffer.readUInt32LE(reader.at), top.key === '')
           if (!merge.advance()) await merge.refill()
           stats.read++
           yield setPosition(event, at(index, position))

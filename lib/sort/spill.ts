@@ -204,7 +204,9 @@ export class RunWriter {
 
 /**
  * Reads one run back record by record, holding one buffer of `chunkBytes` (more only for a record
- * that is bigger). A record read stays in {@link buffer} at {@link at} until the next {@link fill}.
+ * that is bigger). A record read stays in {@link buffer} at {@link at} until the next {@link fill};
+ * with `keep`, for good: each fill reads into a new buffer (records yielded as their bytes point
+ * into the old one, which goes when they do).
  */
 export class RunReader {
   buffer: Buffer
@@ -217,6 +219,7 @@ export class RunReader {
   constructor(
     readonly file: string,
     readonly chunkBytes = 64 * 1024,
+    readonly keep = false,
   ) {
     this.buffer = Buffer.allocUnsafe(chunkBytes)
   }
@@ -263,8 +266,8 @@ export class RunReader {
           need = Math.max(need, 12 + k + this.buffer.readUInt32LE(p) + this.buffer.readUInt32LE(p + 4))
         } else need = Math.max(need, 12 + k)
       }
-      if (need > this.buffer.length) {
-        const bigger = Buffer.allocUnsafe(need)
+      if (need > this.buffer.length || (this.keep && this.at > 0)) {
+        const bigger = Buffer.allocUnsafe(Math.max(need, this.chunkBytes))
         this.buffer.copy(bigger, 0, this.at, this.#end)
         this.buffer = bigger
       } else if (this.at > 0) this.buffer.copyWithin(0, this.at, this.#end)

@@ -13,7 +13,7 @@ import { readJsonLines } from '../../lib/json/read-lines.js'
 import { toJsonLines } from '../../lib/json/write-lines.js'
 import { run } from '../../lib/run.js'
 import { positionOf, setPosition } from '../../lib/position.js'
-import { eventOf, rawTextOf, setRawText, TextEvent } from '../../lib/raw-text.js'
+import { eventOf, rawTextOf, TextEvent } from '../../lib/raw-text.js'
 import { sortSource, type OrderMissing } from '../../lib/sort/sorted-source.js'
 import type { ItemFailure } from '../../lib/types.js'
 import { tempDir } from '../helpers.js'
@@ -168,7 +168,9 @@ test('run() asks for text alone only when no stage and no sink looks inside even
 })
 
 test('eventOf: a TextEvent becomes its parsed event, with its text and position; anything else stays as it is', () => {
-  const text = setPosition(setRawText(new TextEvent(), '{"a":1.0,"b":[2]}'), { kind: 'line', source: 's', file: 'f', line: 3, offset: 0 })
+  const bytes = Buffer.from('xx{"a":1.0,"b":[2]}  ')
+  const text = setPosition(new TextEvent(bytes, 2, bytes.length - 2), { kind: 'line', source: 's', file: 'f', line: 3, offset: 0 })
+  assert.is(rawTextOf(text), '{"a":1.0,"b":[2]}')
   const event = eventOf(text) as Record<string, unknown>
   assert.equal(event, { a: 1, b: [2] })
   assert.is(rawTextOf(event), '{"a":1.0,"b":[2]}')

@@ -1,10 +1,13 @@
 import { execFileSync } from 'node:child_process'
 import { mkdir, readdir, readFile } from 'node:fs/promises'
+import fc from 'fast-check'
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import { hydrate } from '../../lib/hydrate.js'
 import { positionOf } from '../../lib/position.js'
 import { compareValues, orderKey } from '../../lib/sort/key.js'
+import { PositionCodec } from '../../lib/sort/position-codec.js'
+import { HeldRun } from '../../lib/sort/record.js'
 import { sortSource } from '../../lib/sort/sorted-source.js'
 import { orderBy } from '../../lib/stages/order-by.js'
 import { stageContract } from '../contract.js'
@@ -254,6 +257,22 @@ test('100,000 shuffled events come out exactly in time order, as GNU sort orders
   const bySort = execFileSync('sh', ['-c', `LC_ALL=C sort -s -t '\t' -k1,1 '${keyed}' | cut -f2-`], { encoding: 'utf8', maxBuffer: 1 << 30 })
   const got = await readFile(out, 'utf8')
   assert.ok(got === bySort, 'the same bytes as sort -s')
+})
+
+test('a held run sorts by its keys as strings compare, stably, whatever the keys share or how long they are', () => {
+  const prefix = fc.constantFrom('', 'e00000', 'f' + 'x'.repeat(40))
+  const unit = fc.oneof(fc.constantFrom('0', '9', 'a', 'f', '\u0000', '\uffff', '\ud83d', '\ude00'), fc.string({ minLength: 1, maxLength: 1, unit: 'binary' }))
+  const key = fc.tuple(prefix, fc.array(unit, { maxLength: 12 })).map(([p, units]) => p + units.join(''))
+  fc.assert(
+    fc.property(fc.array(key, { maxLength: 300 }), (keys) => {
+      const held = new HeldRun(new PositionCodec(JSON.stringify, JSON.parse), 1 << 20)
+      keys.forEach((k, i) => held.add(k, 1, String(i)))
+      const order = Array.from(held.order(false))
+      const expected = keys.map((k, i) => [k, i] as const).sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] - b[1])).map(([, i]) => i)
+      assert.equal(order, expected)
+    }),
+    { numRuns: 300 },
+  )
 })
 
 test.run()
