@@ -71,4 +71,19 @@ for (const fraction of [0.1, 0.6]) {
   })
 }
 
+test('without a filter (events written as their bytes, parsed on the worker thread), killed while writing, the resume ends byte-identical', async () => {
+  // Nothing looks inside the events after the merge: they go to the file as the bytes they were read as.
+  const plain = (out: string) => (ck: string) => args(out)(ck).filter((a, i, all) => a !== '--filter' && all[i - 1] !== '--filter')
+  const clean = `${tmp.dir}/plain-clean.ndjson`
+  assert.is(await hydrateChild(plain(clean)(`${tmp.dir}/plain-clean.ckpt`)), 0)
+  const want = await readFile(clean, 'utf8')
+  assert.is(want.split('\n').length - 1, COUNT)
+  const out = `${tmp.dir}/plain.ndjson`
+  const ck = `${tmp.dir}/plain.ckpt`
+  const saved = await crashAndResume(plain(out), ck, async () => (await size(out)) > want.length * 0.4, 0, 'writing, no filter')
+  assert.is((saved?.position as { kind?: string } | undefined)?.kind, 'sorted')
+  assert.ok((await readFile(out, 'utf8')) === want, 'byte-identical to the clean run')
+  assert.equal(await readdir(spill), [])
+})
+
 test.run()

@@ -358,6 +358,27 @@ test('events that reach the sink unchanged from NDJSON are stored as the lines t
   }
 })
 
+test('sorted with --order-by, events are stored as the bytes they were read as, in key order, not parsed again', async () => {
+  const name = await bucket()
+  // Shuffled x, numbers past double precision and `1.0` spellings that a parse and JSON.stringify would change.
+  const xs = [7, 2, 9, 0, 4, 11, 1, 8, 3, 10, 5, 6]
+  const lines = xs.map((x) => `{"id":"e${x}","n":1234567890123456789${x % 10},"x":${x}.0}`)
+  const { dir, cleanup } = await tempDir('eh-s3-sink-')
+  try {
+    await writeFile(path.join(dir, 'in.ndjson'), lines.join('\n') + '\n')
+    const report = await runOnce(dir, uriOf(name, 'maxEvents=5'), { extra: { checkpoint: undefined, transform: undefined, orderBy: 'x', tempDir: dir } })
+    assert.is(report.status, 'ok')
+    const stored: string[] = []
+    for (const o of (await objects(name)).map((x) => x.key)) {
+      const got = await client.send(new GetObjectCommand({ Bucket: name, Key: o }))
+      stored.push(...gunzipSync(await got.Body!.transformToByteArray()).toString('utf8').split('\n').slice(0, -1))
+    }
+    assert.equal(stored, [...xs].sort((a, b) => a - b).map((x) => lines[xs.indexOf(x)]))
+  } finally {
+    await cleanup()
+  }
+})
+
 test('isOwnObject() knows the names of one writer in one prefix', () => {
   const place = { bucket: 'b', prefix: 'a/b' }
   assert.ok(isOwnObject(place, 'a/b/part-0000000001.ndjson.gz'))
