@@ -2,28 +2,33 @@
 // events against GNU sort (LC_ALL=C, the same memory with -S, --parallel=2) sorting the same lines by
 // the same key, extracted beforehand into a leading column; and our peak RSS against --sort-memory.
 // For scale, the same hydrate() run without --order-by: what reading and writing the events cost.
+// What is measured is the built package (dist/, built first unless --no-build), as installed: under
+// tsx a worker thread registers tsx again, which costs it tens of MB that no user's run pays.
 import { execFileSync, spawnSync } from 'node:child_process'
 import { once } from 'node:events'
 import { createWriteStream, mkdirSync, rmSync, statSync } from 'node:fs'
 import path from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { fileURLToPath, pathToFileURL } from 'node:url'
 import { makeEvent, rng } from './generate.js'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 const arg = (name: string, fallback: string) => (process.argv.includes(name) ? process.argv[process.argv.indexOf(name) + 1]! : fallback)
 
-if (process.argv[2] === 'child') {
-  // One measured run of hydrate() in a process of its own.
-  const { hydrate } = await import('../lib/hydrate.js')
-  const [, , , input, output, memory, temp] = process.argv
-  const started = performance.now()
-  const sorting = memory !== 'none' ? { orderBy: 'time', sortMemory: memory!, tempDir: temp! } : {}
-  const report = await hydrate({ source: `json:${input}`, sink: `ndjson:${output}`, ...sorting })
-  if (report.status !== 'ok') throw new Error(`run ended ${report.status}: ${JSON.stringify(report.error)}`)
-  process.stdout.write(JSON.stringify({ ms: performance.now() - started, count: report.sink.written, maxRssMB: process.resourceUsage().maxRSS / 1024 }) + '\n')
-  process.exit(0)
-}
+// One measured run of hydrate() in a process of its own, plain node on the built package.
+const CHILD = `
+const [input, output, memory, temp] = process.argv.slice(1)
+const { hydrate } = await import(${JSON.stringify(pathToFileURL(path.join(here, '..', 'dist', 'lib', 'index.js')).href)})
+const started = performance.now()
+const sorting = memory !== 'none' ? { orderBy: 'time', sortMemory: memory, tempDir: temp } : {}
+const report = await hydrate({ source: 'json:' + input, sink: 'ndjson:' + output, ...sorting })
+if (report.status !== 'ok') throw new Error('run ended ' + report.status + ': ' + JSON.stringify(report.error))
+process.stdout.write(JSON.stringify({ ms: performance.now() - started, count: report.sink.written, maxRssMB: process.resourceUsage().maxRSS / 1024 }) + '\\n')
+`
 
+if (!process.argv.includes('--no-build')) {
+  console.error('building dist/ ...')
+  execFileSync('npm', ['run', 'build'], { cwd: path.join(here, '..'), stdio: ['ignore', 'ignore', 'inherit'] })
+}
 const N = Number(arg('--events', '1000000'))
 const memory = arg('--sort-memory', '64MB')
 const memoryMB = Number(/^(\d+)/.exec(memory)![1])
@@ -61,7 +66,8 @@ function gnuSort(): { ms: number; maxRssMB: number } {
 }
 
 function ours(sortMemory = memory): { ms: number; count: number; maxRssMB: number } {
-  const out = execFileSync(process.execPath, ['--import', 'tsx', path.join(here, 'order-by.ts'), 'child', input, sortMemory === 'none' ? `${tmp}/plain.out` : `${tmp}/ours.out`, sortMemory, `${tmp}/spill`], { encoding: 'utf8' })
+  const env = { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' }
+  const out = execFileSync(process.execPath, ['--input-type=module', '-e', CHILD, input, sortMemory === 'none' ? `${tmp}/plain.out` : `${tmp}/ours.out`, sortMemory, `${tmp}/spill`], { encoding: 'utf8', env })
   return JSON.parse(out.trim().split('\n').pop()!)
 }
 

@@ -92,7 +92,10 @@ export interface HydrateOptions {
   readonly orderBy?: string | readonly string[]
   /** Events without the `orderBy` key: fail (ERR_ORDER_KEY_MISSING), or sort first or last. @default 'fail' */
   readonly orderMissing?: 'fail' | 'first' | 'last'
-  /** Memory for sorting before runs are spilled: bytes, or `'64MB'`. @default '256MB' */
+  /**
+   * Memory for sorting before runs are spilled: bytes, or `'64MB'`. A worker thread that parses an
+   * NDJSON file for the sort takes a quarter of it (at most 64 MiB) for itself. @default '256MB'
+   */
   readonly sortMemory?: number | string
   /** Where sorted runs are spilled (a folder of its own, removed at the end). @default os.tmpdir() */
   readonly tempDir?: string

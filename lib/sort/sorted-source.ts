@@ -27,7 +27,10 @@ export interface SortSourceOptions {
   readonly orderBy: string | readonly string[]
   /** Events without the key: `fail` and `first` put them first (in source order; `orderKeyCheck` fails them), `last` last. @default 'fail' */
   readonly missing?: OrderMissing
-  /** Bytes of events held in memory before a sorted run is spilled. @default 268435456 (256 MiB) */
+  /**
+   * Bytes of events held in memory before a sorted run is spilled; less a quarter (at most 64 MiB)
+   * when the events come as records from a worker thread (an NDJSON file's). @default 268435456 (256 MiB)
+   */
   readonly memoryBytes?: number
   /** Where sorted runs are spilled (a folder of its own inside it, removed at the end). @default os.tmpdir() */
   readonly tempDir?: string
