@@ -23,6 +23,8 @@ export interface SortedLines {
   readonly firstKey: string
   readonly lastKey: string
   readonly sorted: boolean
+  /** Events whose key or text could not be made (JSON.stringify threw): line, offset, next, and why. */
+  readonly unheld: readonly { readonly line: number; readonly offset: number; readonly next: number; readonly message: string }[]
 }
 
 /** Turns batches of lines into records, and the entries that are not events into a batch of their own. */
@@ -40,9 +42,9 @@ export class LineSorter {
     this.#encoderBytes = encoderBytes
   }
 
-  /** Gives back the buffer of a batch whose records are held (copied) now. */
+  /** Gives back the buffer of a batch whose records are held (copied) now (one grown for a huge line is let go). */
   release(bytes: ArrayBuffer): void {
-    if (this.#spare.length < 8 && bytes.byteLength > 0) this.#spare.push(bytes)
+    if (this.#spare.length < 8 && bytes.byteLength > 0 && bytes.byteLength <= 2 * this.#encoderBytes) this.#spare.push(bytes)
   }
 
   encode(batch: LineBatch): { records: SortedLines; batch: LineBatch } {
@@ -52,6 +54,7 @@ export class LineSorter {
     const rest = newBatch()
     rest.skippedAfter = batch.skippedAfter
     const { meta, texts } = batch
+    const unheld: SortedLines['unheld'][number][] = []
     let first: string | undefined
     let last = ''
     let sorted = true
@@ -74,14 +77,22 @@ export class LineSorter {
         if (text !== undefined) rest.texts.push(text)
         continue
       }
-      const key = keyOf(event) ?? absent
-      // The line's own object is held as read; a dead letter's event is not its line.
-      encoder.add(key, fileId, meta[m + 1]!, meta[m + 2]!, meta[m + 3]!, keepText && event === value ? trimmedLine(text!) : JSON.stringify(event))
+      let key: string
+      let held: string
+      try {
+        key = keyOf(event) ?? absent
+        // The line's own object is held as read; a dead letter's event is not its line.
+        held = keepText && event === value ? trimmedLine(text!) : JSON.stringify(event)
+      } catch (error) {
+        unheld.push({ line: meta[m + 1]!, offset: meta[m + 2]!, next: meta[m + 3]!, message: (error as Error)?.message ?? String(error) })
+        continue
+      }
+      encoder.add(key, fileId, meta[m + 1]!, meta[m + 2]!, meta[m + 3]!, held)
       if (first === undefined) first = key
       else if (key < last) sorted = false
       last = key
     }
-    const records: SortedLines = { bytes: encoder.bytes.buffer as ArrayBuffer, used: encoder.used, ends: Int32Array.from(encoder.ends), firstKey: first ?? '', lastKey: last, sorted }
+    const records: SortedLines = { bytes: encoder.bytes.buffer as ArrayBuffer, used: encoder.used, ends: Int32Array.from(encoder.ends), firstKey: first ?? '', lastKey: last, sorted, unheld }
     return { records, batch: rest }
   }
 }

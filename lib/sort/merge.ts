@@ -1,6 +1,6 @@
 // The k-way merge of sorted runs: a binary heap of run heads ordered by key, then by run (runs are
 // numbered in source order, so equal keys keep their source order: the merge is stable).
-import { RunReader, type RunWriter } from './spill.js'
+import { RunReader, type RunWriter, type SpillFolder } from './spill.js'
 
 interface Head {
   key: string
@@ -82,6 +82,29 @@ export class RunMerge {
   async close(): Promise<void> {
     await Promise.all(this.#readers.map((r) => r.close()))
   }
+}
+
+/**
+ * The runs spilled to `folder`, merged in intermediate passes (groups of `fanIn` into new runs)
+ * until at most `fanIn` are left: their files, or undefined when `aborted` stopped it.
+ */
+export async function mergeDown(folder: SpillFolder, fanIn: number, chunkBytes: number, aborted: () => boolean): Promise<string[] | undefined> {
+  let files = Array.from({ length: folder.runs }, (_, i) => `${folder.dir}/run-${String(i).padStart(6, '0')}`)
+  while (files.length > fanIn) {
+    const next: string[] = []
+    for (let i = 0; i < files.length; i += fanIn) {
+      const group = files.slice(i, i + fanIn)
+      if (group.length === 1) next.push(group[0]!)
+      else {
+        const writer = await folder.create()
+        await mergeInto(group, writer, chunkBytes, aborted)
+        if (aborted()) return undefined
+        next.push(writer.file)
+      }
+    }
+    files = next
+  }
+  return files
 }
 
 /** Merges `files` into one new run (an intermediate pass when there are more runs than the fan-in). */

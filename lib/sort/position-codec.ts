@@ -29,16 +29,19 @@ export class PositionCodec {
     readonly parse: (text: string) => unknown,
   ) {}
 
+  /** The size in bytes of the position last {@link prepare}d. */
+  prepared = 1
+
   /** Readies `position` for {@link write}: its size in bytes. Throws what `stringify` throws. */
   prepare(position: Position | undefined): number {
     this.#line = undefined
-    if (!position) return 1
+    if (!position) return (this.prepared = 1)
     if (position.kind === 'line' && this.#lineId(position) >= 0) {
       this.#line = position
-      return LINE_BYTES
+      return (this.prepared = LINE_BYTES)
     }
     this.#text = this.stringify(position)
-    return 1 + Buffer.byteLength(this.#text)
+    return (this.prepared = 1 + Buffer.byteLength(this.#text))
   }
 
   /** Writes the position last {@link prepare}d at `at` (its size is there). */

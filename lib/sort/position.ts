@@ -1,3 +1,4 @@
+import { HydratorError } from '../errors.js'
 import type { Position } from '../position.js'
 
 /**
@@ -22,5 +23,19 @@ export interface SortedPosition {
 declare module '../position.js' {
   interface PositionKinds {
     sorted: SortedPosition
+  }
+}
+
+/**
+ * Refuses a resume whose source changed since the checkpoint: another number of events in sorted
+ * order (`total`), or of unreadable records before them (`failures`).
+ */
+export function checkSortedResume(resume: Position | undefined, total: number, failures: number): void {
+  if (!resume || resume.kind !== 'sorted') return
+  if ((resume.total !== undefined && resume.total !== total) || (resume.index >= 0 && resume.failures !== failures)) {
+    throw new HydratorError(
+      'ERR_CHECKPOINT_MISMATCH',
+      `the source changed since the checkpoint: it had ${resume.total ?? '?'} events and ${resume.failures} unreadable records in sorted order, now ${total} and ${failures}. Delete the checkpoint (and the output) to start over.`,
+    )
   }
 }

@@ -1,5 +1,6 @@
 // Records made away from the run that holds them: on the worker thread that parses an NDJSON
 // file's lines (json/sort-lines.ts), handed to the sort in batches (HeldRun.addRecords copies them).
+import type { Position } from '../position.js'
 import { LINE_BYTES, writeLinePosition } from './position-codec.js'
 
 /**
@@ -22,9 +23,9 @@ export class RecordEncoder {
   /** Appends the record of an event read at line `line` (`offset`, `next`) of the file `fileId`. */
   add(key: string, fileId: number, line: number, offset: number, next: number, text: string): void {
     let start = this.used
-    const need = start + 12 + 2 * key.length + LINE_BYTES + 3 * text.length + 1
-    if (need > this.bytes.length) {
-      const bigger = Buffer.allocUnsafeSlow(Math.max(need, 2 * this.bytes.length))
+    const head = start + 12 + 2 * key.length + LINE_BYTES + 1
+    if (head + 3 * text.length > this.bytes.length && head + Buffer.byteLength(text) > this.bytes.length) {
+      const bigger = Buffer.allocUnsafeSlow(Math.max(head + Buffer.byteLength(text), 2 * this.bytes.length))
       this.bytes.copy(bigger, 0, 0, start)
       this.bytes = bigger
       this.#units = new Uint16Array(bigger.buffer, bigger.byteOffset, bigger.length >>> 1)
@@ -78,6 +79,8 @@ export class SortRecords {
     readonly firstKey: string,
     readonly lastKey: string,
     readonly sorted: boolean,
+    /** Events of the batch that could not be held (their key or text could not be made: JSON.stringify threw). */
+    readonly unheld: readonly { readonly position: Position; readonly message: string }[] = [],
   ) {}
 
   get count(): number {

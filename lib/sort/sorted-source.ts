@@ -1,13 +1,13 @@
 import { tmpdir } from 'node:os'
-import { HydratorError } from '../errors.js'
+import { HydratorError, errorMessage } from '../errors.js'
 import { positionOf, setPosition } from '../position.js'
 import { rawTextOf, setRawText, TextEvent } from '../raw-text.js'
-import type { SortedPosition } from './position.js'
+import { checkSortedResume, type SortedPosition } from './position.js'
 import type { ItemFailure, Position, Source, SourceStats } from '../types.js'
 import { parseTagged, stringifyTagged } from '../util/tagged-json.js'
 import { orderKey, parseOrderBy } from './key.js'
 import { SortRecords, type SortRecordSource } from './record-batch.js'
-import { RunMerge, mergeInto } from './merge.js'
+import { RunMerge, mergeDown } from './merge.js'
 import { PositionCodec } from './position-codec.js'
 import { HeldRun, readEntry, readEntryBytes } from './record.js'
 import { SpillFolder, type StatFs } from './spill.js'
@@ -158,21 +158,23 @@ export function sortSource(open: Source<unknown> | (() => Source<unknown> | Prom
   }
 
   const aborted = () => options.signal?.aborted === true
+  /** The text an event is held as, its position readied in `codec` (`codec.prepared` bytes); or why it cannot be held. */
+  const holdText = (event: unknown, position: Position | undefined): string | Error => {
+    try {
+      codec.prepare(position)
+      return (keepText ? rawTextOf(event) : undefined) ?? stringify(event) ?? 'null'
+    } catch (error) {
+      return new Error(errorMessage(error))
+    }
+  }
+  /** An event whose key or text cannot be made (JSON.stringify threw: a cycle, a BigInt, nesting too deep). */
+  const unholdable = (position: Position | undefined, message: string) =>
+    fail({ stage: 'sort', code: 'ERR_UNSERIALIZABLE', message: `cannot hold the event for sorting: ${message}`, ...(position ? { position } : {}) })
   // One object literal per event (no spreads): every event yielded gets one.
   const at = (index: number, origin: unknown): SortedPosition => {
     const total = sort.total
     if (total === undefined) return { kind: 'sorted', source: stats.uri, index, failures: reported, ...(origin ? { origin: origin as Position } : {}) }
     return origin ? { kind: 'sorted', source: stats.uri, index, failures: reported, total, origin: origin as Position } : { kind: 'sorted', source: stats.uri, index, failures: reported, total }
-  }
-
-  function checkResume(total: number): void {
-    if (!resume || resume.kind !== 'sorted') return
-    if ((resume.total !== undefined && resume.total !== total) || (resume.index >= 0 && resume.failures !== reported)) {
-      throw new HydratorError(
-        'ERR_CHECKPOINT_MISMATCH',
-        `the source changed since the checkpoint: it had ${resume.total ?? '?'} events and ${resume.failures} unreadable records in sorted order, now ${total} and ${reported}. Delete the checkpoint (and the output) to start over.`,
-      )
-    }
   }
 
   async function spill(held: HeldRun, inOrder: boolean, inputBytes: number): Promise<void> {
@@ -202,6 +204,9 @@ export function sortSource(open: Source<unknown> | (() => Source<unknown> | Prom
     let checking = false
     let last: string | undefined
     let count = 0
+    // Events of this read, held or not; pass 0: those read when the run was let go (see full()).
+    let seen = 0
+    let releasedAt = 0
     let bytesAtRun = 0
     let workerShare = 0
     let mode: 'sort' | 'restart' | 'again' = 'sort'
@@ -211,6 +216,7 @@ export function sortSource(open: Source<unknown> | (() => Source<unknown> | Prom
     const full = async (pass: number) => {
       if (inOrder && reopen && pass === 0 && folder.runs === 0) {
         checking = true
+        releasedAt = seen
         held.release()
         return
       }
@@ -227,6 +233,7 @@ export function sortSource(open: Source<unknown> | (() => Source<unknown> | Prom
         held.clear()
         runInOrder = true
         count = 0
+        seen = 0
         last = undefined
         inOrder = true
         checking = false
@@ -235,6 +242,8 @@ export function sortSource(open: Source<unknown> | (() => Source<unknown> | Prom
           if (aborted()) return
           if (event instanceof SortRecords) {
             // A batch of events as held records: checked for order as a whole, held as they are.
+            seen += event.count + event.unheld.length
+            for (const { position, message } of event.unheld) unholdable(position, message)
             if (event.count === 0) continue
             if (!workerShare) {
               // They come from a worker thread, whose memory is part of the sort's.
@@ -262,9 +271,16 @@ export function sortSource(open: Source<unknown> | (() => Source<unknown> | Prom
             }
             continue
           }
+          seen++
+          let key: string
+          try {
+            key = keyOf(event) ?? absent
+          } catch (error) {
+            unholdable(positionOf(event), errorMessage(error))
+            continue
+          }
           count++
           sort.read = count
-          const key = keyOf(event) ?? absent
           if (last !== undefined && key < last) {
             inOrder = false
             if (held.length > 0) runInOrder = false
@@ -277,17 +293,15 @@ export function sortSource(open: Source<unknown> | (() => Source<unknown> | Prom
             }
             continue
           }
-          let text: string
-          let positionBytes: number
           const position = positionOf(event)
-          try {
-            positionBytes = codec.prepare(position)
-            text = (keepText ? rawTextOf(event) : undefined) ?? stringify(event) ?? 'null'
-          } catch (error) {
+          const hold = holdText(event, position)
+          if (typeof hold !== 'string') {
             count--
-            fail({ stage: 'sort', code: 'ERR_UNSERIALIZABLE', message: `cannot hold the event for sorting: ${(error as Error).message}`, ...(position ? { position } : {}) })
+            unholdable(position, hold.message)
             continue
           }
+          const text = hold
+          const positionBytes = codec.prepared
           held.add(key, positionBytes, text)
           if (held.full) await full(pass)
         }
@@ -301,15 +315,28 @@ export function sortSource(open: Source<unknown> | (() => Source<unknown> | Prom
       }
 
       sort.total = count
-      checkResume(count)
+      checkSortedResume(resume, count, reported)
       if (mode === 'again') {
         // The source is in order: a second read yields it as it comes.
         const source = await openPass(false)
         sort.phase = 'writing'
         let index = 0
         last = undefined
+        seen = 0
         for await (const event of source) {
-          const key = keyOf(event) ?? absent
+          let key: string
+          try {
+            key = keyOf(event) ?? absent
+          } catch (error) {
+            unholdable(positionOf(event), errorMessage(error))
+            continue
+          }
+          // Those the first read held (until it let the run go) and could not: left out again.
+          const hold = ++seen <= releasedAt ? holdText(event, positionOf(event)) : ''
+          if (typeof hold !== 'string') {
+            unholdable(positionOf(event), hold.message)
+            continue
+          }
           if (last !== undefined && key < last) throw new HydratorError('ERR_SOURCE_READ', `${stats.uri}: the source changed between two reads (no longer in order at event ${index + 1})`)
           last = key
           if (index >= skip) {
@@ -333,21 +360,8 @@ export function sortSource(open: Source<unknown> | (() => Source<unknown> | Prom
       }
       if (held.length) await spill(held, runInOrder, (current?.stats?.bytesRead ?? 0) - bytesAtRun)
       held.release()
-      let files = Array.from({ length: folder.runs }, (_, i) => `${folder.dir}/run-${String(i).padStart(6, '0')}`)
-      while (files.length > fanIn) {
-        const next: string[] = []
-        for (let i = 0; i < files.length; i += fanIn) {
-          const group = files.slice(i, i + fanIn)
-          if (group.length === 1) next.push(group[0]!)
-          else {
-            const writer = await folder.create()
-            await mergeInto(group, writer, chunkBytes, aborted)
-            if (aborted()) return
-            next.push(writer.file)
-          }
-        }
-        files = next
-      }
+      const files = await mergeDown(folder, fanIn, chunkBytes, aborted)
+      if (!files) return
       sort.phase = 'writing'
       // Events yielded as their bytes keep the buffer they lie in: a run reads on into a new one.
       merge = new RunMerge(files, chunkBytes, asText(false))

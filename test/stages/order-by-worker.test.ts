@@ -167,6 +167,30 @@ test('run() asks for text alone only when no stage and no sink looks inside even
   assert.is(await readFile(out, 'utf8'), '{"t":1,"source":"b"}\n{"t":2,"source":"a"}\n')
 })
 
+test('hostile JSON: events nested too deep to stringify fail alone (ERR_UNSERIALIZABLE), on both paths, sorted or not', async () => {
+  const deep = (n: number) => '['.repeat(n) + ']'.repeat(n)
+  for (const sorted of [false, true]) {
+    // Too deep for JSON.stringify (the held text without useRawText), and a key that is itself too deep.
+    const ts = sorted ? [0, 1, 2, 3, 4, 5, 6, 7] : [5, 2, 7, 0, 3, 6, 1, 4]
+    const lines = ts.map((t) => `{"t":${t},"pad":"${'x'.repeat(200)}"}`)
+    lines.splice(2, 0, `{"t":1.5,"d":${deep(200000)}}`)
+    lines.splice(5, 0, `{"t":${deep(200000)}}`)
+    const file = await tmp.file(`deep-${sorted}.ndjson`, lines.join('\n') + '\n')
+    const results = []
+    for (const workers of [false, true]) {
+      const failures: ItemFailure[] = []
+      const source = sortSource(() => readJsonLines(file, { cwd: tmp.dir, workers }), { orderBy: 't', memoryBytes: 1024, tempDir: tmp.dir, plainJson: true })
+      source.addFailureListener!((f) => failures.push(f))
+      const events: unknown[] = []
+      for await (const event of source) events.push(event)
+      results.push({ events, failures: failures.map((f) => [f.code, f.stage, f.message.replace(/:.*/, ''), (f.position as { origin?: { line?: number } })?.origin?.line]) })
+    }
+    assert.equal(results[1], results[0])
+    assert.equal((results[0]!.events as { t: number }[]).map((e) => e.t), [0, 1, 2, 3, 4, 5, 6, 7])
+    assert.equal(results[0]!.failures.map((f) => [f[0], f[1], f[3]]), [['ERR_UNSERIALIZABLE', 'sort', 3], ['ERR_UNSERIALIZABLE', 'sort', 6]])
+  }
+})
+
 test('eventOf: a TextEvent becomes its parsed event, with its text and position; anything else stays as it is', () => {
   const bytes = Buffer.from('xx{"a":1.0,"b":[2]}  ')
   const text = setPosition(new TextEvent(bytes, 2, bytes.length - 2), { kind: 'line', source: 's', file: 'f', line: 3, offset: 0 })
