@@ -158,6 +158,15 @@ export function sortSource(open: Source<unknown> | (() => Source<unknown> | Prom
   }
 
   const aborted = () => options.signal?.aborted === true
+  /** An event's sort key (`absent` without one); undefined, and the event failed, when it cannot be made. */
+  const sortKey = (event: unknown): string | undefined => {
+    try {
+      return keyOf(event) ?? absent
+    } catch (error) {
+      unholdable(positionOf(event), errorMessage(error))
+      return undefined
+    }
+  }
   /** The text an event is held as, its position readied in `codec` (`codec.prepared` bytes); or why it cannot be held. */
   const holdText = (event: unknown, position: Position | undefined): string | Error => {
     try {
@@ -272,13 +281,8 @@ export function sortSource(open: Source<unknown> | (() => Source<unknown> | Prom
             continue
           }
           seen++
-          let key: string
-          try {
-            key = keyOf(event) ?? absent
-          } catch (error) {
-            unholdable(positionOf(event), errorMessage(error))
-            continue
-          }
+          const key = sortKey(event)
+          if (key === undefined) continue
           count++
           sort.read = count
           if (last !== undefined && key < last) {
@@ -324,13 +328,8 @@ export function sortSource(open: Source<unknown> | (() => Source<unknown> | Prom
         last = undefined
         seen = 0
         for await (const event of source) {
-          let key: string
-          try {
-            key = keyOf(event) ?? absent
-          } catch (error) {
-            unholdable(positionOf(event), errorMessage(error))
-            continue
-          }
+          const key = sortKey(event)
+          if (key === undefined) continue
           // Those the first read held (until it let the run go) and could not: left out again.
           const hold = ++seen <= releasedAt ? holdText(event, positionOf(event)) : ''
           if (typeof hold !== 'string') {
