@@ -5,7 +5,7 @@ import type { CheckpointStore, StoredText } from '../checkpoint/store.js'
 import { HydratorError } from '../errors.js'
 import { loadAwsSdk } from '../util/aws.js'
 import type { S3Location } from './client.js'
-import { isConditionFailed, isMissingObject, s3Error, type S3Operation } from './errors.js'
+import { attemptsOf, isConditionFailed, isMissingObject, s3Error, type S3Operation } from './errors.js'
 
 /** Where {@link s3CheckpointStore} keeps its record, and the client it talks to S3 with. */
 export interface S3CheckpointStoreOptions {
@@ -58,9 +58,6 @@ function checkExpected(expected: unknown, optional: boolean): void {
     throw new HydratorError('ERR_INVALID_OPTION', `expected the version to compare with to be an ETag from load() or save(), got \`${String(expected).slice(0, 80)}\``)
   }
 }
-
-/** How many times the SDK sent the request that failed (it retries a dropped connection, a 5xx). */
-const attemptsOf = (error: unknown): number => (error as { $metadata?: { attempts?: number } } | null)?.$metadata?.attempts ?? 1
 
 /**
  * A {@link CheckpointStore} keeping the record as the S3 object `s3://bucket/key`: `load()` is a

@@ -36,6 +36,9 @@ export function isConditionFailed(error: unknown): boolean {
   return code === 'PreconditionFailed' || code === 'ConditionalRequestConflict' || awsHttpStatus(error) === 412
 }
 
+/** How many times the SDK sent the request that failed (it retries a dropped connection, a 5xx). */
+export const attemptsOf = (error: unknown): number => (error as { $metadata?: { attempts?: number } } | null)?.$metadata?.attempts ?? 1
+
 /** True when the object is not there (NoSuchKey; NotFound answers a HEAD), as opposed to its bucket. */
 export function isMissingObject(error: unknown): boolean {
   const code = codeOf(error)

@@ -18,7 +18,7 @@ import { assertInteger, assertString } from '../util/options.js'
 import { capText } from '../util/text.js'
 import { serializeEvent } from '../util/serialize.js'
 import { rawTextOf } from '../raw-text.js'
-import { isMissingObject, s3Error, type S3Operation } from './errors.js'
+import { attemptsOf, isConditionFailed, isMissingObject, s3Error, type S3Operation } from './errors.js'
 import {
   DEFAULT_MAX_BYTES,
   DEFAULT_MAX_EVENTS,
@@ -120,7 +120,7 @@ function checkOptions(options: ToS3Options) {
 /** A failed S3 call as the HydratorError the CLI documents (see {@link s3Error}), naming the sink's permissions. */
 function sinkError(error: unknown, place: ObjectPlace, key: string, operation: S3Operation): HydratorError {
   const objects = `arn:aws:s3:::${place.bucket}/${place.prefix ? `${place.prefix}/` : ''}*`
-  const needs = `the S3 sink needs s3:ListBucket on arn:aws:s3:::${place.bucket}, s3:PutObject on ${objects}, and s3:GetObject there to resume`
+  const needs = `the S3 sink needs s3:ListBucket on arn:aws:s3:::${place.bucket}, s3:PutObject on ${objects}, and s3:GetObject there to resume and to check a PUT sent again`
   return s3Error(error, { bucket: place.bucket, key }, operation, needs)
 }
 
@@ -216,6 +216,41 @@ export function toS3<T = unknown>(options: ToS3Options): Sink<T> {
       return resumed
     }
 
+    /**
+     * Stores one object. A fresh run creates only objects that are not there (If-None-Match: *):
+     * two runs started at once into one empty prefix (both past the check above) cannot overwrite
+     * each other's objects; the second to store a name stops with ERR_TARGET_NOT_EMPTY. A resume
+     * and ?overwrite=true write over what is there, as they must.
+     */
+    async function putObject(key: string, body: Buffer): Promise<void> {
+      const create = resume === undefined && !overwrite
+      let attempts = 0
+      try {
+        await send('PutObject', key, (s) => (attempts++, new s.PutObjectCommand({ ...sinkRequests.put(place, key, body), ...(create ? { IfNoneMatch: '*' } : {}) })), false)
+      } catch (error) {
+        const cause = error instanceof HydratorError ? error.cause : error
+        if (!create || !isConditionFailed(cause)) throw error
+        // A PUT sent again after its answer was lost: the first one stored it if the object holds exactly this body.
+        if ((attempts > 1 || attemptsOf(cause) > 1) && (await holds(key, body))) return
+        throw new HydratorError(
+          'ERR_TARGET_NOT_EMPTY',
+          `s3://${place.bucket}/${key} was stored by another writer while this run wrote into s3://${place.bucket}/${place.prefix ? `${place.prefix}/` : ''} ` +
+            '(two runs into one prefix at once?): its events are not written. Give each run its own prefix, or pass ?overwrite=true',
+          { cause: error },
+        )
+      }
+    }
+
+    /** True when the object `key` holds exactly `body`. */
+    async function holds(key: string, body: Buffer): Promise<boolean> {
+      try {
+        const out = await send<{ Body?: { transformToByteArray(): Promise<Uint8Array> } }>('GetObject', key, (s) => new s.GetObjectCommand(sinkRequests.get(place, key)), false)
+        return Buffer.from(await out.Body!.transformToByteArray()).equals(body)
+      } catch {
+        return false
+      }
+    }
+
     function start(at: number, part: string | undefined, dry: boolean, kept = 0): OpenObject {
       const gzip = dry ? undefined : createGzip()
       const chunks: Buffer[] = []
@@ -244,7 +279,7 @@ export function toS3<T = unknown>(options: ToS3Options): Sink<T> {
         await finished(object.gzip!)
         const body = Buffer.concat(object.chunks)
         object.chunks.length = 0
-        await send('PutObject', object.key, (s) => new s.PutObjectCommand(sinkRequests.put(place, object.key, body)), false)
+        await putObject(object.key, body)
       } else object.gzip!.destroy()
       if (n === 0) return
       const outcomes = new Array<{ status: 'written'; state: S3SinkState }>(n)

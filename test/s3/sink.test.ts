@@ -339,6 +339,36 @@ test('a fresh run into a prefix holding objects of its names is refused before a
   }
 })
 
+test('two fresh runs started at once into one empty prefix: the second to store a name stops, and no object of the first is overwritten', async () => {
+  const name = await bucket()
+  // Both are past the check of the prefix (empty then) before either stores an object.
+  let release!: () => void
+  const gate = new Promise<void>((resolve) => (release = resolve))
+  const started: string[] = []
+  async function* gated(tag: string, items: Record<string, unknown>[]) {
+    started.push(tag)
+    await gate
+    yield* items
+  }
+  const a = events(5, (i) => ({ run: 'a', i }))
+  const b = events(5, (i) => ({ run: 'b', i }))
+  const runA = sinkOf({ bucket: name, prefix: 'p', maxEvents: 2 })(gated('a', a))
+  const runB = sinkOf({ bucket: name, prefix: 'p', maxEvents: 2 })(gated('b', b))
+  while (started.length < 2) await new Promise((resolve) => setTimeout(resolve, 5))
+  release()
+  const [resultA, resultB] = await Promise.allSettled([runA, runB])
+  const outcomes = [resultA, resultB]
+  const won = outcomes.findIndex((r) => r.status === 'fulfilled')
+  assert.ok(won >= 0, 'one run wrote its objects')
+  const lost = outcomes[1 - won]!
+  assert.is(lost.status, 'rejected', 'the other stopped')
+  const error = (lost as PromiseRejectedResult).reason as { code?: string; message: string }
+  assert.is(error.code, 'ERR_TARGET_NOT_EMPTY')
+  assert.match(error.message, /stored by another writer/)
+  // Every object holds the winner's events, each once, in order: nothing of it was overwritten.
+  assert.equal(await readBack(name, 'p/'), won === 0 ? a : b)
+})
+
 test('events that reach the sink unchanged from NDJSON are stored as the lines they were read as', async () => {
   const name = await bucket()
   const lines = Array.from({ length: 12 }, (_, i) => `{"id":"e${i}","n":1234567890123456789${i % 10},"x":${i}.0}`)
