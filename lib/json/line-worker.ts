@@ -3,6 +3,8 @@
 // decoded lines in file order. The main thread parses them: a parsed object costs about as much to
 // copy between threads as to parse (measured: structured clone of 1,000,000 events ~1.2 s on the
 // receiving side, JSON.parse of their lines ~1.2 s), so parsing on the worker would not pay.
+// A sort (`--order-by`) is the exception: it needs no objects, only each event's key and bytes, so
+// the worker parses and hands over those bytes (sort-lines.ts), which cost nothing to take.
 // At most MAX_AHEAD batches are in flight, so memory stays bounded whatever the file's size.
 import { createReadStream, statSync } from 'node:fs'
 import type { Readable } from 'node:stream'

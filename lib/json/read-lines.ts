@@ -110,9 +110,9 @@ export function readJsonLines(location: string, options: ReadJsonLinesOptions = 
         // Left to decide, only with a prefilter the worker can run: the main thread then parses only the
         // lines that may match. With every line parsed it does not pay (measured: taking the decoded
         // lines from the worker costs the main thread as much as finding them), so a pass-through reads here.
-        // For a sort, the worker parses the lines too and hands over held records: that always pays.
+        // For a sort, the worker parses the lines too and hands over held records: that pays, given the memory.
         const fileId = sortRequest && file !== '-' ? sortRequest.fileId(uri, name) : -1
-        const inWorker = file !== '-' && worthAWorker(options.workers, file, gz, prefilter?.spec !== undefined || fileId >= 0)
+        const inWorker = file !== '-' && worthAWorker(options.workers, file, gz, prefilter?.spec !== undefined || (fileId >= 0 && sortRequest!.workerPays))
         const sort = inWorker && fileId >= 0 ? { orderBy: sortRequest!.orderBy, absent: sortRequest!.absent, keepText: sortRequest!.keepText, fileId } : undefined
         let localSorter: LineSorter | undefined
         const localPrefilter = inWorker && prefilter?.spec === undefined ? prefilter : undefined

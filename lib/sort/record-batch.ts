@@ -59,6 +59,11 @@ export interface SortRecordRequest {
   readonly absent: string
   /** Hold the text each event was read as (else JSON.stringify's). */
   readonly keepText: boolean
+  /**
+   * Whether a worker thread pays when the source is left to decide: not when the sort's memory is
+   * too small to leave the thread its share (its own heap is some 80 MB).
+   */
+  readonly workerPays: boolean
   readonly fileId: (source: string, file: string) => number
 }
 

@@ -20,6 +20,8 @@ export type OrderMissing = 'fail' | 'first' | 'last'
  * lines) is taken to use (a quarter at most): so much less is held.
  */
 const WORKER_SHARE = 64 * 2 ** 20
+/** Below this `memoryBytes` the worker's own heap would dwarf its share: the source decides without it (unless `workers: true`). */
+const WORKER_MIN_MEMORY = 128 * 2 ** 20
 
 /** Options of {@link sortSource}. */
 export interface SortSourceOptions {
@@ -149,7 +151,8 @@ export function sortSource(open: Source<unknown> | (() => Source<unknown> | Prom
       if (keepText && !source.useRawText?.()) keepText = false
       // A JSON source may hand over held records (made on a worker thread) in place of events.
       if (records && options.plainJson) {
-        ;(source as SortRecordSource).useSortRecords?.({ orderBy: paths, absent, keepText, fileId: (s, f) => codec.fileId(s, f) })
+        const workerPays = memory >= WORKER_MIN_MEMORY
+        ;(source as SortRecordSource).useSortRecords?.({ orderBy: paths, absent, keepText, workerPays, fileId: (s, f) => codec.fileId(s, f) })
       }
     }
     passFailures = 0

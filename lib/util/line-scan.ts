@@ -2,7 +2,8 @@
 // dropped, UTF-8 checked, too-long lines and lines the prefilter rules out told apart from the lines
 // that must be parsed. It runs on the main thread, or in a worker thread (line-worker.ts) that hands
 // the main thread the decoded lines in batches, in order; JSON.parse stays with the main thread
-// (a parsed object costs as much to copy across threads as to parse).
+// (a parsed object costs as much to copy across threads as to parse), but for a sort's lines
+// (json/sort-lines.ts).
 import { isUtf8 } from 'node:buffer'
 import type { LinePrefilter } from '../pattern/prefilter-spec.js'
 
