@@ -1,3 +1,4 @@
+import { TextEvent } from './text-event.js'
 import { globalSlot } from './util/slot.js'
 import { stringifyTagged } from './util/tagged-json.js'
 
@@ -128,6 +129,7 @@ const store = globalSlot<Position>('event-hydrator.positions', true)
  */
 export function positionOf(event: unknown): Position | undefined {
   if (typeof event !== 'object' || event === null) return undefined
+  if (event instanceof TextEvent) return event.position as Position | undefined
   return store.get(event)
 }
 
@@ -139,7 +141,10 @@ export function positionOf(event: unknown): Position | undefined {
  * yield setPosition(event, { source: 'my-store', key: id })
  */
 export function setPosition<T>(event: T, position: Position | undefined): T {
-  if (position && typeof event === 'object' && event !== null) store.set(event, position)
+  if (position && typeof event === 'object' && event !== null) {
+    if (event instanceof TextEvent) event.position = position
+    else store.set(event, position)
+  }
   return event
 }
 

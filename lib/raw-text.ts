@@ -4,6 +4,7 @@
 // per event. Only run() turns it on, and only when nothing between the source and the sink can
 // change an event (see SourceCapabilities.useRawText).
 import { positionOf, setPosition } from './position.js'
+import { TextEvent } from './text-event.js'
 import { globalSlot } from './util/slot.js'
 
 // As positions: in a slot beside the event (util/slot.ts). Objects it cannot be added to carry no
@@ -22,27 +23,6 @@ export function rawTextOf(event: unknown): string | undefined {
   return typeof event === 'object' && event !== null ? store.get(event) : undefined
 }
 
-/**
- * An event yielded as its JSON text alone, unparsed (see SourceCapabilities.useTextOnly): the UTF-8
- * bytes `buffer[start..end)` (which are not changed after), its text (`rawTextOf`, decoded when
- * asked) and its position, and no fields. Only stages and sinks that never look inside events get
- * one; a sink may copy its bytes as they are. run() parses it back ({@link eventOf}) before a
- * failure hands it to the dead-letter file or to user code.
- */
-export class TextEvent {
-  #text: string | undefined
-
-  constructor(
-    readonly buffer: Buffer,
-    readonly start: number,
-    readonly end: number,
-  ) {}
-
-  get text(): string {
-    return (this.#text ??= this.buffer.toString('utf8', this.start, this.end))
-  }
-}
-
 /** The event itself: a {@link TextEvent} parsed from its text (with its position), anything else as it is. */
 export function eventOf(event: unknown): unknown {
   if (!(event instanceof TextEvent)) return event
@@ -52,3 +32,5 @@ export function eventOf(event: unknown): unknown {
   const position = positionOf(event)
   return position ? setPosition(value, position) : value
 }
+
+export { TextEvent }

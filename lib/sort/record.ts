@@ -350,13 +350,6 @@ function mergeSortByKey(units: Uint16Array, starts: Int32Array, indexes: Int32Ar
 const OUT = 1 << 20
 const MAX_CAPACITY = 2 ** 31 - 2 * OUT - 2
 
-/** The position of the entry at `at`, and where its event's JSON text starts and ends in `buffer`. */
-export function readEntryBytes(codec: PositionCodec, buffer: Buffer, at: number): [Position | undefined, number, number] {
-  const positionBytes = buffer.readUInt32LE(at)
-  const eventStart = at + 8 + positionBytes
-  return [codec.read(buffer, at + 8, positionBytes), eventStart, eventStart + buffer.readUInt32LE(at + 4)]
-}
-
 /** The position and event of the entry at `at`. */
 export function readEntry(codec: PositionCodec, buffer: Buffer, at: number, parse: (text: string) => unknown): [Position | undefined, unknown] {
   const positionBytes = buffer.readUInt32LE(at)

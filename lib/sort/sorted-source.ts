@@ -1,7 +1,8 @@
 import { tmpdir } from 'node:os'
 import { HydratorError, errorMessage } from '../errors.js'
 import { positionOf, setPosition } from '../position.js'
-import { rawTextOf, setRawText, TextEvent } from '../raw-text.js'
+import { rawTextOf, setRawText } from '../raw-text.js'
+import { TextEvent, type TextEventPositions } from '../text-event.js'
 import { checkSortedResume, type SortedPosition } from './position.js'
 import type { ItemFailure, Position, Source, SourceStats } from '../types.js'
 import { parseTagged, stringifyTagged } from '../util/tagged-json.js'
@@ -9,7 +10,7 @@ import { orderKey, parseOrderBy } from './key.js'
 import { SortRecords, type SortRecordSource } from './record-batch.js'
 import { RunMerge, mergeDown } from './merge.js'
 import { PositionCodec } from './position-codec.js'
-import { HeldRun, readEntry, readEntryBytes } from './record.js'
+import { HeldRun, readEntry } from './record.js'
 import { SpillFolder, type StatFs } from './spill.js'
 
 /** What an event without the sort key does: fails (ERR_ORDER_KEY_MISSING), or sorts first or last. */
@@ -79,11 +80,10 @@ export function sortSource(open: Source<unknown> | (() => Source<unknown> | Prom
   const reopen = typeof open === 'function' ? open : undefined
   const folder = new SpillFolder(options.tempDir ?? tmpdir(), options.statfs)
   const stringify = options.plainJson ? JSON.stringify : stringifyTagged
-  // Asked by run() (nothing after the sort changes events, the sink writes JSON lines): events keep
-  // the text they were read as, which is also what is held and spilled (no JSON.stringify).
+  // Asked by run(): keepText (nothing after the sort changes events, the sink writes JSON lines):
+  // events keep the text they were read as, which is what is held and spilled (no JSON.stringify);
+  // textOnly (nothing after the sort looks inside): events with the key are yielded as that text alone.
   let keepText = false
-  // Asked by run() too (nothing after the sort looks inside events): events that have the key are
-  // yielded as their text alone, not parsed again after the merge.
   let textOnly = false
   let started = false
   // Held texts are padded with a blank to an even length (record.ts): not part of the event's text.
@@ -96,12 +96,20 @@ export function sortSource(open: Source<unknown> | (() => Source<unknown> | Prom
     : parseTagged
   // Events without the key are parsed all the same: orderKeyCheck fails them, with their fields.
   const asText = (keyless: boolean) => textOnly && keepText && !(missing === 'fail' && keyless)
-  /** The position and event of the record at `at` (after its key) in `buffer`, which stays as it is while the event is about. */
-  const entryAt = (buffer: Buffer, at: number, keyless: boolean): [Position | undefined, unknown] => {
-    if (!asText(keyless)) return readEntry(codec, buffer, at, parse)
-    const [position, start, end] = readEntryBytes(codec, buffer, at)
+  // A TextEvent's position is made only when asked (a checkpoint, a failure): from its record.
+  const textPositions: TextEventPositions = {
+    position: (buffer, record, index) => at(index, codec.read(buffer, record + 8, buffer.readUInt32LE(record))),
+  }
+  /** The event of the record at `record` (after its key) in `buffer`, `index`-th in sorted order (a TextEvent keeps `buffer`). */
+  const eventAt = (buffer: Buffer, record: number, index: number, keyless: boolean): unknown => {
+    if (!asText(keyless)) {
+      const [position, event] = readEntry(codec, buffer, record, parse)
+      return setPosition(event, at(index, position))
+    }
+    const start = record + 8 + buffer.readUInt32LE(record)
+    const end = start + buffer.readUInt32LE(record + 4)
     // Held texts are padded with a blank to an even length (record.ts): not part of the event's text.
-    return [position, new TextEvent(buffer, start, end > start && buffer[end - 1] === 0x20 ? end - 1 : end)]
+    return new TextEvent(buffer, start, end > start && buffer[end - 1] === 0x20 ? end - 1 : end, textPositions, record, index)
   }
   const codec = new PositionCodec(stringify, parse)
   const chunkBytes = Math.min(2 ** 20, Math.max(4096, Math.floor(memory / 128)))
@@ -354,9 +362,9 @@ export function sortSource(open: Source<unknown> | (() => Source<unknown> | Prom
         const order = held.order(runInOrder)
         sort.phase = 'writing'
         for (let index = skip; index < order.length; index++) {
-          const [position, event] = held.entry(order[index]!, (buffer, at, keyless) => entryAt(buffer, at, keyless))
+          const event = held.entry(order[index]!, (buffer, record, keyless) => eventAt(buffer, record, index, keyless))
           stats.read++
-          yield setPosition(event, at(index, position))
+          yield event
         }
         return
       }
@@ -372,10 +380,10 @@ export function sortSource(open: Source<unknown> | (() => Source<unknown> | Prom
       for (let top = merge.top; top; top = merge.top) {
         if (index >= skip) {
           const reader = top.reader
-          const [position, event] = entryAt(reader.buffer, reader.at + 4 + reader.buffer.readUInt32LE(reader.at), top.key === '')
+          const event = eventAt(reader.buffer, reader.at + 4 + reader.buffer.readUInt32LE(reader.at), index, top.key === '')
           if (!merge.advance()) await merge.refill()
           stats.read++
-          yield setPosition(event, at(index, position))
+          yield event
         } else if (!merge.advance()) await merge.refill()
         index++
       }
