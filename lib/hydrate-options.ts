@@ -94,7 +94,7 @@ export interface HydrateOptions {
   readonly orderMissing?: 'fail' | 'first' | 'last'
   /**
    * Memory for sorting before runs are spilled: bytes, or `'64MB'`. A worker thread that parses an
-   * NDJSON file for the sort takes a quarter of it (at most 64 MiB) for itself. @default '256MB'
+   * NDJSON file for the sort takes three eighths of it (at most 96 MiB) for itself. @default '256MB'
    */
   readonly sortMemory?: number | string
   /** Where sorted runs are spilled (a folder of its own, removed at the end). @default os.tmpdir() */

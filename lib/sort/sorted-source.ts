@@ -18,9 +18,9 @@ export type OrderMissing = 'fail' | 'first' | 'last'
 
 /**
  * Of `memoryBytes`, what a worker thread that parses the events for the sort (an NDJSON file's
- * lines) is taken to use (a quarter at most): so much less is held.
+ * lines) is taken to use (three eighths at most; its own heap is some 80 MB): so much less is held.
  */
-const WORKER_SHARE = 64 * 2 ** 20
+const WORKER_SHARE = 96 * 2 ** 20
 /** Below this `memoryBytes` the worker's own heap would dwarf its share: the source decides without it (unless `workers: true`). */
 const WORKER_MIN_MEMORY = 128 * 2 ** 20
 
@@ -31,7 +31,7 @@ export interface SortSourceOptions {
   /** Events without the key: `fail` and `first` put them first (in source order; `orderKeyCheck` fails them), `last` last. @default 'fail' */
   readonly missing?: OrderMissing
   /**
-   * Bytes of events held in memory before a sorted run is spilled; less a quarter (at most 64 MiB)
+   * Bytes of events held in memory before a sorted run is spilled; less three eighths (at most 96 MiB)
    * when the events come as records from a worker thread (an NDJSON file's). @default 268435456 (256 MiB)
    */
   readonly memoryBytes?: number
@@ -267,7 +267,7 @@ export function sortSource(open: Source<unknown> | (() => Source<unknown> | Prom
             if (event.count === 0) continue
             if (!workerShare) {
               // They come from a worker thread, whose memory is part of the sort's.
-              workerShare = Math.min(WORKER_SHARE, Math.floor(memory / 4))
+              workerShare = Math.min(WORKER_SHARE, Math.floor((memory * 3) / 8))
               held.budgetBytes = Math.max(1024, held.budgetBytes - workerShare)
             }
             count += event.count
