@@ -191,6 +191,23 @@ test('hostile JSON: events nested too deep to stringify fail alone (ERR_UNSERIAL
   }
 })
 
+test('a line bigger than the worker\'s record buffer (multi-byte text) is held whole, as on one thread', async () => {
+  const big = `{"t":1,"s":"${'é'.repeat(1_500_000)}\u{1F600}"}`
+  const lines = [`{"t":3}`, big, `{"t":0}`, `{"t":2,"s":"${'ü'.repeat(700_000)}"}`, `{"t":1.5}`]
+  const file = await tmp.file('huge.ndjson', lines.join('\n') + '\n')
+  const results = []
+  for (const workers of [false, true]) {
+    const source = sortSource(() => readJsonLines(file, { cwd: tmp.dir, workers }), { orderBy: 't', memoryBytes: 1 << 20, tempDir: tmp.dir, plainJson: true })
+    assert.ok(source.useRawText!())
+    const texts: string[] = []
+    for await (const event of source) texts.push(rawTextOf(event)!)
+    assert.is(source.stats!.workerThreads, workers ? 1 : undefined)
+    results.push(texts)
+  }
+  assert.equal(results[1], results[0])
+  assert.equal(results[0], [lines[2], lines[1], lines[4], lines[3], lines[0]])
+})
+
 test('eventOf: a TextEvent becomes its parsed event, with its text and position; anything else stays as it is', () => {
   const bytes = Buffer.from('xx{"a":1.0,"b":[2]}  ')
   const text = setPosition(new TextEvent(bytes, 2, bytes.length - 2), { kind: 'line', source: 's', file: 'f', line: 3, offset: 0 })
