@@ -43,6 +43,15 @@ export async function run(options: RunOptions): Promise<RunReport> {
     throw new HydratorError('ERR_INVALID_OPTION', 'expected `rate` to be a rate controller (rateControl())')
   }
   const maxFailures = options.maxFailures ?? Infinity
+  const controller = new AbortController()
+  // An error that stops the run from outside the chain: the dead-letter file, the checkpoint lock,
+  // too many failed keys (which carried-over keys can reach while the lock is being taken).
+  let fatal: unknown
+  const stopWith = (error: unknown) => {
+    if (fatal !== undefined) return
+    fatal = error
+    controller.abort(error)
+  }
   // Parking: the run's failed keys (lib/park.ts), bounded: past the limit the run stops.
   const parking = parkingOf(options, (error) => stopWith(error))
   const maxFailureRate = options.maxFailureRate
@@ -52,7 +61,6 @@ export async function run(options: RunOptions): Promise<RunReport> {
   const ownLock = ck && !ck.session && !ck.lock ? await lockCheckpoint(ck.file!) : undefined
   const session: CheckpointSession | undefined = ck ? (ck.session ?? fileSession(ck.file!, ck.lock ?? ownLock, ck.previous, ownLock !== undefined)) : undefined
   const started = Date.now()
-  const controller = new AbortController()
   let userAborted = false
   const onUserAbort = () => {
     userAborted = true
@@ -65,13 +73,6 @@ export async function run(options: RunOptions): Promise<RunReport> {
   const samples = new FailureSamples()
   const tally = newTally()
   let tooMany: HydratorError | undefined
-  // An error that stops the run from outside the chain: the dead-letter file or the checkpoint lock.
-  let fatal: unknown
-  const stopWith = (error: unknown) => {
-    if (fatal !== undefined) return
-    fatal = error
-    controller.abort(error)
-  }
   let read = 0
   // Without a wrapper around the source (the fast path), the source's own stats count reads.
   let wrapped = true

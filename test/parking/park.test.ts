@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs'
 import path from 'node:path'
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
@@ -5,6 +6,8 @@ import { deadLetterLine } from '../../lib/dead-letter.js'
 import type { HydratorError } from '../../lib/errors.js'
 import { failedKeysIn, KeyParking, MAX_KEY_LENGTH, parkKey, parkingOf } from '../../lib/park.js'
 import { setPosition } from '../../lib/position.js'
+import { run } from '../../lib/run.js'
+import { collect } from '../../lib/collect.js'
 import { tempDir } from '../helpers.js'
 
 const test = suite('parking: the failed-key set')
@@ -72,6 +75,22 @@ test('failedKeysIn reads the keys a dead-letter file names, skipping what is not
     assert.equal(await failedKeysIn(file, 1), ['a', 'b'], 'one past the limit is enough to stop the run')
   } finally {
     await dir.cleanup()
+  }
+})
+
+test('run() with its own checkpoint lock: carried-over keys past maxFailedKeys stop the run with ERR_TOO_MANY_FAILED_KEYS, lock released', async () => {
+  const { dir, cleanup } = await tempDir('eh-park-lock-')
+  try {
+    const file = path.join(dir, 'run.ckpt')
+    const source = (async function* () {
+      yield { id: 1 }
+    })()
+    const report = await run({ source, sink: collect(), failedKeys: ['k1', 'k2', 'k3'], maxFailedKeys: 2, checkpoint: { file, identity: { source: 's', filter: '', sink: 'collect' } } })
+    assert.is(report.status, 'failed')
+    assert.is(report.error?.code, 'ERR_TOO_MANY_FAILED_KEYS')
+    assert.not.ok(existsSync(`${file}.lock`), 'the lock is released')
+  } finally {
+    await cleanup()
   }
 })
 
