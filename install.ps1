@@ -14,6 +14,9 @@
 #   HYDRATE_STANDALONE  1: install the standalone executable even where Node.js is
 #   HYDRATE_BIN_DIR     where the standalone executable goes
 #   HYDRATE_RELEASES    where the release downloads are, e.g. https://github.com/OWNER/event-hydrator/releases
+# All of it runs in a script block of its own: under `| iex` its settings stay out of the caller's
+# session, and a failure throws (the message is shown, the window stays open) instead of `exit`.
+& {
 $ErrorActionPreference = 'Stop'
 Set-StrictMode -Version 3
 
@@ -23,7 +26,7 @@ $NodeMin = [version]'20.19.0'
 $DefaultReleases = '@RELEASES_URL@'
 
 function Say([string]$Message) { [Console]::Error.WriteLine("install.ps1: $Message") }
-function Fail([string]$Message) { Say "error: $Message"; exit 1 }
+function Fail([string]$Message) { Say "error: $Message"; throw "install.ps1: $Message" }
 function Setting([string]$Name) { $v = [Environment]::GetEnvironmentVariable($Name); if ($v) { $v } else { $null } }
 
 # The version a hydrate at $Path reports, or $null.
@@ -134,3 +137,4 @@ if ((Setting 'HYDRATE_STANDALONE') -ne '1') {
   }
 }
 if ($nodeOk) { InstallWithNpm } else { InstallStandalone }
+}

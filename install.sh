@@ -112,6 +112,8 @@ install_standalone() {
     if have sha256sum; then got=$(sha256sum "$tmp" | awk '{ print $1 }'); else got=$(shasum -a 256 "$tmp" | awk '{ print $1 }'); fi
     if [ -z "$sum" ] || [ "$sum" != "$got" ]; then fail "$asset does not match its SHA256SUMS entry"; fi
     say "checked $asset against SHA256SUMS"
+  else
+    say "no SHA256SUMS beside $asset: not checked"
   fi
   chmod 755 "$tmp"
   want=$("$tmp" --version) || fail "the downloaded executable does not run here"

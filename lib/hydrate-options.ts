@@ -131,5 +131,3 @@ export interface HydrateOptions {
   /** Any other option, for plugins with options of their own (they read `context.flags`). */
   readonly [option: string]: unknown
 }
-
-/** Checks an integer option, naming it as code and as the CLI writes it. */

@@ -27,6 +27,7 @@ import type { HydrateFilter, HydrateOptions } from './hydrate-options.js'
 
 export type { HydrateFilter, HydrateOptions } from './hydrate-options.js'
 
+/** Checks an integer option, naming it as code and as the CLI writes it. */
 function integer(options: HydrateOptions, name: keyof HydrateOptions & string, min: number): number | undefined {
   const value = options[name]
   if (value === undefined || value === null) return undefined
@@ -253,11 +254,10 @@ export async function hydrate(options: HydrateOptions): Promise<RunReport> {
     }
     // A resume after a crash: the keys the crashed run had failed were in its memory only; its
     // dead-letter file names them (each line's orderKey), so their later events are parked again.
+    const deadLetterFile = options.deadLetter ? path.resolve(cwd, localPath(options.deadLetter)) : undefined
     const failedKeys =
-      previous && options.deadLetter && parkingOptions.onKeyFailure !== 'continue' && !options.dryRun
-        ? await failedKeysIn(path.resolve(cwd, localPath(options.deadLetter)), parkingOptions.maxFailedKeys)
-        : []
-    const deadLetters = options.deadLetter ? await openDeadLetters(path.resolve(cwd, localPath(options.deadLetter))) : undefined
+      previous && deadLetterFile && parkingOptions.onKeyFailure !== 'continue' && !options.dryRun ? await failedKeysIn(deadLetterFile, parkingOptions.maxFailedKeys) : []
+    const deadLetters = deadLetterFile ? await openDeadLetters(deadLetterFile) : undefined
     if (deadLetters) closers.push(() => deadLetters.close())
     const report = await run({
       source,
