@@ -79,6 +79,14 @@ export async function openOpenSearchRebuild(client: OpenSearchRebuildClient, ali
   checkNameLength(oldName(alias), 255, 'kept old alias')
   try {
     const { index: old } = await indexOfAlias(client, alias, call)
+    // An index cannot be renamed: after a swap the alias points at the copy, which a new rebuild
+    // with the same checkpoint location would take for its leftover and delete.
+    if (old === copy) {
+      throw new HydratorError(
+        'ERR_TARGET_SCHEMA',
+        `--rebuild: the alias \`${alias}\` points at \`${copy}\`, the index an earlier rebuild with this checkpoint made and swapped in: rebuilding it under the same name would delete it. Use another --checkpoint location (it names the rebuild)`,
+      )
+    }
     const exists = body<boolean>(await call(() => client.indices.exists({ index: copy })))
     if (rebuild.resume) {
       if (!exists) throw new HydratorError('ERR_TARGET_NOT_FOUND', `--rebuild: the checkpoint's events were written into the index \`${copy}\`, which is gone: delete the checkpoint to rebuild from the start`)
@@ -107,6 +115,7 @@ export async function swapOpenSearch(client: OpenSearchRebuildClient, alias: str
   const copy = rebuildName(alias, rebuild.id)
   try {
     const { index: old } = await indexOfAlias(client, alias, call)
+    if (old === copy) throw new HydratorError('ERR_TARGET_NOT_FOUND', `--rebuild: the alias \`${alias}\` already points at the rebuild index \`${copy}\`; nothing was swapped`)
     if (!body<boolean>(await call(() => client.indices.exists({ index: copy })))) {
       throw new HydratorError('ERR_TARGET_NOT_FOUND', `--rebuild: the rebuild index \`${copy}\` does not exist; nothing was swapped`)
     }

@@ -1,3 +1,4 @@
+import { rm } from 'node:fs/promises'
 // --rebuild into OpenSearch, through the real client against the protocol-level test server: the
 // copy is an index made like the one the alias points at, and the swap moves the alias in one
 // `_aliases` request. The test server refuses what OpenSearch refuses (checked first, below), so the
@@ -145,6 +146,26 @@ test('a run that does not end ok leaves the alias where it was and the new index
   assert.is(await count('users'), 30)
   await client.indices.refresh({ index: report.rebuild!.table })
   assert.is(await count(report.rebuild!.table), 20)
+})
+
+test('with a checkpoint: run again after the swap, or again with the checkpoint deleted, and the live index is untouched', async () => {
+  await aliasOf(30)
+  const file = await tmp.file('again.ndjson', ndjson(Array.from({ length: 12 }, (_, i) => user(i))))
+  const checkpoint = `${tmp.dir}/again.ckpt`
+  const first = await hydrate(options(file, { checkpoint }))
+  assert.is(first.rebuild!.state, 'swapped')
+  const live = first.rebuild!.table
+  // The same command again: the checkpoint is complete, and the swap is not made a second time.
+  const again = await hydrate(options(file, { checkpoint }))
+  assert.is(again.rebuild!.state, 'swapped')
+  assert.match(again.rebuild!.message, /nothing left to swap/)
+  assert.equal(await aliasTargets('users'), [live])
+  assert.is(await count('users'), 12)
+  // The checkpoint deleted: the copy's name is the live index's, which a new rebuild would delete; it is refused.
+  await rm(checkpoint, { force: true })
+  await rejects(hydrate(options(file, { checkpoint })), 'ERR_TARGET_SCHEMA', /use another --checkpoint/i)
+  assert.equal(await aliasTargets('users'), [live])
+  assert.is(await count('users'), 12)
 })
 
 test('--keep-old keeps the old index with a dated alias', async () => {
