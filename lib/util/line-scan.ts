@@ -114,9 +114,9 @@ export class LineScanner {
     batch.skippedAfter = 0
   }
 
-  #handle(buf: Buffer, start: number, end: number, lineOffset: number, checkUtf8: boolean, noBackslash: boolean): void {
+  /** The line `buf[start..end)`, which starts at `lineOffset` in the input; `next` is just past its newline (a too-long line's bytes are not in `buf`). */
+  #handle(buf: Buffer, start: number, end: number, lineOffset: number, next: number, checkUtf8: boolean, noBackslash: boolean): void {
     this.#line++
-    const next = lineOffset + (end - start) + 1
     if (this.#tooLong) {
       this.#tooLong = false
       this.#entry(TOO_LONG, lineOffset, next)
@@ -171,7 +171,7 @@ export class LineScanner {
       this.#offset += this.#pieceBytes + nl + 1
       this.#pieces = []
       this.#pieceBytes = 0
-      this.#handle(whole, 0, whole.length, lineOffset, true, false)
+      this.#handle(whole, 0, whole.length, lineOffset, this.#offset, true, false)
       start = nl + 1
       nl = buf.indexOf(NEWLINE, start)
     }
@@ -190,7 +190,7 @@ export class LineScanner {
       if (scan && (hit === -1 || hit >= nl) && !this.#tooLong && bytesLookLikeObject(buf, start, nl)) {
         this.#line++
         this.#batch.skippedAfter++
-      } else this.#handle(buf, start, nl, lineOffset, checkUtf8, noBackslash)
+      } else this.#handle(buf, start, nl, lineOffset, this.#offset, checkUtf8, noBackslash)
       start = nl + 1
       if (hit !== -1 && hit < start) hit = buf.indexOf(anchor!, start)
       nl = buf.indexOf(NEWLINE, start)
@@ -215,7 +215,8 @@ export class LineScanner {
       this.#offset += this.#pieceBytes
       this.#pieces = []
       this.#pieceBytes = 0
-      this.#handle(whole, 0, whole.length, lineOffset, true, false)
+      // No newline ends it: `next` is where one would have ended (as for any line, one past it).
+      this.#handle(whole, 0, whole.length, lineOffset, this.#offset + 1, true, false)
     }
   }
 }
