@@ -180,7 +180,7 @@ export function readJsonLines(location: string, options: ReadJsonLinesOptions = 
             // For a sort: the batch's events as held records (the lines above were those that are not events).
             if (records && (records.ends.length > 0 || records.unheld.length > 0)) {
               stats.read += records.ends.length + records.unheld.length
-              const unheld = records.unheld.map((u) => ({ position: positionAt(u.line, u.offset, u.next), message: u.message }))
+              const unheld = records.unheld.map((u) => ({ position: positionAt(u.line, u.offset, u.next), message: u.message, at: u.at }))
               yield new SortRecords(Buffer.from(records.bytes, 0, records.used), records.ends, records.firstKey, records.lastKey, records.sorted, unheld) as never
               // Held by now: a buffer made here is filled again by the next batch made here.
               if (!read.records) localSorter!.release(records.bytes)

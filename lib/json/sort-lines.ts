@@ -23,8 +23,8 @@ export interface SortedLines {
   readonly firstKey: string
   readonly lastKey: string
   readonly sorted: boolean
-  /** Events whose key or text could not be made (JSON.stringify threw): line, offset, next, and why. */
-  readonly unheld: readonly { readonly line: number; readonly offset: number; readonly next: number; readonly message: string }[]
+  /** Events whose key or text could not be made (JSON.stringify threw): line, offset, next, why, and their place among the batch's events. */
+  readonly unheld: readonly { readonly line: number; readonly offset: number; readonly next: number; readonly message: string; readonly at: number }[]
 }
 
 /** Turns batches of lines into records, and the entries that are not events into a batch of their own. */
@@ -84,7 +84,7 @@ export class LineSorter {
         // The line's own object is held as read; a dead letter's event is not its line.
         held = keepText && event === value ? trimmedLine(text!) : JSON.stringify(event)
       } catch (error) {
-        unheld.push({ line: meta[m + 1]!, offset: meta[m + 2]!, next: meta[m + 3]!, message: (error as Error)?.message ?? String(error) })
+        unheld.push({ line: meta[m + 1]!, offset: meta[m + 2]!, next: meta[m + 3]!, message: (error as Error)?.message ?? String(error), at: encoder.ends.length + unheld.length })
         continue
       }
       encoder.add(key, fileId, meta[m + 1]!, meta[m + 2]!, meta[m + 3]!, held)

@@ -84,8 +84,8 @@ export class SortRecords {
     readonly firstKey: string,
     readonly lastKey: string,
     readonly sorted: boolean,
-    /** Events of the batch that could not be held (their key or text could not be made: JSON.stringify threw). */
-    readonly unheld: readonly { readonly position: Position; readonly message: string }[] = [],
+    /** Events of the batch that could not be held (their key or text could not be made: JSON.stringify threw), with their place among its events. */
+    readonly unheld: readonly { readonly position: Position; readonly message: string; readonly at: number }[] = [],
   ) {}
 
   get count(): number {

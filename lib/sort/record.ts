@@ -350,10 +350,20 @@ function mergeSortByKey(units: Uint16Array, starts: Int32Array, indexes: Int32Ar
 const OUT = 1 << 20
 const MAX_CAPACITY = 2 ** 31 - 2 * OUT - 2
 
-/** The position and event of the entry at `at`. */
+/** The position of the entry at `at` (just after its key). */
+export function recordPosition(codec: PositionCodec, buffer: Buffer, at: number): Position | undefined {
+  return codec.read(buffer, at + 8, buffer.readUInt32LE(at))
+}
+
+/** Where the JSON text of the entry at `at` starts and ends in `buffer`, without the blank that pads it to an even length. */
+export function recordText(buffer: Buffer, at: number): [number, number] {
+  const start = at + 8 + buffer.readUInt32LE(at)
+  const end = start + buffer.readUInt32LE(at + 4)
+  return [start, end > start && buffer[end - 1] === 0x20 ? end - 1 : end]
+}
+
+/** The position and event of the entry at `at` (its text without the padding blank). */
 export function readEntry(codec: PositionCodec, buffer: Buffer, at: number, parse: (text: string) => unknown): [Position | undefined, unknown] {
-  const positionBytes = buffer.readUInt32LE(at)
-  const eventStart = at + 8 + positionBytes
-  const position = codec.read(buffer, at + 8, positionBytes)
-  return [position, parse(buffer.toString('utf8', eventStart, eventStart + buffer.readUInt32LE(at + 4)))]
+  const [start, end] = recordText(buffer, at)
+  return [recordPosition(codec, buffer, at), parse(buffer.toString('utf8', start, end))]
 }

@@ -10,7 +10,7 @@ import { orderKey, parseOrderBy } from './key.js'
 import { SortRecords, type SortRecordSource } from './record-batch.js'
 import { RunMerge, mergeDown } from './merge.js'
 import { PositionCodec } from './position-codec.js'
-import { HeldRun, readEntry } from './record.js'
+import { HeldRun, readEntry, recordPosition, recordText } from './record.js'
 import { SpillFolder, type StatFs } from './spill.js'
 
 /** What an event without the sort key does: fails (ERR_ORDER_KEY_MISSING), or sorts first or last. */
@@ -86,19 +86,17 @@ export function sortSource(open: Source<unknown> | (() => Source<unknown> | Prom
   let keepText = false
   let textOnly = false
   let started = false
-  // Held texts are padded with a blank to an even length (record.ts): not part of the event's text.
-  const unpadded = (text: string) => (text.charCodeAt(text.length - 1) === 0x20 ? text.trimEnd() : text)
   const parse = options.plainJson
     ? (text: string): unknown => {
         const value: unknown = JSON.parse(text)
-        return keepText ? setRawText(value, unpadded(text)) : value
+        return keepText ? setRawText(value, text) : value
       }
     : parseTagged
   // Events without the key are parsed all the same: orderKeyCheck fails them, with their fields.
   const asText = (keyless: boolean) => textOnly && keepText && !(missing === 'fail' && keyless)
   // A TextEvent's position is made only when asked (a checkpoint, a failure): from its record.
   const textPositions: TextEventPositions = {
-    position: (buffer, record, index) => at(index, codec.read(buffer, record + 8, buffer.readUInt32LE(record))),
+    position: (buffer, record, index) => at(index, recordPosition(codec, buffer, record)),
   }
   /** The event of the record at `record` (after its key) in `buffer`, `index`-th in sorted order (a TextEvent keeps `buffer`). */
   const eventAt = (buffer: Buffer, record: number, index: number, keyless: boolean): unknown => {
@@ -106,10 +104,8 @@ export function sortSource(open: Source<unknown> | (() => Source<unknown> | Prom
       const [position, event] = readEntry(codec, buffer, record, parse)
       return setPosition(event, at(index, position))
     }
-    const start = record + 8 + buffer.readUInt32LE(record)
-    const end = start + buffer.readUInt32LE(record + 4)
-    // Held texts are padded with a blank to an even length (record.ts): not part of the event's text.
-    return new TextEvent(buffer, start, end > start && buffer[end - 1] === 0x20 ? end - 1 : end, textPositions, record, index)
+    const [start, end] = recordText(buffer, record)
+    return new TextEvent(buffer, start, end, textPositions, record, index)
   }
   const codec = new PositionCodec(stringify, parse)
   const chunkBytes = Math.min(2 ** 20, Math.max(4096, Math.floor(memory / 128)))
@@ -224,9 +220,10 @@ export function sortSource(open: Source<unknown> | (() => Source<unknown> | Prom
     let checking = false
     let last: string | undefined
     let count = 0
-    // Events of this read, held or not; pass 0: those read when the run was let go (see full()).
+    // Events of this read, held or not, and (first read) the numbers of those left out (their key or
+    // text could not be made): a second read of a source in order leaves out the same ones.
     let seen = 0
-    let releasedAt = 0
+    const leftOut = new Set<number>()
     let bytesAtRun = 0
     let workerShare = 0
     let mode: 'sort' | 'restart' | 'again' = 'sort'
@@ -236,7 +233,6 @@ export function sortSource(open: Source<unknown> | (() => Source<unknown> | Prom
     const full = async (pass: number) => {
       if (inOrder && reopen && pass === 0 && folder.runs === 0) {
         checking = true
-        releasedAt = seen
         held.release()
         return
       }
@@ -262,8 +258,11 @@ export function sortSource(open: Source<unknown> | (() => Source<unknown> | Prom
           if (aborted()) return
           if (event instanceof SortRecords) {
             // A batch of events as held records: checked for order as a whole, held as they are.
+            for (const { position, message, at } of event.unheld) {
+              leftOut.add(seen + at + 1)
+              unholdable(position, message)
+            }
             seen += event.count + event.unheld.length
-            for (const { position, message } of event.unheld) unholdable(position, message)
             if (event.count === 0) continue
             if (!workerShare) {
               // They come from a worker thread, whose memory is part of the sort's.
@@ -293,7 +292,10 @@ export function sortSource(open: Source<unknown> | (() => Source<unknown> | Prom
           }
           seen++
           const key = sortKey(event)
-          if (key === undefined) continue
+          if (key === undefined) {
+            leftOut.add(seen)
+            continue
+          }
           count++
           sort.read = count
           if (last !== undefined && key < last) {
@@ -312,6 +314,7 @@ export function sortSource(open: Source<unknown> | (() => Source<unknown> | Prom
           const hold = holdText(event, position)
           if (typeof hold !== 'string') {
             count--
+            leftOut.add(seen)
             unholdable(position, hold.message)
             continue
           }
@@ -339,14 +342,13 @@ export function sortSource(open: Source<unknown> | (() => Source<unknown> | Prom
         last = undefined
         seen = 0
         for await (const event of source) {
-          const key = sortKey(event)
-          if (key === undefined) continue
-          // Those the first read held (until it let the run go) and could not: left out again.
-          const hold = ++seen <= releasedAt ? holdText(event, positionOf(event)) : ''
-          if (typeof hold !== 'string') {
-            unholdable(positionOf(event), hold.message)
+          if (leftOut.has(++seen)) {
+            // (Reported on the first read: told again only to keep the count of failures in step.)
+            unholdable(positionOf(event), 'left out on the first read')
             continue
           }
+          const key = sortKey(event)
+          if (key === undefined) continue
           if (last !== undefined && key < last) throw new HydratorError('ERR_SOURCE_READ', `${stats.uri}: the source changed between two reads (no longer in order at event ${index + 1})`)
           last = key
           if (index >= skip) {
