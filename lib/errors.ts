@@ -70,6 +70,10 @@ export const CONFIG_ERROR_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'ERR_TIME_BUDGET',
 ])
 
+// Brands shared by every copy of this module in a process (Symbol.for), see HydratorError's instanceof.
+const HYDRATOR_ERROR = Symbol.for('event-hydrator.HydratorError')
+const INVALID_PATTERN = Symbol.for('event-hydrator.InvalidPatternError')
+
 /**
  * The one error class of event-hydrator: a stable string `code`, a message that names the bad value
  * and the place, and the underlying `cause` when there is one. The message is passed through
@@ -89,6 +93,14 @@ export class HydratorError extends Error {
     super(redactSecrets(message), options)
     this.name = 'HydratorError'
     this.code = code
+    Object.defineProperty(this, HYDRATOR_ERROR, { value: true })
+  }
+
+  // `instanceof` holds across copies of this module in one process: the bundled command and a
+  // plugin that imports the package each have their own class, and the command must still know a
+  // plugin's errors (their exit codes, whether they stop the run).
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[HYDRATOR_ERROR] === true
   }
 }
 
@@ -97,10 +109,15 @@ export class InvalidPatternError extends HydratorError {
   /** The JSON path of the problem inside the pattern, e.g. `detail.amount`. */
   readonly path: string
 
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[INVALID_PATTERN] === true
+  }
+
   constructor(path: string, reason: string) {
     super('ERR_INVALID_PATTERN', path ? `${path}: ${reason}` : reason)
     this.name = 'InvalidPatternError'
     this.path = path
+    Object.defineProperty(this, INVALID_PATTERN, { value: true })
   }
 }
 
