@@ -112,7 +112,10 @@ export function defineSink<In, W = In>(
 
     // Parking (run()'s onKeyFailure 'park'): once an event of a key fails, the later ones are not
     // sent but parked behind it in the dead-letter file (see lib/park.ts).
-    const parker = context.parking ? new SinkParker<W>(context.parking, driver, sinkName) : undefined
+    // Parking needs a key (the driver's, or the run's --order-key): without one no event could ever be
+    // parked, and the per-event and per-batch bookkeeping is skipped (NDJSON, EventBridge, ...).
+    const keyed = driver.keyOf !== undefined || driver.orderKeyOf !== undefined || context.parking?.byOrderKey === true
+    const parker = context.parking && keyed ? new SinkParker<W>(context.parking, driver, sinkName) : undefined
 
     const settle = (batch: readonly Pending<W>[], outcomes: readonly WriteOutcome[] | undefined, error?: unknown): void => {
       // A parked event settles after the failure it waits behind was reported: its dead-letter line comes after that one.
