@@ -8,7 +8,7 @@ import type { ItemFailure, Sink, SinkContext, SinkPlan, SinkResult } from './typ
 import { assertInteger } from './util/options.js'
 import { capText } from './util/text.js'
 
-import { stopsRun, type DriverContext, type PlannedWrite, type SinkDriver, type SinkOptions, type WriteOutcome } from './sink-driver.js'
+import { PARKED, stopsRun, type DriverContext, type PlannedWrite, type SinkDriver, type SinkOptions, type WriteOutcome } from './sink-driver.js'
 import { newTally, resultOf, withSinkInfo } from './sink-info.js'
 
 export { stopsRun, type DriverContext, type PlannedWrite, type SinkDriver, type SinkOptions, type WriteOutcome } from './sink-driver.js'
@@ -316,5 +316,4 @@ export function defineSink<In, W = In>(
 }
 
 const FAILED: SettledEvent = Object.freeze({ status: 'failed' })
-const PARKED: WriteOutcome = Object.freeze({ status: 'parked' })
 const WRITTEN: SettledEvent = Object.freeze({ status: 'written' })

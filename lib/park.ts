@@ -136,7 +136,6 @@ export class KeyParking implements SinkParking {
   readonly #onLimit: ((error: HydratorError) => void) | undefined
   readonly #sampleSize: number
   readonly #sample = new Set<string>()
-  #parked = 0
   #overLimit = false
 
   constructor(options: KeyParkingOptions = {}) {
@@ -161,11 +160,6 @@ export class KeyParking implements SinkParking {
     } catch {
       return undefined
     }
-  }
-
-  /** Events parked so far. */
-  get parked(): number {
-    return this.#parked
   }
 
   /** Keys that failed so far (carried over ones included). */
@@ -211,7 +205,6 @@ export class KeyParking implements SinkParking {
 
   /** An event of `key` was parked. */
   parkedOne(key: string): void {
-    this.#parked++
     if (this.#sample.size < this.#sampleSize) this.#sample.add(capText(key, 200))
   }
 

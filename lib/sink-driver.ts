@@ -26,6 +26,9 @@ export interface WriteOutcome {
   readonly state?: unknown
 }
 
+/** The outcome of a write the driver did not send because parking said so (`context.parking`). */
+export const PARKED: WriteOutcome = Object.freeze({ status: 'parked' })
+
 /**
  * True for an error that means the target cannot take any more writes (a full disk, a closed
  * output): the run stops with it instead of failing every later event the same way.

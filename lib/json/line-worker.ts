@@ -101,7 +101,7 @@ function workerCode(): string | undefined {
  * Whether worker threads can be used here: not inside a single executable application (whose one
  * script cannot be imported again by a worker), and the module is importable by URL.
  */
-export function canUseLineWorker(): boolean {
+function canUseLineWorker(): boolean {
   if (spawnable !== undefined) return spawnable
   let sea = false
   try {

@@ -9,6 +9,7 @@ import { compilePath } from '../util/json-path.js'
 import { assertInteger, assertString } from '../util/options.js'
 import { validateRetryPolicy, withRetry, type RetryPolicy } from '../retry.js'
 import { defineSink, withSinkInfo, type DriverContext, type SinkOptions, type WriteOutcome } from '../define-sink.js'
+import { PARKED } from '../sink-driver.js'
 
 /** Options shared by {@link toLambda} and `toLambdaLocal`: the payload, its order and its pace. */
 export interface InvokeOptions extends Omit<SinkOptions, 'batchSize' | 'maxBatchBytes'> {
@@ -258,7 +259,6 @@ export function invocationSink(invoker: Invoker, options: InvokeOptions): Sink<u
   )
 }
 
-const PARKED: WriteOutcome = Object.freeze({ status: 'parked' })
 
 /** What one run of an invocation sink keeps. */
 interface RunState {
@@ -285,14 +285,6 @@ export function isRetryableLambdaError(error: unknown): boolean {
   return isRetryableAwsError(error)
 }
 
-/**
- * True for Lambda's throttling: TooManyRequestsException (the account's or the function's
- * reserved concurrency is used up, or the invocation rate limit: its `Reason` says which),
- * EC2ThrottledException, an HTTP 429.
- */
-export function isLambdaThrottle(error: unknown): boolean {
-  return isAwsThrottle(error)
-}
 
 /** The Invoke request for one payload: pure, so it is tested without a server. */
 export function buildInvokeInput(functionName: string, qualifier: string | undefined, body: string): InvokeCommandInput {
@@ -379,7 +371,7 @@ export function toLambda(options: ToLambdaOptions): Sink<unknown> {
         return readInvokeOutput(output)
       },
       isRetryable: isRetryableLambdaError,
-      isThrottle: isLambdaThrottle,
+      isThrottle: isAwsThrottle,
       configError: (error) => awsConfigError(error, what),
       eventErrorCode: (error) => (awsErrorName(error) === 'RequestTooLargeException' ? 'ERR_ITEM_TOO_LARGE' : undefined),
     },

@@ -4,6 +4,7 @@ import type { Sink } from '../types.js'
 import { assertInteger, assertString } from '../util/options.js'
 import { retryReason, validateRetryPolicy, withRetry, type RetryPolicy } from '../retry.js'
 import { defineSink, withSinkInfo, type DriverContext, type SinkOptions, type WriteOutcome } from '../define-sink.js'
+import { PARKED } from '../sink-driver.js'
 import { clientUri, type PostgresClient } from './client.js'
 import { copyRows } from './copy.js'
 import { columnArrays, toText, type PgWrite } from './encode.js'
@@ -408,7 +409,6 @@ export function toPostgres<In = unknown>(options: ToPostgresOptions): Sink<In> {
 }
 
 const WRITTEN: WriteOutcome = Object.freeze({ status: 'written' })
-const PARKED: WriteOutcome = Object.freeze({ status: 'parked' })
 
 function describe(value: unknown): string {
   if (value === null || value === undefined) return String(value)

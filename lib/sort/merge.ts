@@ -108,7 +108,7 @@ export async function mergeDown(folder: SpillFolder, fanIn: number, chunkBytes: 
 }
 
 /** Merges `files` into one new run (an intermediate pass when there are more runs than the fan-in). */
-export async function mergeInto(files: readonly string[], writer: RunWriter, chunkBytes: number, aborted: () => boolean): Promise<void> {
+async function mergeInto(files: readonly string[], writer: RunWriter, chunkBytes: number, aborted: () => boolean): Promise<void> {
   const merge = new RunMerge(files, chunkBytes)
   try {
     await merge.open()
