@@ -154,6 +154,17 @@ export async function finishRebuild(report: RunReport, rebuild: SinkRebuild): Pr
   }
 }
 
+const NOTHING_TO_SWAP = Symbol('event-hydrator.nothing-to-swap')
+
+/**
+ * The error a swap gives when its copy is not there to swap in (or is in place already): for a
+ * rebuild started again after its checkpoint said complete, that run swapped it. Any other missing
+ * target (the live table gone, say) is a failure, not this.
+ */
+export function nothingToSwap(message: string): HydratorError {
+  return Object.defineProperty(new HydratorError('ERR_TARGET_NOT_FOUND', message), NOTHING_TO_SWAP, { value: true })
+}
+
 /**
  * A rebuild whose checkpoint says complete when it starts again: the run before was stopped between
  * its last checkpoint and its swap, so the swap is done now; when the copy is gone, that run
@@ -166,7 +177,7 @@ export async function swapLeftOver(report: RunReport, rebuild: SinkRebuild): Pro
     const message = `the checkpoint was complete but the copy was not swapped yet: ${rebuild.table} took the place of ${rebuild.live}; ${swap.old ? `the previous one is kept as ${swap.old}` : 'the previous one was dropped'}`
     return { ...report, rebuild: { target: rebuild.live, table: rebuild.table, state: 'swapped', ...(swap.old ? { old: swap.old } : {}), steps: [...swap.steps], message } }
   } catch (error) {
-    if (errorCode(error) === 'ERR_TARGET_NOT_FOUND') {
+    if ((error as Record<symbol, unknown> | null)?.[NOTHING_TO_SWAP] === true) {
       return { ...report, rebuild: { target: rebuild.live, table: rebuild.table, state: 'swapped', message: `nothing left to swap: ${errorMessage(error)} (the run that completed swapped it)` } }
     }
     const message = `the swap failed, ${rebuild.live} is untouched and ${rebuild.table} is left in place: ${errorMessage(error)}`

@@ -7,7 +7,7 @@
 // written: those are not copied (yet).
 import type { ConnectionPool, IResult, Transaction } from 'mssql'
 import { HydratorError, errorMessage } from '../errors.js'
-import { checkNameLength, oldName, rebuildName, type RebuildOptions } from '../rebuild.js'
+import { checkNameLength, nothingToSwap, oldName, rebuildName, type RebuildOptions } from '../rebuild.js'
 import { withRetry, type RetryPolicy } from '../retry.js'
 import type { RebuildSwap, SinkRebuild } from '../types.js'
 import type { Mssql } from './encode.js'
@@ -169,7 +169,7 @@ export async function swapSqlServer(pool: Pool, sql: Mssql, schema: string, tabl
   const live = `${schema}.${table}`
   const [liveColumns, copyColumns] = await Promise.all([catalog(pool, sql, schema, table, retry)(COLUMNS_SQL), catalog(pool, sql, schema, copy, retry)(COLUMNS_SQL)])
   if (liveColumns.length === 0) throw new HydratorError('ERR_TARGET_NOT_FOUND', `--rebuild: the live table \`${live}\` is gone; nothing was swapped`)
-  if (copyColumns.length === 0) throw new HydratorError('ERR_TARGET_NOT_FOUND', `--rebuild: the rebuild table \`${schema}.${copy}\` does not exist; nothing was swapped`)
+  if (copyColumns.length === 0) throw nothingToSwap(`--rebuild: the rebuild table \`${schema}.${copy}\` does not exist; nothing was swapped`)
   const [liveConstraints, copyConstraints] = await Promise.all([constraintsOf(catalog(pool, sql, schema, table, retry)), constraintsOf(catalog(pool, sql, schema, copy, retry))])
   const steps = ['SET XACT_ABORT ON;', `SET LOCK_TIMEOUT ${Math.max(1, Math.floor(lockTimeoutMs))};`]
   let old: string | undefined

@@ -6,7 +6,7 @@
 // alias `<alias>__old_<stamp>`; otherwise the same request removes it (`remove_index`).
 import type { Client } from '@opensearch-project/opensearch'
 import { HydratorError } from '../errors.js'
-import { checkNameLength, oldName, rebuildName, type RebuildOptions } from '../rebuild.js'
+import { checkNameLength, nothingToSwap, oldName, rebuildName, type RebuildOptions } from '../rebuild.js'
 import { withRetry, type RetryPolicy } from '../retry.js'
 import type { RebuildSwap, SinkRebuild } from '../types.js'
 import { describeOpenSearchError, isRetryableOpenSearchError, openSearchConfigError, openSearchReason, openSearchStatus } from './errors.js'
@@ -115,9 +115,9 @@ export async function swapOpenSearch(client: OpenSearchRebuildClient, alias: str
   const copy = rebuildName(alias, rebuild.id)
   try {
     const { index: old } = await indexOfAlias(client, alias, call)
-    if (old === copy) throw new HydratorError('ERR_TARGET_NOT_FOUND', `--rebuild: the alias \`${alias}\` already points at the rebuild index \`${copy}\`; nothing was swapped`)
+    if (old === copy) throw nothingToSwap(`--rebuild: the alias \`${alias}\` already points at the rebuild index \`${copy}\`; nothing was swapped`)
     if (!body<boolean>(await call(() => client.indices.exists({ index: copy })))) {
-      throw new HydratorError('ERR_TARGET_NOT_FOUND', `--rebuild: the rebuild index \`${copy}\` does not exist; nothing was swapped`)
+      throw nothingToSwap(`--rebuild: the rebuild index \`${copy}\` does not exist; nothing was swapped`)
     }
     const all = body<Record<string, { aliases?: Record<string, Record<string, unknown>> }>>(await call(() => client.indices.getAlias({ index: old })))[old]?.aliases ?? {}
     const kept = rebuild.keepOld ? oldName(alias) : undefined

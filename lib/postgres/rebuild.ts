@@ -4,7 +4,7 @@
 // in one transaction, indexes and sequences included, so the live table keeps its index names and a
 // second rebuild finds nothing in its way.
 import { HydratorError, errorMessage } from '../errors.js'
-import { checkNameLength, oldName, rebuildName, type RebuildOptions } from '../rebuild.js'
+import { checkNameLength, nothingToSwap, oldName, rebuildName, type RebuildOptions } from '../rebuild.js'
 import type { RebuildSwap, SinkRebuild } from '../types.js'
 import { isNetworkError, withRetry, type RetryPolicy } from '../retry.js'
 import type { PostgresClient, PostgresQueryable } from './client.js'
@@ -233,7 +233,7 @@ async function swapStatements(connection: PostgresQueryable, name: TableName, re
   if (!live) throw new HydratorError('ERR_TARGET_NOT_FOUND', `--rebuild: the live table \`${name.exact.join('.')}\` is gone; nothing was swapped`)
   const copy = await copyOf(connection, live, rebuild.id)
   const display = `${live.schema}.${rebuildName(live.name, rebuild.id)}`
-  if (!copy) throw new HydratorError('ERR_TARGET_NOT_FOUND', `--rebuild: the rebuild table \`${display}\` does not exist; nothing was swapped`)
+  if (!copy) throw nothingToSwap(`--rebuild: the rebuild table \`${display}\` does not exist; nothing was swapped`)
   const liveName = qualify(live.schema, live.name)
   const copyName = qualify(copy.schema, copy.name)
   exec(`select pg_catalog.set_config('lock_timeout', '${Math.max(1, Math.floor(lockTimeoutMs))}', true)`)
