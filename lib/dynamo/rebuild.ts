@@ -61,13 +61,16 @@ export async function openDynamoRebuild(client: DynamoClient, live: string, rebu
     return true
   }
   if (dryRun) return false
+  // A table cannot be renamed: the copy is the result a finished rebuild told the user to point the
+  // service at, so one that is there is never taken for a leftover and dropped.
+  if (existing) {
+    throw new HydratorError(
+      'ERR_TARGET_NOT_EMPTY',
+      `--rebuild: the table \`${name}\` exists: the new table of an earlier rebuild with this checkpoint location, which a service may use now, or one left by a run stopped before its first checkpoint. Delete it if it is a leftover, or use another --checkpoint location (it names the rebuild)`,
+    )
+  }
   const call = (command: unknown) => withRetry(() => send(command), retry, { isRetryable: isRetryableAwsError })
   try {
-    // Left by a run of this id that stopped before its first checkpoint: it starts over.
-    if (existing) {
-      await call(new sdk.client.DeleteTableCommand({ TableName: name }))
-      await waitFor(() => describeTable(client, sdk, name, undefined, signal, retry).then(() => false, (e: HydratorError) => e.code === 'ERR_TARGET_NOT_FOUND'), `the leftover table \`${name}\` to be deleted`)
-    }
     await call(new sdk.client.CreateTableCommand(createTableLike(table, name)))
     await waitFor(async () => (await describeTable(client, sdk, name, undefined, signal, retry)).TableStatus === 'ACTIVE', `the table \`${name}\` to become ACTIVE`)
   } catch (error) {

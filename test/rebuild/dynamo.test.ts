@@ -2,10 +2,11 @@
 // created like the old one (keys, indexes, billing mode), names it, and says so.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true'
 import { CreateTableCommand, DescribeTableCommand, ListTablesCommand, ScanCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb'
+import { rm } from 'node:fs/promises'
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import { hydrate, type HydrateOptions } from '../../lib/hydrate.js'
-import { ndjson, tempDir } from '../helpers.js'
+import { ndjson, rejects, tempDir } from '../helpers.js'
 import { dynamoClients, dynamoEnv, startDynalite, type DynaliteServer } from '../servers/dynalite.js'
 
 const test = suite('--rebuild: DynamoDB')
@@ -139,6 +140,10 @@ test('a run that does not end ok reports the new table as pending; a resume goes
   const again = await hydrate(options(file, 'people', { checkpoint, deadLetter: `${tmp.dir}/people.dead.ndjson` }))
   assert.is(again.checkpoint?.alreadyComplete, true)
   assert.equal((await tables()).filter((t) => t.startsWith('people__rebuild_')), [first.rebuild!.table], 'one new table per checkpoint')
+  // The checkpoint deleted: the new table (which a service may use now) is not dropped and made again.
+  await rm(checkpoint, { force: true })
+  await rejects(hydrate(options(file, 'people', { checkpoint })), 'ERR_TARGET_NOT_EMPTY', /another --checkpoint/)
+  assert.is(await itemCount(first.rebuild!.table), 10)
 })
 
 test.run()
