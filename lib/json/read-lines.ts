@@ -199,10 +199,11 @@ export function readJsonLines(location: string, options: ReadJsonLinesOptions = 
       /** Finds the lines of a file (or stdin) on this thread: a batch per chunk. */
       async function* scanHere(file: string, gz: boolean, start: number, scanner: LineScanner): AsyncGenerator<WorkerBatch> {
         let input: Readable
+        let raw: Readable | undefined
         let bytesRead = 0
         if (file === '-') input = options.stdin ?? process.stdin
         else {
-          const raw = createReadStream(file, { highWaterMark: options.readBytes ?? 1 << 18, start })
+          raw = createReadStream(file, { highWaterMark: options.readBytes ?? 1 << 18, start })
           raw.on('data', (chunk) => {
             bytesRead += chunk.length
           })
@@ -220,7 +221,9 @@ export function readJsonLines(location: string, options: ReadJsonLinesOptions = 
         } catch (error) {
           throw new ScanError(error, scanner.line)
         } finally {
+          // Both: destroying the gunzip stream does not close the file under it (a read stopped early).
           if (file !== '-') input.destroy()
+          raw?.destroy()
         }
         scanner.end()
         yield { batch: scanner.take(), bytesRead }
