@@ -25,17 +25,6 @@ export interface RebuildOptions {
   readonly resume?: boolean
 }
 
-/** What the run report says about a rebuild (`report.rebuild`). */
-export type RebuildState =
-  /** The copy took the target's place. */
-  | 'swapped'
-  /** The run did not end `ok` (or the swap failed): the target is untouched, the copy is left to inspect. */
-  | 'pending'
-  /** DynamoDB: the new table is written; a table cannot be renamed, so nothing was swapped. */
-  | 'written'
-  /** A dry run: what would be created and swapped. */
-  | 'planned'
-
 const ID = /^[a-z0-9]{1,16}$/
 
 /**

@@ -42,9 +42,16 @@ export function withSinkInfo<F extends object>(sink: F, info: SinkCapabilities):
   return sink as F & SinkCapabilities
 }
 
+/** Every capability withSinkInfo() can set. */
+const CAPABILITIES = ['uri', 'pacedPerSecond', 'checkpointEveryBatch', 'writesRawText', 'textOnly', 'rebuild'] as const satisfies readonly (keyof SinkCapabilities)[]
+
 /** The capabilities of a sink (for code that holds an untyped one). */
 export function sinkInfo(sink: unknown): SinkCapabilities {
   if (typeof sink !== 'function') return {}
-  const { uri, pacedPerSecond, checkpointEveryBatch } = sink as SinkCapabilities
-  return { ...(typeof uri === 'string' ? { uri } : {}), ...(pacedPerSecond !== undefined ? { pacedPerSecond } : {}), ...(checkpointEveryBatch ? { checkpointEveryBatch } : {}) }
+  const info: Record<string, unknown> = {}
+  for (const key of CAPABILITIES) {
+    const value = (sink as SinkCapabilities)[key]
+    if (value !== undefined && value !== false) info[key] = value
+  }
+  return info as SinkCapabilities
 }
